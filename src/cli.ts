@@ -1,0 +1,164 @@
+/**
+ * The command line: `run`, `check`, `list`, `version`, `--help`.
+ * Exit codes: 0 done, 2 bad usage or configuration, 1 runtime failure.
+ *
+ * @module
+ */
+
+import { parseArgs } from "node:util";
+import { ConfigError } from "./config/config_error.ts";
+import { formatDuration } from "./config/duration.ts";
+import { loadConfig } from "./config/load.ts";
+import type { Config, Entry } from "./config/types.ts";
+import { runDaemon } from "./daemon.ts";
+import { NSQJS_VERSION } from "./nsq/nsqjs.ts";
+import { VERSION } from "./version.ts";
+import { loadEntryWorkers } from "./worker_loader.ts";
+
+/** Where the CLI writes; tests capture it. */
+export interface CliOutput {
+  out(text: string): void;
+  err(text: string): void;
+}
+
+const USAGE = `nsqworker ${VERSION} — a worker daemon for NSQ
+
+Usage:
+  nsqworker [run] [-c|--config FILE] [--pretty] [--log-level LEVEL]
+                                      run the daemon (default FILE: ./config.yaml)
+  nsqworker check [-c FILE]           validate the config and load every worker
+  nsqworker list  [-c FILE]           print the entries and their settings
+  nsqworker version                   print the versions
+  nsqworker --help                    print this help
+
+Options:
+  -c, --config FILE     the config file (default: config.yaml)
+      --pretty          human-readable logs instead of JSON lines
+      --log-level LEVEL debug | info | warning | error (overrides log.level)
+
+Exit codes: 0 done (a graceful shutdown too), 2 bad usage or configuration,
+1 runtime failure.
+`;
+
+const COMMANDS = ["run", "check", "list", "version", "help"] as const;
+type Command = typeof COMMANDS[number];
+const LEVELS = ["debug", "info", "warning", "error"] as const;
+
+class UsageError extends Error {}
+
+/** Runs the CLI with `args` (without the program name) and returns the exit code. */
+export async function main(args: readonly string[], output: CliOutput): Promise<number> {
+  let parsed;
+  try {
+    parsed = parse(args);
+  } catch (error) {
+    output.err(`nsqworker: ${(error as Error).message}\n\nRun nsqworker --help for usage.\n`);
+    return 2;
+  }
+  const { command, configPath, pretty, logLevel } = parsed;
+  try {
+    switch (command) {
+      case "help":
+        output.out(USAGE);
+        return 0;
+      case "version":
+        output.out(`nsqworker ${VERSION}\ndeno ${Deno.version.deno}\nnsqjs ${NSQJS_VERSION}\n`);
+        return 0;
+      case "check": {
+        const config = await loadConfig(configPath);
+        const workers = await loadEntryWorkers(config);
+        const names = [...new Set(workers.map((w) => w.name))].join(", ");
+        output.out(
+          `${configPath}: OK: ${config.workers.length} ${
+            config.workers.length === 1 ? "entry" : "entries"
+          }, workers: ${names}\n`,
+        );
+        return 0;
+      }
+      case "list": {
+        const config = await loadConfig(configPath);
+        output.out(formatEntries(config));
+        return 0;
+      }
+      case "run":
+        await runDaemon({
+          configPath,
+          log: {
+            ...(pretty ? { format: "pretty" as const } : {}),
+            ...(logLevel ? { level: logLevel } : {}),
+          },
+        });
+        return 0;
+    }
+  } catch (error) {
+    if (error instanceof ConfigError) {
+      output.err(`${error.message}\n`);
+      return 2;
+    }
+    output.err(`nsqworker: ${error instanceof Error ? error.message : String(error)}\n`);
+    return 1;
+  }
+}
+
+function parse(args: readonly string[]) {
+  const { values, positionals } = parseArgs({
+    args: [...args],
+    allowPositionals: true,
+    strict: true,
+    options: {
+      config: { type: "string", short: "c", default: "config.yaml" },
+      pretty: { type: "boolean", default: false },
+      "log-level": { type: "string" },
+      help: { type: "boolean", short: "h", default: false },
+      version: { type: "boolean", short: "V", default: false },
+    },
+  });
+  if (positionals.length > 1) {
+    throw new UsageError(`expected one command, got ${positionals.join(" ")}`);
+  }
+  const word = positionals[0] ?? "run";
+  if (!(COMMANDS as readonly string[]).includes(word)) {
+    throw new UsageError(
+      `unknown command ${JSON.stringify(word)}; expected one of ${COMMANDS.join(", ")}`,
+    );
+  }
+  let command = word as Command;
+  if (values.help) command = "help";
+  else if (values.version) command = "version";
+  const logLevel = values["log-level"];
+  if (logLevel !== undefined && !(LEVELS as readonly string[]).includes(logLevel)) {
+    throw new UsageError(
+      `--log-level must be one of ${LEVELS.join(", ")}, got ${JSON.stringify(logLevel)}`,
+    );
+  }
+  return {
+    command,
+    configPath: values.config,
+    pretty: values.pretty,
+    logLevel: logLevel as typeof LEVELS[number] | undefined,
+  };
+}
+
+/** One block per entry; secrets are never part of an entry, so nothing here needs hiding. */
+function formatEntries(config: Config): string {
+  const lines: string[] = [];
+  for (const entry of config.workers) lines.push(...describeEntry(entry), "");
+  return lines.join("\n");
+}
+
+function describeEntry(entry: Entry): string[] {
+  const rate = entry.rateLimit === null
+    ? "none"
+    : `${entry.rateLimit.count} per ${formatDuration(entry.rateLimit.perMs)}`;
+  return [
+    `${entry.nsqTopic}/${entry.channel} → ${entry.worker}`,
+    `  max_in_flight      ${entry.maxInFlight}`,
+    `  max_attempts       ${entry.maxAttempts}`,
+    `  requeue_delay      ${formatDuration(entry.requeueDelayMs)}`,
+    `  max_requeue_delay  ${formatDuration(entry.maxRequeueDelayMs)}`,
+    `  timeout            ${formatDuration(entry.timeoutMs)}`,
+    `  dead_letter_topic  ${entry.deadLetterTopic ?? "none (log and count only)"}`,
+    `  rate_limit         ${rate}`,
+    `  options            ${JSON.stringify(entry.options)}`,
+  ];
+}

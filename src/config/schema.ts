@@ -1,0 +1,215 @@
+/**
+ * Every key of config.yaml, declared once with its kind and default, and the
+ * checks that relate one key to another.
+ *
+ * @module
+ */
+
+import { formatHostPort, isLoopbackHost } from "./address.ts";
+import { formatDuration } from "./duration.ts";
+import {
+  boolean,
+  duration,
+  integer,
+  type Kind,
+  list,
+  mapping,
+  nullable,
+  oneOf,
+  optionalText,
+} from "./kinds.ts";
+import { type At, describe, INVALID, type Invalid } from "./reader.ts";
+import { AS_EMPTY, complete, field, REQUIRED, type Section, section } from "./section.ts";
+import type { DedupeConfig, HttpConfig, LogConfig, NsqConfig, TlsConfig } from "./types.ts";
+import {
+  deadLetterTemplate,
+  dedupeStore,
+  filePath,
+  hostPort,
+  lookupdAddress,
+  nsqName,
+  rateLimit,
+  topicPrefix,
+  workerName,
+} from "./value_kinds.ts";
+
+/** The settings of `defaults:`, which every entry of `workers:` may override. */
+export const SETTING_FIELDS = {
+  max_in_flight: field("maxInFlight", integer(1, 2500), 50),
+  max_attempts: field("maxAttempts", integer(1, 1000), 5),
+  requeue_delay: field("requeueDelayMs", duration("0ms", "1h"), 5_000),
+  // nsqd refuses a REQ delay above its --max-req-timeout, 1h by default.
+  max_requeue_delay: field("maxRequeueDelayMs", duration("0ms", "1h"), 900_000),
+  timeout: field("timeoutMs", duration("1ms", "24h"), 60_000),
+  dead_letter_topic: field("deadLetterTopic", nullable(deadLetterTemplate), "{topic}.dead"),
+  rate_limit: field("rateLimit", nullable(rateLimit), null),
+} as const;
+
+/** The keys of one item of `workers:`. */
+export const ENTRY_FIELDS = {
+  topic: field("topic", nsqName("topic"), REQUIRED),
+  channel: field("channel", nsqName("channel"), REQUIRED),
+  worker: field("worker", workerName, REQUIRED),
+  options: field("options", mapping, {}),
+  ...SETTING_FIELDS,
+} as const;
+
+/**
+ * Checks what relates one setting to another, reporting at a key of this
+ * mapping; inherited values were checked where they were written.
+ */
+export function checkSettings(s: Section<typeof SETTING_FIELDS>): void {
+  const { requeueDelayMs: first, maxRequeueDelayMs: max } = s.values;
+  if (first === INVALID || max === INVALID || first <= max) return;
+  const maxAt = s.present.get("max_requeue_delay");
+  const firstAt = s.present.get("requeue_delay");
+  if (maxAt !== undefined) {
+    maxAt.fail(`must be at least requeue_delay (${formatDuration(first)}), got ${shownAt(maxAt)}`);
+  } else if (firstAt !== undefined) {
+    firstAt.fail(
+      `must be at most max_requeue_delay (${formatDuration(max)}), got ${shownAt(firstAt)}`,
+    );
+  }
+}
+
+function shownAt(at: At): string {
+  const found = at.found();
+  return found === INVALID ? "an invalid value" : describe(found, at.secret);
+}
+
+/**
+ * `defaults:` as read, with INVALID for the settings that could not be read,
+ * so that entries inherit every setting that could.
+ */
+const defaults: Kind<Section<typeof SETTING_FIELDS>> = section(SETTING_FIELDS, (s) => {
+  checkSettings(s);
+  return s;
+});
+
+const TLS_FIELDS = {
+  ca_file: field("caFile", nullable(filePath), null),
+  cert_file: field("certFile", nullable(filePath), null),
+  key_file: field("keyFile", nullable(filePath), null),
+  insecure_skip_verify: field("insecureSkipVerify", boolean, false),
+} as const;
+
+const tlsFiles = section(TLS_FIELDS, (s): TlsConfig | Invalid => {
+  const { certFile, keyFile } = s.values;
+  // A client certificate is useless without its key, and the reverse.
+  if (certFile !== INVALID && keyFile !== INVALID && (certFile === null) !== (keyFile === null)) {
+    const [given, missing] = certFile === null
+      ? ["key_file", "cert_file"]
+      : ["cert_file", "key_file"];
+    return (s.present.get(given) ?? s.at).fail(`needs ${s.at.path}.${missing} too`);
+  }
+  return complete(s.values);
+});
+
+/** `nsq.tls`: false (or empty), true, or a mapping of files. */
+const tls: Kind<TlsConfig | null> = (at) => {
+  const found = at.found();
+  if (found === INVALID) return INVALID;
+  if (found.shape === "mapping") return tlsFiles(at);
+  if (found.shape === "scalar" && (found.value === false || found.value === null)) return null;
+  if (found.shape === "scalar" && found.value === true) {
+    return { caFile: null, certFile: null, keyFile: null, insecureSkipVerify: false };
+  }
+  return at.mustBe(
+    "true, false or a mapping of ca_file, cert_file, key_file and insecure_skip_verify",
+    found,
+  );
+};
+
+const NSQ_FIELDS = {
+  lookupd_http_addresses: field(
+    "lookupdHttpAddresses",
+    list(lookupdAddress, "a list of nsqlookupd HTTP addresses"),
+    [],
+  ),
+  nsqd_tcp_addresses: field(
+    "nsqdTcpAddresses",
+    list(hostPort(), "a list of host:port addresses"),
+    [],
+  ),
+  publish_nsqd_tcp_address: field("publishNsqdTcpAddress", nullable(hostPort()), null),
+  topic_prefix: field("topicPrefix", topicPrefix, ""),
+  auth_secret: field("authSecret", optionalText, null, { secret: true }),
+  tls: field("tls", tls, null),
+  compression: field("compression", oneOf("none", "deflate", "snappy"), "none"),
+} as const;
+
+const nsq = section(NSQ_FIELDS, (s): NsqConfig | Invalid => {
+  const values = complete(s.values);
+  const { lookupdHttpAddresses: lookupd, nsqdTcpAddresses: nsqd } = s.values;
+  if (lookupd !== INVALID && nsqd !== INVALID && lookupd.length === 0 && nsqd.length === 0) {
+    const path = s.at.path;
+    s.at.reader.report(
+      s.at.keyOffset ?? s.at.offset,
+      path,
+      `${path}.lookupd_http_addresses or ${path}.nsqd_tcp_addresses must list at least one ` +
+        `address, got neither`,
+    );
+    return INVALID;
+  }
+  if (values === INVALID) return INVALID;
+  // Without an explicit publish address, publish to the first nsqd consumed from.
+  const publish = s.present.has("publish_nsqd_tcp_address")
+    ? values.publishNsqdTcpAddress
+    : values.nsqdTcpAddresses[0] ?? null;
+  return { ...values, publishNsqdTcpAddress: publish };
+});
+
+const DEDUPE_FIELDS = {
+  store: field("store", dedupeStore, { kind: "memory" }),
+  capacity: field("capacity", integer(1, 10_000_000), 100_000),
+  ttl: field("ttlMs", duration("1s", "30d"), 86_400_000),
+} as const;
+
+const dedupe: Kind<DedupeConfig> = section(DEDUPE_FIELDS, (s) => complete(s.values));
+
+const LOG_FIELDS = {
+  level: field("level", oneOf("debug", "info", "warning", "error"), "info"),
+  format: field("format", oneOf("json", "pretty"), "json"),
+} as const;
+
+const log: Kind<LogConfig> = section(LOG_FIELDS, (s) => complete(s.values));
+
+const HTTP_FIELDS = {
+  listen: field("listen", nullable(hostPort(true)), { host: "127.0.0.1", port: 4190 }),
+  token: field("token", optionalText, null, { secret: true }),
+} as const;
+
+const http = section(HTTP_FIELDS, (s): HttpConfig | Invalid => {
+  const { listen, token } = s.values;
+  const listenAt = s.present.get("listen");
+  // Anyone who can reach a non-loopback listener could pause consumers.
+  if (listen && listen !== INVALID && token === null && !isLoopbackHost(listen.host)) {
+    const path = listenAt?.path ?? `${s.at.path}.listen`;
+    return (listenAt ?? s.at).report(
+      `${path} is ${formatHostPort(listen)}, which is not loopback: set ${s.at.path}.token ` +
+        `(e.g. token: \${NSQWORKER_TOKEN}) or listen on 127.0.0.1`,
+    );
+  }
+  return complete(s.values);
+});
+
+/**
+ * The top-level keys. `workers` items are kept as found: they are read
+ * against `defaults` and `nsq.topic_prefix` once those are known.
+ */
+export const CONFIG_FIELDS = {
+  nsq: field("nsq", nsq, AS_EMPTY),
+  defaults: field("defaults", defaults, AS_EMPTY),
+  dedupe: field("dedupe", dedupe, AS_EMPTY),
+  log: field("log", log, AS_EMPTY),
+  http: field("http", http, AS_EMPTY),
+  shutdown_timeout: field("shutdownTimeoutMs", duration("0ms", "1h"), 30_000),
+  workers: field("workers", entryList, REQUIRED),
+} as const;
+
+function entryList(at: At): readonly At[] | Invalid {
+  const found = at.found();
+  if (found === INVALID) return INVALID;
+  if (found.shape === "list" && found.items.length > 0) return found.items;
+  return at.mustBe("a list of at least one entry (topic, channel, worker)", found);
+}

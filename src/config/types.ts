@@ -1,0 +1,133 @@
+/**
+ * The validated, frozen configuration the daemon runs from. Produced by
+ * `loadConfig()`; every default is applied and every value is checked, so
+ * code downstream never re-validates.
+ *
+ * @module
+ */
+
+/** A place in the config file, for errors that are found after parsing. */
+export interface SourceLocation {
+  readonly file: string;
+  readonly line: number;
+  readonly col: number;
+}
+
+/** A `host:port` pair. */
+export interface HostPort {
+  readonly host: string;
+  readonly port: number;
+}
+
+/** TLS settings for nsqd connections (`nsq.tls`). */
+export interface TlsConfig {
+  readonly caFile: string | null;
+  readonly certFile: string | null;
+  readonly keyFile: string | null;
+  readonly insecureSkipVerify: boolean;
+}
+
+/** Stream compression negotiated with nsqd. */
+export type Compression = "none" | "deflate" | "snappy";
+
+/** The `nsq:` section. */
+export interface NsqConfig {
+  /** Normalized base URLs, e.g. `http://127.0.0.1:4161` (no trailing slash). */
+  readonly lookupdHttpAddresses: readonly string[];
+  readonly nsqdTcpAddresses: readonly HostPort[];
+  /** Where `ctx.publish` and dead letters go; null when not configured. */
+  readonly publishNsqdTcpAddress: HostPort | null;
+  readonly topicPrefix: string;
+  /** Never logged or printed. Null when empty or absent. */
+  readonly authSecret: string | null;
+  /** Null when `tls: false`. `tls: true` gives all-null files, verification on. */
+  readonly tls: TlsConfig | null;
+  readonly compression: Compression;
+}
+
+/** A rate such as `200/s`: at most `count` messages per `perMs` milliseconds. */
+export interface RateLimit {
+  readonly count: number;
+  readonly perMs: number;
+}
+
+/** The settings of `defaults:` that every entry may override. */
+export interface EntrySettings {
+  readonly maxInFlight: number;
+  readonly maxAttempts: number;
+  readonly requeueDelayMs: number;
+  readonly maxRequeueDelayMs: number;
+  readonly timeoutMs: number;
+  /**
+   * The configured template (e.g. `"{topic}.dead"`) or null. Entries carry the
+   * resolved topic in `Entry.deadLetterTopic`.
+   */
+  readonly deadLetterTopic: string | null;
+  readonly rateLimit: RateLimit | null;
+}
+
+/** One item of `workers:`: a topic/channel pair and the worker that handles it. */
+export interface Entry extends EntrySettings {
+  /** The topic as written in the config (without `topic_prefix`). */
+  readonly topic: string;
+  /** The topic subscribed to on nsqd: `topic_prefix` + `topic`. */
+  readonly nsqTopic: string;
+  readonly channel: string;
+  /** Worker name, e.g. `demo/pageview` for `workers/demo/pageview.ts`. */
+  readonly worker: string;
+  /** The entry's `options`, to be merged over the worker's own defaults. */
+  readonly options: Readonly<Record<string, unknown>>;
+  /**
+   * The dead letter topic with `{topic}` expanded (to the configured topic)
+   * and `topic_prefix` applied; null when dead letters are disabled.
+   */
+  readonly deadLetterTopic: string | null;
+  /** Where this entry's `worker:` value is written, for loader errors. */
+  readonly workerLocation: SourceLocation;
+}
+
+/** Where processed dedupe keys are kept. */
+export type DedupeStoreSpec =
+  | { readonly kind: "memory" }
+  | { readonly kind: "sqlite"; readonly path: string }
+  | {
+    readonly kind: "redis";
+    readonly url: string;
+  };
+
+/** The `dedupe:` section. */
+export interface DedupeConfig {
+  readonly store: DedupeStoreSpec;
+  readonly capacity: number;
+  readonly ttlMs: number;
+}
+
+/** Log levels, lowest first. */
+export type LogLevel = "debug" | "info" | "warning" | "error";
+
+/** The `log:` section. */
+export interface LogConfig {
+  readonly level: LogLevel;
+  readonly format: "json" | "pretty";
+}
+
+/** The `http:` section. */
+export interface HttpConfig {
+  /** Null disables the HTTP surface. */
+  readonly listen: HostPort | null;
+  /** Never logged or printed. Null when empty or absent. */
+  readonly token: string | null;
+}
+
+/** The whole configuration. */
+export interface Config {
+  /** The path the config was read from, as given. */
+  readonly file: string;
+  readonly nsq: NsqConfig;
+  readonly defaults: EntrySettings;
+  readonly dedupe: DedupeConfig;
+  readonly log: LogConfig;
+  readonly http: HttpConfig;
+  readonly shutdownTimeoutMs: number;
+  readonly workers: readonly Entry[];
+}

@@ -1,0 +1,143 @@
+/**
+ * Kinds specific to nsqworker's config: NSQ names, worker names, addresses,
+ * rates, the dead letter template, file paths and the dedupe store.
+ *
+ * @module
+ */
+
+import { dirname, isAbsolute, join } from "node:path";
+import { normalizeLookupdAddress, parseHostPort } from "./address.ts";
+import { type Kind, textWith } from "./kinds.ts";
+import { hasNameCharsOnly, isNsqName, NSQ_NAME_RULE, workerNameProblem } from "./names.ts";
+import { type At, INVALID, type Invalid } from "./reader.ts";
+import type { DedupeStoreSpec, HostPort, RateLimit } from "./types.ts";
+
+/** An NSQ topic or channel name, as written (before `topic_prefix`). */
+export function nsqName(what: "topic" | "channel"): Kind<string> {
+  return textWith(
+    `an NSQ ${what} name (${NSQ_NAME_RULE})`,
+    (name) => isNsqName(name) ? name : undefined,
+  );
+}
+
+/** `topic_prefix`: characters a topic may contain, possibly none. */
+export const topicPrefix: Kind<string> = textWith(
+  "made of characters a topic name may contain (a-z A-Z 0-9 . _ -)",
+  (prefix) => hasNameCharsOnly(prefix) ? prefix : undefined,
+);
+
+/** A `worker:` value: a module under `workers/`, without extension. */
+export const workerName: Kind<string> = textWith(
+  "a module name under workers/ like demo/pageview",
+  (name, at) => {
+    const problem = workerNameProblem(name);
+    return problem === null ? name : at.fail(problem);
+  },
+);
+
+/** `host:port`; `allowPortZero` for listen addresses (the system picks a port). */
+export function hostPort(allowPortZero = false): Kind<HostPort> {
+  return textWith(
+    `a host:port address like 127.0.0.1:4150 (port ${allowPortZero ? 0 : 1} to 65535)`,
+    (value) => parseHostPort(value, allowPortZero) ?? undefined,
+  );
+}
+
+/** An nsqlookupd HTTP address, normalized to a base URL. */
+export const lookupdAddress: Kind<string> = textWith(
+  "an nsqlookupd HTTP address like http://127.0.0.1:4161 or 127.0.0.1:4161",
+  (value) => normalizeLookupdAddress(value) ?? undefined,
+);
+
+const RATE = /^([1-9]\d*)\/(s|m|h)$/;
+const PER_MS: Readonly<Record<string, number>> = { s: 1_000, m: 60_000, h: 3_600_000 };
+
+/** A rate such as `200/s`, `50/m` or `1000/h`. */
+export const rateLimit: Kind<RateLimit> = textWith(
+  "a rate like 200/s, 50/m or 1000/h",
+  (value) => {
+    const [, count, unit] = RATE.exec(value) ?? [];
+    const perMs = PER_MS[unit ?? ""];
+    if (count === undefined || perMs === undefined) return undefined;
+    const n = Number(count);
+    return Number.isSafeInteger(n) ? { count: n, perMs } : undefined;
+  },
+);
+
+const PLACEHOLDER = /\{[^{}]*\}/g;
+const STATIC_PART = /^[.a-zA-Z0-9_-]*(#ephemeral)?$/;
+
+/**
+ * `dead_letter_topic`: a topic name where `{topic}` stands for the entry's
+ * topic. Whether the result is a valid topic is checked per entry, where the
+ * topic and prefix are known.
+ */
+export const deadLetterTemplate: Kind<string> = textWith(
+  `a topic name where {topic} stands for the entry's topic, like "{topic}.dead", or null`,
+  (template, at) => {
+    const unknown = (template.match(PLACEHOLDER) ?? []).find((p) => p !== "{topic}");
+    if (unknown !== undefined) {
+      return at.fail(
+        `may only use the placeholder {topic}, got ${unknown} in ${JSON.stringify(template)}`,
+      );
+    }
+    const rest = template.replaceAll("{topic}", "");
+    return template !== "" && STATIC_PART.test(rest) ? template : undefined;
+  },
+);
+
+/** A file path; relative paths are taken from the config file's directory. */
+export const filePath: Kind<string> = textWith(
+  "a file path",
+  (path, at) => path === "" ? undefined : resolveFrom(at.reader.file, path),
+);
+
+function resolveFrom(configFile: string, path: string): string {
+  return isAbsolute(path) ? path : join(dirname(configFile), path);
+}
+
+const REDIS_PASSWORD = /^([a-z][a-z0-9+.-]*:\/\/[^/@:]*:).*@/i;
+
+/** Hides the password of a URL with credentials, for messages. */
+function redact(value: string): string {
+  return value.replace(REDIS_PASSWORD, "$1***@");
+}
+
+const STORE_EXPECTED = "memory, sqlite:PATH or redis://HOST:PORT/DB";
+
+/** `dedupe.store`: `memory`, `sqlite:PATH` or `redis://[user:pass@]host:port[/db]`. */
+export const dedupeStore: Kind<DedupeStoreSpec> = (at) => {
+  const found = at.found();
+  if (found === INVALID) return INVALID;
+  const value = found.shape === "scalar" ? found.value : undefined;
+  if (typeof value !== "string") return at.mustBe(STORE_EXPECTED, found);
+  if (value === "memory") return { kind: "memory" };
+  if (value.startsWith("sqlite:")) {
+    const path = value.slice("sqlite:".length);
+    if (path === "") return at.fail(`needs a file path after sqlite:, like sqlite:data/dedupe.db`);
+    return { kind: "sqlite", path: resolveFrom(at.reader.file, path) };
+  }
+  if (/^rediss?:\/\//.test(value)) return redisStore(at, value);
+  return at.fail(`must be ${STORE_EXPECTED}, got ${JSON.stringify(redact(value))}`);
+};
+
+function redisStore(at: At, value: string): DedupeStoreSpec | Invalid {
+  const refuse = (why: string): Invalid =>
+    at.fail(
+      `must be a redis URL like redis://HOST:PORT/DB ${why}, got ${JSON.stringify(redact(value))}`,
+    );
+  let url: URL;
+  try {
+    url = new URL(value);
+  } catch {
+    return refuse("(not a valid URL)");
+  }
+  if (url.hostname === "") return refuse("(no host)");
+  if (url.port === "0") return refuse("(port 1 to 65535)");
+  const db = url.pathname.replace(/^\//, "");
+  if (db !== "" && !(/^\d{1,2}$/.test(db) && Number(db) <= 15)) {
+    return refuse("(DB is a number from 0 to 15)");
+  }
+  if (url.search !== "" || url.hash !== "") return refuse("(no query or fragment)");
+  return { kind: "redis", url: value };
+}

@@ -1,0 +1,81 @@
+/**
+ * The composition root of `nsqworker run`: config → workers → logging →
+ * supervisor, with the process's signals. The only place besides main.ts
+ * that touches the process.
+ *
+ * @module
+ */
+
+import { loadConfig } from "./config/load.ts";
+import type { Config, LogConfig } from "./config/types.ts";
+import { connectionOptions } from "./connection_options.ts";
+import { MemoryStore } from "./dedupe/memory_store.ts";
+import type { DedupeStore } from "./dedupe/store.ts";
+import { flushLogging, logger, setupLogging } from "./log.ts";
+import type { ConsumerTimings } from "./nsq/consumer.ts";
+import { Supervisor } from "./supervisor.ts";
+import { loadEntryWorkers, WORKERS_DIR } from "./worker_loader.ts";
+
+/** Settings of a daemon run. */
+export interface DaemonOptions {
+  readonly configPath: string;
+  /** Overrides `log:` from the config (the dev loop uses `pretty`). */
+  readonly log?: Partial<LogConfig>;
+  /** Where worker modules come from; only tests point it elsewhere. */
+  readonly workersDir?: URL;
+  readonly timings?: Partial<ConsumerTimings>;
+}
+
+/** Creates the dedupe store the config names. */
+export function createStore(config: Config): DedupeStore {
+  const { store, capacity, ttlMs } = config.dedupe;
+  switch (store.kind) {
+    case "memory":
+      return new MemoryStore({ capacity, ttlMs });
+    default:
+      throw new Error(`dedupe store ${store.kind} is not available in this version`);
+  }
+}
+
+/**
+ * Runs until SIGTERM or SIGINT, then shuts down gracefully and resolves.
+ * A second signal during the shutdown exits at once with code 1 (nsqd
+ * redelivers what was in flight). Config and worker errors throw before
+ * anything connects.
+ */
+export async function runDaemon(options: DaemonOptions): Promise<void> {
+  const config = await loadConfig(options.configPath);
+  const workers = await loadEntryWorkers(config, options.workersDir ?? WORKERS_DIR);
+  await setupLogging({ ...config.log, ...options.log });
+  const log = logger("daemon");
+  const store = createStore(config);
+  const supervisor = new Supervisor({
+    config,
+    workers,
+    store,
+    connection: connectionOptions(config.nsq, (path) => Deno.readFileSync(path)),
+    ...(options.timings ? { timings: options.timings } : {}),
+  });
+
+  const stopped = Promise.withResolvers<void>();
+  const signals: Deno.Signal[] = ["SIGTERM", "SIGINT"];
+  const onSignal = (signal: Deno.Signal) => () => {
+    if (supervisor.draining) {
+      log.warning("second signal: exiting now", { signal });
+      Deno.exit(1);
+    }
+    log.info("signal received: draining", { signal });
+    supervisor.shutdown().then(stopped.resolve, stopped.reject);
+  };
+  const listeners = signals.map((signal) => [signal, onSignal(signal)] as const);
+  for (const [signal, listener] of listeners) Deno.addSignalListener(signal, listener);
+
+  log.info("starting", { config: config.file, entries: config.workers.length });
+  await supervisor.start();
+  try {
+    await stopped.promise;
+  } finally {
+    for (const [signal, listener] of listeners) Deno.removeSignalListener(signal, listener);
+    await flushLogging();
+  }
+}

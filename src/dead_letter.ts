@@ -1,0 +1,98 @@
+/**
+ * The message published to a dead letter topic.
+ *
+ * @module
+ */
+
+import type { DeadReason } from "./runner/outcome.ts";
+
+/** What {@linkcode deadLetterEnvelope} needs to know about a dead message. */
+export interface DeadLetterInput {
+  /** The topic as written in the config (without `topic_prefix`). */
+  readonly topic: string;
+  readonly channel: string;
+  /** The worker name, e.g. `demo/pageview`. */
+  readonly worker: string;
+  readonly message: {
+    readonly id: string;
+    readonly attempts: number;
+    /** When nsqd received the message, in milliseconds since the epoch. */
+    readonly timestamp: number;
+    readonly body: Uint8Array;
+  };
+  readonly reason: DeadReason;
+  readonly error: string;
+  /** When the message died, in milliseconds since the epoch (default: now). */
+  readonly now?: number;
+}
+
+/**
+ * The JSON object of a dead letter, field by field. `body` is the original
+ * body as a string when it is valid UTF-8 (`body_encoding: "utf8"`), else in
+ * base64 (`"base64"`), so that any body survives the trip through JSON.
+ */
+export interface DeadLetterEnvelope {
+  readonly topic: string;
+  readonly channel: string;
+  readonly worker: string;
+  readonly message_id: string;
+  readonly attempts: number;
+  /** When nsqd received the message, in milliseconds since the epoch. */
+  readonly timestamp: number;
+  /** ISO 8601, e.g. `2025-01-31T12:00:00.000Z`. */
+  readonly dead_at: string;
+  readonly reason: DeadReason;
+  readonly error: string;
+  readonly body: string;
+  readonly body_encoding: "utf8" | "base64";
+}
+
+/** Keeps a leading BOM: the body must come back byte for byte. */
+const utf8 = new TextDecoder("utf-8", { fatal: true, ignoreBOM: true });
+const encoder = new TextEncoder();
+
+/**
+ * The dead letter of a message, as the bytes to publish: a JSON
+ * {@linkcode DeadLetterEnvelope}.
+ *
+ * @example
+ * ```ts
+ * import { deadLetterEnvelope } from "./dead_letter.ts";
+ *
+ * const bytes = deadLetterEnvelope({
+ *   topic: "pageviews",
+ *   channel: "counter",
+ *   worker: "demo/pageview",
+ *   message: { id: "0a1b2c3d4e5f6789", attempts: 5, timestamp: 1_700_000_000_000, body: new Uint8Array([123, 125]) },
+ *   reason: "max_attempts",
+ *   error: "upstream returned 503",
+ * });
+ * JSON.parse(new TextDecoder().decode(bytes)).body; // "{}"
+ * ```
+ */
+export function deadLetterEnvelope(input: DeadLetterInput): Uint8Array {
+  const { message } = input;
+  let body: string;
+  let bodyEncoding: "utf8" | "base64";
+  try {
+    body = utf8.decode(message.body);
+    bodyEncoding = "utf8";
+  } catch {
+    body = message.body.toBase64();
+    bodyEncoding = "base64";
+  }
+  const envelope: DeadLetterEnvelope = {
+    topic: input.topic,
+    channel: input.channel,
+    worker: input.worker,
+    message_id: message.id,
+    attempts: message.attempts,
+    timestamp: message.timestamp,
+    dead_at: new Date(input.now ?? Date.now()).toISOString(),
+    reason: input.reason,
+    error: input.error,
+    body,
+    body_encoding: bodyEncoding,
+  };
+  return encoder.encode(JSON.stringify(envelope));
+}

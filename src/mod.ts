@@ -1,0 +1,31 @@
+/**
+ * The one module that worker modules import.
+ *
+ * @example
+ * ```ts
+ * // workers/demo/pageview.ts
+ * import { defineWorker } from "../../src/mod.ts";
+ *
+ * export default defineWorker<{ clicks: number }>({
+ *   handle(body, ctx) {
+ *     ctx.log.info("pageview", { clicks: body.clicks });
+ *   },
+ * });
+ * ```
+ *
+ * @module
+ */
+
+export { defineWorker } from "./worker.ts";
+export type {
+  Decode,
+  Logger,
+  Message,
+  PublishBody,
+  Publisher,
+  SetupContext,
+  WorkerContext,
+  WorkerDefinition,
+  WorkerOptions,
+} from "./worker.ts";
+export { PermanentError } from "./permanent_error.ts";

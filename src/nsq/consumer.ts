@@ -1,0 +1,329 @@
+/**
+ * A consumer: the nsqd connections of one entry (topic and channel), found
+ * directly and through nsqlookupd, kept alive, and given RDY so that the
+ * messages in flight never exceed `max_in_flight`.
+ *
+ * @module
+ */
+
+import type { HostPort } from "../config/types.ts";
+import type { Logger } from "../worker.ts";
+import { joinHostPort } from "./address.ts";
+import { lookupProducers } from "./lookupd.ts";
+import { type ConnectionOptions, type NsqMessage, ReaderConnection } from "./nsqjs.ts";
+import { allocateRdy } from "./rdy.ts";
+
+/** Timings of discovery and reconnection; the defaults suit production. */
+export interface ConsumerTimings {
+  /** How often each nsqlookupd is asked for the topic's nsqd. */
+  readonly lookupdPollIntervalMs: number;
+  /** First reconnect delay; doubles per failure up to `reconnectMaxMs`. */
+  readonly reconnectMinMs: number;
+  readonly reconnectMaxMs: number;
+  /** With fewer RDY than connections, how often the RDY moves on to other connections. */
+  readonly rdyRotateMs: number;
+}
+
+/** The default timings. */
+export const DEFAULT_TIMINGS: ConsumerTimings = Object.freeze({
+  lookupdPollIntervalMs: 15_000,
+  reconnectMinMs: 1_000,
+  reconnectMaxMs: 30_000,
+  rdyRotateMs: 5_000,
+});
+
+/** What a consumer needs. */
+export interface ConsumerOptions {
+  /** The topic on nsqd (with `topic_prefix`). */
+  readonly topic: string;
+  readonly channel: string;
+  readonly maxInFlight: number;
+  readonly nsqdAddresses: readonly HostPort[];
+  readonly lookupdUrls: readonly string[];
+  readonly connection: ConnectionOptions;
+  readonly log: Logger;
+  /** Every message delivered; its FIN/REQ is the receiver's to send. */
+  readonly onMessage: (message: NsqMessage) => void;
+  readonly timings?: Partial<ConsumerTimings>;
+}
+
+/** A consumer's connections as `/ready` and `/stats` see them. */
+export interface ConsumerStatus {
+  /** Addresses with a subscribed connection. */
+  readonly connected: readonly string[];
+  /** Addresses known (direct or discovered) but not connected now. */
+  readonly disconnected: readonly string[];
+  readonly paused: boolean;
+  /** RDY currently given, summed over connections. */
+  readonly rdy: number;
+}
+
+interface Slot {
+  readonly host: string;
+  readonly port: number;
+  readonly direct: boolean;
+  /** Named by the last lookupd answer. */
+  listed: boolean;
+  connection: ReaderConnection | null;
+  failures: number;
+  retry: ReturnType<typeof setTimeout> | null;
+  /** Was connected once: the next connection is a reconnection. */
+  wasConnected: boolean;
+}
+
+/** One entry's nsqd connections. */
+export class Consumer {
+  #options: ConsumerOptions;
+  #timings: ConsumerTimings;
+  #slots = new Map<string, Slot>();
+  #maxInFlight: number;
+  #paused = false;
+  #stopping = false;
+  #started = false;
+  #rotation = 0;
+  #pollTimer: ReturnType<typeof setTimeout> | null = null;
+  #rotateTimer: ReturnType<typeof setInterval> | null = null;
+  #lookupdFailing = false;
+
+  constructor(options: ConsumerOptions) {
+    this.#options = options;
+    this.#timings = { ...DEFAULT_TIMINGS, ...options.timings };
+    this.#maxInFlight = options.maxInFlight;
+  }
+
+  /** Connects to the direct nsqd and starts asking nsqlookupd. */
+  start(): void {
+    if (this.#started) return;
+    this.#started = true;
+    for (const { host, port } of this.#options.nsqdAddresses) {
+      const slot = this.#slot(host, port, true);
+      this.#connect(slot);
+    }
+    if (this.#options.lookupdUrls.length > 0) void this.#poll();
+  }
+
+  /** True when at least one connection is subscribed. */
+  get isConnected(): boolean {
+    for (const slot of this.#slots.values()) if (slot.connection?.isReady) return true;
+    return false;
+  }
+
+  /** Connections, RDY and pause state. */
+  status(): ConsumerStatus {
+    const connected: string[] = [];
+    const disconnected: string[] = [];
+    let rdy = 0;
+    for (const [address, slot] of this.#slots) {
+      if (slot.connection?.isReady) {
+        connected.push(address);
+        rdy += slot.connection.rdy;
+      } else {
+        disconnected.push(address);
+      }
+    }
+    return { connected, disconnected, paused: this.#paused, rdy };
+  }
+
+  /** RDY 0 everywhere; messages already delivered carry on. */
+  pause(): void {
+    this.#paused = true;
+    this.#balance();
+  }
+
+  /** Gives RDY back. */
+  resume(): void {
+    this.#paused = false;
+    this.#balance();
+  }
+
+  /** Changes the total RDY (the rate limiter lowers it). */
+  setMaxInFlight(maxInFlight: number): void {
+    this.#maxInFlight = maxInFlight;
+    this.#balance();
+  }
+
+  /**
+   * Stops discovery and reconnection and tells every nsqd to stop sending
+   * (RDY 0, CLS). Resolves once each has confirmed; the messages delivered
+   * before that can still be finished or requeued until `close()`.
+   */
+  async drain(timeoutMs = 2000): Promise<void> {
+    this.#stopping = true;
+    this.#clearTimers();
+    const draining: Promise<void>[] = [];
+    for (const slot of this.#slots.values()) {
+      if (slot.connection) draining.push(slot.connection.drain(timeoutMs));
+    }
+    await Promise.all(draining);
+  }
+
+  /** Closes every connection after its pending responses are written. */
+  async close(timeoutMs = 2000): Promise<void> {
+    this.#stopping = true;
+    this.#clearTimers();
+    const closing: Promise<void>[] = [];
+    for (const slot of this.#slots.values()) {
+      if (slot.connection) closing.push(slot.connection.close(timeoutMs));
+    }
+    await Promise.all(closing);
+  }
+
+  #clearTimers(): void {
+    if (this.#pollTimer !== null) clearTimeout(this.#pollTimer);
+    if (this.#rotateTimer !== null) clearInterval(this.#rotateTimer);
+    this.#pollTimer = null;
+    this.#rotateTimer = null;
+    for (const slot of this.#slots.values()) {
+      if (slot.retry !== null) clearTimeout(slot.retry);
+      slot.retry = null;
+    }
+  }
+
+  #slot(host: string, port: number, direct: boolean): Slot {
+    const address = joinHostPort(host, port);
+    let slot = this.#slots.get(address);
+    if (!slot) {
+      slot = {
+        host,
+        port,
+        direct,
+        listed: false,
+        connection: null,
+        failures: 0,
+        retry: null,
+        wasConnected: false,
+      };
+      this.#slots.set(address, slot);
+    }
+    return slot;
+  }
+
+  #connect(slot: Slot): void {
+    if (this.#stopping || slot.connection !== null) return;
+    const { topic, channel, connection: options, log } = this.#options;
+    const connection: ReaderConnection = new ReaderConnection(
+      slot.host,
+      slot.port,
+      topic,
+      channel,
+      options,
+      {
+        ready: () => {
+          const again = slot.wasConnected;
+          slot.failures = 0;
+          slot.wasConnected = true;
+          log.info(again ? "reconnected to nsqd" : "connected to nsqd", {
+            nsqd: connection.address,
+          });
+          this.#balance();
+        },
+        message: this.#options.onMessage,
+        closed: (error) => this.#closed(slot, connection, error),
+        error: (error) => {
+          log.warning("nsqd error", { nsqd: connection.address, error: error.message });
+        },
+      },
+    );
+    slot.connection = connection;
+    connection.connect();
+  }
+
+  #closed(slot: Slot, connection: ReaderConnection, error: Error | null): void {
+    if (slot.connection !== connection) return;
+    slot.connection = null;
+    this.#balance();
+    if (this.#stopping) return;
+    const address = connection.address;
+    const { log } = this.#options;
+    if (!slot.direct && !slot.listed) {
+      this.#slots.delete(address);
+      log.info("nsqd is gone and no longer listed by nsqlookupd", { nsqd: address });
+      return;
+    }
+    slot.failures++;
+    const delay = Math.min(
+      this.#timings.reconnectMaxMs,
+      this.#timings.reconnectMinMs * 2 ** Math.min(slot.failures - 1, 20),
+    );
+    log.warning("nsqd connection lost; reconnecting", {
+      nsqd: address,
+      error: error?.message ?? "closed",
+      delay_ms: delay,
+      failures: slot.failures,
+    });
+    slot.retry = setTimeout(() => {
+      slot.retry = null;
+      this.#connect(slot);
+    }, delay);
+  }
+
+  async #poll(): Promise<void> {
+    const { topic, lookupdUrls, log } = this.#options;
+    const answers = await Promise.allSettled(
+      lookupdUrls.map((url) => lookupProducers(url, topic)),
+    );
+    if (this.#stopping) return;
+    const found = new Set<string>();
+    let answered = 0;
+    for (const [i, answer] of answers.entries()) {
+      if (answer.status === "fulfilled") {
+        answered++;
+        for (const { host, port } of answer.value) {
+          found.add(joinHostPort(host, port));
+          this.#slot(host, port, false);
+        }
+      } else if (!this.#lookupdFailing) {
+        log.warning("nsqlookupd did not answer", {
+          lookupd: lookupdUrls[i],
+          error: answer.reason instanceof Error ? answer.reason.message : String(answer.reason),
+        });
+      }
+    }
+    // With every lookupd down, keep what we have: direct connections and the
+    // nsqd found before go on working until lookupd is back.
+    this.#lookupdFailing = answered === 0;
+    if (answered > 0) {
+      for (const [address, slot] of this.#slots) {
+        if (slot.direct) continue;
+        slot.listed = found.has(address);
+        if (slot.listed) this.#connect(slot);
+        else if (slot.connection === null) {
+          if (slot.retry !== null) clearTimeout(slot.retry);
+          this.#slots.delete(address);
+        }
+      }
+    }
+    this.#pollTimer = setTimeout(() => {
+      this.#pollTimer = null;
+      void this.#poll();
+    }, this.#timings.lookupdPollIntervalMs);
+  }
+
+  /** Recomputes every connection's RDY. */
+  #balance(): void {
+    const ready: ReaderConnection[] = [];
+    for (const slot of this.#slots.values()) {
+      if (slot.connection?.isReady) ready.push(slot.connection);
+    }
+    const total = this.#paused || this.#stopping ? 0 : this.#maxInFlight;
+    const allocation = allocateRdy(total, ready, this.#rotation);
+    // Lower first, so that the sum stays within max_in_flight between commands.
+    const order = [...ready].sort((a, b) =>
+      (allocation.get(a.address)! - a.rdy) - (allocation.get(b.address)! - b.rdy)
+    );
+    for (const connection of order) connection.setRdy(allocation.get(connection.address)!);
+    this.#scheduleRotation(total > 0 && total < ready.length);
+  }
+
+  #scheduleRotation(needed: boolean): void {
+    if (needed && this.#rotateTimer === null) {
+      this.#rotateTimer = setInterval(() => {
+        this.#rotation++;
+        this.#balance();
+      }, this.#timings.rdyRotateMs);
+    } else if (!needed && this.#rotateTimer !== null) {
+      clearInterval(this.#rotateTimer);
+      this.#rotateTimer = null;
+    }
+  }
+}

@@ -1,0 +1,128 @@
+/**
+ * The contract between the daemon and a worker module: what a module under
+ * `workers/` exports and what its handler receives.
+ *
+ * @module
+ */
+
+/** Options handed to a worker: its own defaults merged with the entry's `options`. */
+export type WorkerOptions = Record<string, unknown>;
+
+/**
+ * How the raw message body becomes the handler's `body`: `"json"` (the
+ * default), `"text"` (UTF-8, invalid bytes are an error), `"bytes"` (as is),
+ * or a function. A decode that throws sends the message to the dead letter
+ * topic.
+ */
+// deno-lint-ignore no-explicit-any
+export type Decode<T = any> = "json" | "text" | "bytes" | ((bytes: Uint8Array) => T);
+
+/** The NSQ message being handled. */
+export interface Message {
+  /** The nsqd message id (16 characters, unique per nsqd topic). */
+  readonly id: string;
+  /** Delivery attempt, starting at 1. */
+  readonly attempts: number;
+  /** When nsqd received the message, in milliseconds since the epoch. */
+  readonly timestamp: number;
+  /** The raw body. */
+  readonly body: Uint8Array;
+}
+
+/** A structured logger; `properties` become fields of the log record. */
+export interface Logger {
+  debug(message: string, properties?: Record<string, unknown>): void;
+  info(message: string, properties?: Record<string, unknown>): void;
+  warning(message: string, properties?: Record<string, unknown>): void;
+  error(message: string, properties?: Record<string, unknown>): void;
+}
+
+/** What a worker can publish: bytes and strings go as they are, anything else as JSON. */
+export type PublishBody = Uint8Array | string | unknown;
+
+/** Publishing to nsqd (`nsq.publish_nsqd_tcp_address`; `topic_prefix` is applied). */
+export interface Publisher {
+  /** PUB one message; resolves once nsqd has accepted it. */
+  publish(topic: string, body: PublishBody): Promise<void>;
+  /** MPUB several messages atomically. */
+  publishMany(topic: string, bodies: readonly PublishBody[]): Promise<void>;
+  /** DPUB one message, delivered after `delayMs` milliseconds. */
+  publishDeferred(topic: string, body: PublishBody, delayMs: number): Promise<void>;
+}
+
+/** What `setup()` and `teardown()` receive. */
+export interface SetupContext<O extends WorkerOptions = WorkerOptions> extends Publisher {
+  /** The topic as written in the config (without `topic_prefix`). */
+  readonly topic: string;
+  readonly channel: string;
+  /** The worker name, e.g. `demo/pageview`. */
+  readonly worker: string;
+  readonly options: Readonly<O>;
+  /** Bound to topic, channel and worker. */
+  readonly log: Logger;
+}
+
+/** What `handle()` receives beside the decoded body. */
+export interface WorkerContext<O extends WorkerOptions = WorkerOptions> extends SetupContext<O> {
+  readonly message: Message;
+  /** Aborted when the handler's `timeout` passes or a forced shutdown begins. */
+  readonly signal: AbortSignal;
+  /** Bound to topic, channel, worker, message id and attempts. */
+  readonly log: Logger;
+  /**
+   * Resets nsqd's message timeout. The daemon already does this on its own
+   * while the handler runs; call it only to be explicit.
+   */
+  touch(): void;
+}
+
+/**
+ * A worker module's default export.
+ *
+ * - `handle` returns (or resolves) → the message is finished;
+ *   throws → retried with backoff, up to `max_attempts`, then dead-lettered;
+ *   throws {@link PermanentError} → dead-lettered at once.
+ * - `validate` returning false → dead-lettered, not retried.
+ * - `dedupeKey` → a message whose key was already handled is finished without
+ *   running `handle`; the default key is the NSQ message id.
+ */
+// deno-lint-ignore no-explicit-any
+export interface WorkerDefinition<T = any, O extends WorkerOptions = WorkerOptions> {
+  /** Defaults of the worker's options; the entry's `options` are merged over them. */
+  readonly options?: O;
+  readonly decode?: Decode<T>;
+  readonly validate?: (body: T, message: Message) => boolean;
+  readonly dedupeKey?: (body: T, message: Message) => string | number | null | undefined;
+  /** Runs once before the consumer connects; a throw keeps this entry from starting. */
+  readonly setup?: (ctx: SetupContext<O>) => void | Promise<void>;
+  readonly handle: (body: T, ctx: WorkerContext<O>) => void | Promise<void>;
+  /** Runs once after the consumer has drained. */
+  readonly teardown?: (ctx: SetupContext<O>) => void | Promise<void>;
+}
+
+/**
+ * Declares a worker. It only returns its argument, typed: the point is the
+ * inference of `T` (the body) and `O` (the options) for the hooks.
+ *
+ * @example
+ * ```ts
+ * import { defineWorker } from "../../src/mod.ts";
+ *
+ * interface PageView { event_id: string; clicks: number }
+ *
+ * export default defineWorker<PageView>({
+ *   validate: (body) => typeof body.clicks === "number",
+ *   dedupeKey: (body) => body.event_id,
+ *   async handle(body, ctx) {
+ *     ctx.log.info("pageview", { clicks: body.clicks });
+ *     await ctx.publish("pageviews.counted", { id: body.event_id });
+ *   },
+ * });
+ * ```
+ */
+// deno-lint-ignore no-explicit-any
+export function defineWorker<T = any, O extends WorkerOptions = WorkerOptions>(
+  definition: WorkerDefinition<T, O>,
+): WorkerDefinition<T, O> {
+  return definition;
+}

@@ -1,0 +1,150 @@
+import assert from "node:assert/strict";
+import { MemoryStore } from "../src/dedupe/memory_store.ts";
+import type { Claim } from "../src/dedupe/store.ts";
+
+const SCOPE = "pageviews/counter";
+
+/** A store on a hand-driven clock. */
+function setup(options: { capacity?: number; ttlMs?: number } = {}) {
+  const clock = { now: 1_000 };
+  const store = new MemoryStore({
+    capacity: options.capacity ?? 100,
+    ttlMs: options.ttlMs ?? 60_000,
+    now: () => clock.now,
+  });
+  return { store, clock };
+}
+
+function token(claim: Claim): string {
+  assert.equal(claim.status, "claimed");
+  return claim.token;
+}
+
+Deno.test("claim, then done: later claims see the key as done", () => {
+  const { store } = setup();
+  const claim = store.claim(SCOPE, "a", 1_000);
+  store.done(SCOPE, "a", token(claim));
+  assert.deepEqual(store.claim(SCOPE, "a", 1_000), { status: "done" });
+  assert.deepEqual(store.claim(SCOPE, "a", 1_000), { status: "done" });
+  assert.equal(store.size, 1);
+});
+
+Deno.test("a live claim makes the key busy; tokens are unique", () => {
+  const { store } = setup();
+  const a = token(store.claim(SCOPE, "a", 1_000));
+  assert.deepEqual(store.claim(SCOPE, "a", 1_000), { status: "busy" });
+  const b = token(store.claim(SCOPE, "b", 1_000));
+  assert.notEqual(a, b);
+});
+
+Deno.test("release frees the key for the next claim", () => {
+  const { store } = setup();
+  const first = token(store.claim(SCOPE, "a", 1_000));
+  store.release(SCOPE, "a", first);
+  const second = token(store.claim(SCOPE, "a", 1_000));
+  assert.notEqual(second, first);
+  assert.equal(store.size, 0);
+});
+
+Deno.test("a claim expires after its lease; renew extends it", () => {
+  const { store, clock } = setup();
+  const first = token(store.claim(SCOPE, "a", 1_000));
+  clock.now += 999;
+  assert.equal(store.claim(SCOPE, "a", 1_000).status, "busy");
+  store.renew(SCOPE, "a", first, 1_000);
+  clock.now += 999;
+  assert.equal(store.claim(SCOPE, "a", 1_000).status, "busy");
+  clock.now += 1;
+  assert.equal(store.claim(SCOPE, "a", 1_000).status, "claimed");
+});
+
+Deno.test("a stale token cannot release or renew a newer claim", () => {
+  const { store, clock } = setup();
+  const stale = token(store.claim(SCOPE, "a", 1_000));
+  clock.now += 1_000;
+  token(store.claim(SCOPE, "a", 1_000));
+  store.release(SCOPE, "a", stale);
+  assert.equal(store.claim(SCOPE, "a", 1_000).status, "busy");
+  store.renew(SCOPE, "a", stale, 60_000);
+  clock.now += 1_000;
+  assert.equal(store.claim(SCOPE, "a", 1_000).status, "claimed");
+});
+
+Deno.test("a stale token still marks the key done, and leaves the newer claim alone", () => {
+  const { store, clock } = setup();
+  const stale = token(store.claim(SCOPE, "a", 1_000));
+  clock.now += 1_000;
+  const fresh = token(store.claim(SCOPE, "a", 1_000));
+  store.done(SCOPE, "a", stale);
+  assert.equal(store.claim(SCOPE, "a", 1_000).status, "done");
+  // The newer holder finishing as well changes nothing.
+  store.done(SCOPE, "a", fresh);
+  assert.equal(store.claim(SCOPE, "a", 1_000).status, "done");
+  assert.equal(store.size, 1);
+});
+
+Deno.test("a done key expires after the ttl; a hit does not extend it", () => {
+  const { store, clock } = setup({ ttlMs: 10_000 });
+  store.done(SCOPE, "a", token(store.claim(SCOPE, "a", 1_000)));
+  clock.now += 9_999;
+  assert.equal(store.claim(SCOPE, "a", 1_000).status, "done");
+  clock.now += 1;
+  assert.equal(store.claim(SCOPE, "a", 1_000).status, "claimed");
+  assert.equal(store.size, 0);
+});
+
+Deno.test("expired done keys are purged as new ones are inserted", () => {
+  const { store, clock } = setup({ ttlMs: 10_000 });
+  for (const key of ["a", "b", "c", "d"]) {
+    store.done(SCOPE, key, token(store.claim(SCOPE, key, 1_000)));
+  }
+  assert.equal(store.size, 4);
+  clock.now += 10_000;
+  store.done(SCOPE, "e", token(store.claim(SCOPE, "e", 1_000)));
+  assert.equal(store.size, 3, "two expired keys dropped by one insert");
+  store.done(SCOPE, "f", token(store.claim(SCOPE, "f", 1_000)));
+  assert.equal(store.size, 2, "the other two by the next");
+});
+
+Deno.test("capacity bounds the done keys, the least recently used goes first", () => {
+  const { store } = setup({ capacity: 3 });
+  for (const key of ["a", "b", "c"]) store.done(SCOPE, key, token(store.claim(SCOPE, key, 1_000)));
+  // A hit on "a" makes "b" the least recently used.
+  assert.equal(store.claim(SCOPE, "a", 1_000).status, "done");
+  store.done(SCOPE, "d", token(store.claim(SCOPE, "d", 1_000)));
+  assert.equal(store.size, 3);
+  assert.equal(store.claim(SCOPE, "b", 1_000).status, "claimed");
+  for (const key of ["a", "c", "d"]) assert.equal(store.claim(SCOPE, key, 1_000).status, "done");
+
+  for (let i = 0; i < 1_000; i++) store.done(SCOPE, `k${i}`, "no-claim");
+  assert.equal(store.size, 3);
+});
+
+Deno.test("keys are scoped: the same key in two entries is two keys", () => {
+  const { store } = setup();
+  store.done(SCOPE, "a", token(store.claim(SCOPE, "a", 1_000)));
+  assert.equal(store.claim("pageviews/archive", "a", 1_000).status, "claimed");
+  assert.equal(store.claim("pageviews/archive", "a", 1_000).status, "busy");
+  // Scope and key are not simply concatenated.
+  assert.equal(store.claim("pageviews/counte", "ra", 1_000).status, "claimed");
+});
+
+Deno.test("close forgets everything and can be called twice", async () => {
+  const { store } = setup();
+  store.done(SCOPE, "a", token(store.claim(SCOPE, "a", 1_000)));
+  await store.close();
+  await store.close();
+  assert.equal(store.size, 0);
+});
+
+Deno.test("bad options are refused", () => {
+  assert.throws(
+    () => new MemoryStore({ capacity: 0, ttlMs: 1_000 }),
+    new RangeError(
+      "Cannot create a memory store as 'capacity' must be a positive integer: current value is 0",
+    ),
+  );
+  assert.throws(() => new MemoryStore({ capacity: 1.5, ttlMs: 1_000 }), RangeError);
+  assert.throws(() => new MemoryStore({ capacity: 10, ttlMs: 0 }), RangeError);
+  assert.throws(() => new MemoryStore({ capacity: 10, ttlMs: Number.NaN }), RangeError);
+});
