@@ -46,8 +46,18 @@ const LEVELS = ["debug", "info", "warning", "error"] as const;
 
 class UsageError extends Error {}
 
+/** Settings the command line cannot reach: only tests use them. */
+export interface CliOverrides {
+  /** Where worker modules come from instead of `workers/`. */
+  readonly workersDir?: URL;
+}
+
 /** Runs the CLI with `args` (without the program name) and returns the exit code. */
-export async function main(args: readonly string[], output: CliOutput): Promise<number> {
+export async function main(
+  args: readonly string[],
+  output: CliOutput,
+  overrides: CliOverrides = {},
+): Promise<number> {
   let parsed;
   try {
     parsed = parse(args);
@@ -66,7 +76,7 @@ export async function main(args: readonly string[], output: CliOutput): Promise<
         return 0;
       case "check": {
         const config = await loadConfig(configPath);
-        const workers = await loadEntryWorkers(config);
+        const workers = await loadEntryWorkers(config, overrides.workersDir);
         const names = [...new Set(workers.map((w) => w.name))].join(", ");
         output.out(
           `${configPath}: OK: ${config.workers.length} ${
@@ -83,6 +93,7 @@ export async function main(args: readonly string[], output: CliOutput): Promise<
       case "run":
         await runDaemon({
           configPath,
+          ...(overrides.workersDir ? { workersDir: overrides.workersDir } : {}),
           log: {
             ...(pretty ? { format: "pretty" as const } : {}),
             ...(logLevel ? { level: logLevel } : {}),

@@ -84,6 +84,19 @@ export class Consumer {
   #pollTimer: ReturnType<typeof setTimeout> | null = null;
   #rotateTimer: ReturnType<typeof setInterval> | null = null;
   #lookupdFailing = false;
+  /** Closed connections whose messages are still being handled. */
+  #retired = new Set<ReaderConnection>();
+  /** Some connection has less RDY than its share, waiting for messages to be answered. */
+  #short = false;
+  /** Messages handed to `onMessage` and not yet answered. */
+  #running = new Set<NsqMessage>();
+  /**
+   * Messages that arrived while `max_in_flight` were running. Lowering a
+   * connection's RDY takes effect only when nsqd reads it, and nsqd may send
+   * up to the old RDY until then; these wait for a free slot (at most the
+   * RDY just taken away) so that handlers never exceed `max_in_flight`.
+   */
+  #backlog: NsqMessage[] = [];
 
   constructor(options: ConsumerOptions) {
     this.#options = options;
@@ -155,6 +168,8 @@ export class Consumer {
       if (slot.connection) draining.push(slot.connection.drain(timeoutMs));
     }
     await Promise.all(draining);
+    // Not started yet: another consumer can take them now.
+    for (const message of this.#backlog.splice(0)) message.requeue(0);
   }
 
   /** Closes every connection after its pending responses are written. */
@@ -217,7 +232,8 @@ export class Consumer {
           });
           this.#balance();
         },
-        message: this.#options.onMessage,
+        message: (message) => this.#deliver(message),
+        responded: (message) => this.#answered(message),
         closed: (error) => this.#closed(slot, connection, error),
         error: (error) => {
           log.warning("nsqd error", { nsqd: connection.address, error: error.message });
@@ -231,6 +247,7 @@ export class Consumer {
   #closed(slot: Slot, connection: ReaderConnection, error: Error | null): void {
     if (slot.connection !== connection) return;
     slot.connection = null;
+    if (connection.inFlight > 0) this.#retired.add(connection);
     this.#balance();
     if (this.#stopping) return;
     const address = connection.address;
@@ -299,20 +316,70 @@ export class Consumer {
     }, this.#timings.lookupdPollIntervalMs);
   }
 
-  /** Recomputes every connection's RDY. */
+  /**
+   * Recomputes every connection's RDY. nsqd keeps sending on a connection
+   * while its in-flight count is below its RDY, and lowering RDY does not
+   * recall what was sent, so a raise is granted only from what the others
+   * (and connections already gone, whose handlers still run) leave free:
+   * the messages in flight never exceed `max_in_flight`, even while RDY
+   * moves between connections. What cannot be granted now is granted as
+   * messages are answered.
+   */
   #balance(): void {
     const ready: ReaderConnection[] = [];
+    let used = 0;
     for (const slot of this.#slots.values()) {
-      if (slot.connection?.isReady) ready.push(slot.connection);
+      const connection = slot.connection;
+      if (connection?.isReady) ready.push(connection);
     }
+    for (const connection of this.#retired) used += connection.inFlight;
     const total = this.#paused || this.#stopping ? 0 : this.#maxInFlight;
     const allocation = allocateRdy(total, ready, this.#rotation);
-    // Lower first, so that the sum stays within max_in_flight between commands.
-    const order = [...ready].sort((a, b) =>
-      (allocation.get(a.address)! - a.rdy) - (allocation.get(b.address)! - b.rdy)
-    );
-    for (const connection of order) connection.setRdy(allocation.get(connection.address)!);
+    for (const connection of ready) {
+      const target = allocation.get(connection.address)!;
+      if (target < connection.rdy) connection.setRdy(target);
+      used += Math.max(connection.rdy, connection.inFlight);
+    }
+    let free = total - used;
+    let short = false;
+    for (const connection of ready) {
+      const target = allocation.get(connection.address)!;
+      if (target <= connection.rdy) continue;
+      const held = Math.max(connection.rdy, connection.inFlight);
+      const granted = Math.min(target, held + Math.max(0, free));
+      if (granted > connection.rdy) {
+        connection.setRdy(granted);
+        free -= Math.max(granted, connection.inFlight) - held;
+      }
+      if (connection.rdy < target) short = true;
+    }
+    this.#short = short;
     this.#scheduleRotation(total > 0 && total < ready.length);
+  }
+
+  #deliver(message: NsqMessage): void {
+    if (this.#running.size >= this.#maxInFlight) {
+      this.#backlog.push(message);
+      return;
+    }
+    this.#running.add(message);
+    this.#options.onMessage(message);
+  }
+
+  #answered(message: NsqMessage): void {
+    if (this.#running.delete(message)) {
+      while (this.#backlog.length > 0 && this.#running.size < this.#maxInFlight) {
+        const next = this.#backlog.shift()!;
+        this.#running.add(next);
+        this.#options.onMessage(next);
+      }
+    }
+    if (this.#retired.size > 0) {
+      for (const connection of this.#retired) {
+        if (connection.inFlight === 0) this.#retired.delete(connection);
+      }
+    }
+    if (this.#short) this.#balance();
   }
 
   #scheduleRotation(needed: boolean): void {

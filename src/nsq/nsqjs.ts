@@ -62,6 +62,8 @@ export interface ReaderEvents {
   /** SUB succeeded: the connection can be given RDY. */
   ready(): void;
   message(message: NsqMessage): void;
+  /** A delivered message got its FIN or REQ (or was given up with the connection). */
+  responded(message: NsqMessage): void;
   /** The connection is gone (once). `error` is the cause when there was one. */
   closed(error: Error | null): void;
   /** A protocol or socket error; fatal ones are followed by `closed`. */
@@ -181,6 +183,7 @@ export class ReaderConnection {
   #events: ReaderEvents;
   #state: State = "connecting";
   #rdy = 0;
+  #inFlight = 0;
   #lastError: Error | null = null;
 
   constructor(
@@ -211,6 +214,7 @@ export class ReaderConnection {
     });
     conn.on("message", (raw: any) => {
       const message = new NsqMessage(raw, this);
+      this.#inFlight++;
       if (this.#state === "ready") report(events, () => events.message(message));
       else message.requeue(0); // sent before nsqd saw our CLS: hand it straight back
     });
@@ -251,6 +255,21 @@ export class ReaderConnection {
   /** The RDY count last sent. */
   get rdy(): number {
     return this.#rdy;
+  }
+
+  /** Messages delivered on this connection and not yet answered. */
+  get inFlight(): number {
+    return this.#inFlight;
+  }
+
+  /**
+   * Called by a message when it is answered; true when the answer can
+   * still reach nsqd.
+   */
+  answered(message: NsqMessage): boolean {
+    this.#inFlight--;
+    report(this.#events, () => this.#events.responded(message));
+    return this.#state === "ready" || this.#state === "draining";
   }
 
   /** Whether responses can still reach nsqd on this connection. */
@@ -383,7 +402,7 @@ export class NsqMessage {
   #claimResponse(): boolean {
     if (this.#responded) return false;
     this.#responded = true;
-    return this.#connection.canRespond;
+    return this.#connection.answered(this);
   }
 }
 
