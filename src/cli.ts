@@ -24,7 +24,7 @@ export interface CliOutput {
 const USAGE = `nsqworker ${VERSION} — a worker daemon for NSQ
 
 Usage:
-  nsqworker [run] [-c|--config FILE] [--pretty] [--log-level LEVEL]
+  nsqworker [run] [-c|--config FILE] [--pretty] [--log-level LEVEL] [--reload-on-change]
                                       run the daemon (default FILE: ./config.yaml)
   nsqworker check [-c FILE]           validate the config and load every worker
   nsqworker list  [-c FILE]           print the entries and their settings
@@ -35,6 +35,8 @@ Options:
   -c, --config FILE     the config file (default: config.yaml)
       --pretty          human-readable logs instead of JSON lines
       --log-level LEVEL debug | info | warning | error (overrides log.level)
+      --reload-on-change
+                        reload when the config file changes (SIGHUP always reloads)
 
 Exit codes: 0 done (a graceful shutdown too), 2 bad usage or configuration,
 1 runtime failure.
@@ -65,7 +67,7 @@ export async function main(
     output.err(`nsqworker: ${(error as Error).message}\n\nRun nsqworker --help for usage.\n`);
     return 2;
   }
-  const { command, configPath, pretty, logLevel } = parsed;
+  const { command, configPath, pretty, logLevel, reloadOnChange } = parsed;
   try {
     switch (command) {
       case "help":
@@ -94,6 +96,7 @@ export async function main(
         await runDaemon({
           configPath,
           ...(overrides.workersDir ? { workersDir: overrides.workersDir } : {}),
+          reloadOnChange,
           log: {
             ...(pretty ? { format: "pretty" as const } : {}),
             ...(logLevel ? { level: logLevel } : {}),
@@ -119,6 +122,7 @@ function parse(args: readonly string[]) {
     options: {
       config: { type: "string", short: "c", default: "config.yaml" },
       pretty: { type: "boolean", default: false },
+      "reload-on-change": { type: "boolean", default: false },
       "log-level": { type: "string" },
       help: { type: "boolean", short: "h", default: false },
       version: { type: "boolean", short: "V", default: false },
@@ -146,6 +150,7 @@ function parse(args: readonly string[]) {
     command,
     configPath: values.config,
     pretty: values.pretty,
+    reloadOnChange: values["reload-on-change"],
     logLevel: logLevel as typeof LEVELS[number] | undefined,
   };
 }

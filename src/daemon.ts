@@ -24,6 +24,8 @@ export interface DaemonOptions {
   /** Where worker modules come from; only tests point it elsewhere. */
   readonly workersDir?: URL;
   readonly timings?: Partial<ConsumerTimings>;
+  /** Reload when the config file changes, not only on SIGHUP (the dev loop). */
+  readonly reloadOnChange?: boolean;
 }
 
 /** Creates the dedupe store the config names. */
@@ -44,8 +46,10 @@ export function createStore(config: Config): DedupeStore {
  * anything connects.
  */
 export async function runDaemon(options: DaemonOptions): Promise<void> {
+  const workersDir = options.workersDir ?? WORKERS_DIR;
+  const readFile = (path: string) => Deno.readFileSync(path);
   const config = await loadConfig(options.configPath);
-  const workers = await loadEntryWorkers(config, options.workersDir ?? WORKERS_DIR);
+  const workers = await loadEntryWorkers(config, workersDir);
   await setupLogging({ ...config.log, ...options.log });
   const log = logger("daemon");
   const store = createStore(config);
@@ -53,7 +57,7 @@ export async function runDaemon(options: DaemonOptions): Promise<void> {
     config,
     workers,
     store,
-    connection: connectionOptions(config.nsq, (path) => Deno.readFileSync(path)),
+    connection: connectionOptions(config.nsq, readFile),
     ...(options.timings ? { timings: options.timings } : {}),
   });
 
@@ -67,15 +71,53 @@ export async function runDaemon(options: DaemonOptions): Promise<void> {
     log.info("signal received: draining", { signal });
     supervisor.shutdown().then(stopped.resolve, stopped.reject);
   };
-  const listeners = signals.map((signal) => [signal, onSignal(signal)] as const);
+  // A config that fails to load is logged and the running one kept; a valid
+  // one is applied whole by the supervisor.
+  const reload = async (reason: string) => {
+    log.info("reloading the config", { reason, config: options.configPath });
+    try {
+      const next = await loadConfig(options.configPath);
+      const nextWorkers = await loadEntryWorkers(next, workersDir);
+      await supervisor.reload(next, nextWorkers, connectionOptions(next.nsq, readFile));
+      await setupLogging({ ...next.log, ...options.log });
+    } catch (error) {
+      log.error("reload refused; the running config stays", {
+        error: error instanceof Error ? error.message : String(error),
+      });
+    }
+  };
+  const listeners = [
+    ...signals.map((signal) => [signal, onSignal(signal)] as const),
+    ["SIGHUP", () => void reload("SIGHUP")] as const,
+  ];
   for (const [signal, listener] of listeners) Deno.addSignalListener(signal, listener);
+  const watcher = options.reloadOnChange ? watchFile(options.configPath, reload) : null;
 
   log.info("starting", { config: config.file, entries: config.workers.length });
   await supervisor.start();
   try {
     await stopped.promise;
   } finally {
+    watcher?.close();
     for (const [signal, listener] of listeners) Deno.removeSignalListener(signal, listener);
     await flushLogging();
   }
+}
+
+/**
+ * Calls `onChange` after `path` changes; editors write in bursts, so changes
+ * within 200 ms count as one.
+ */
+function watchFile(path: string, onChange: (reason: string) => Promise<void>): Deno.FsWatcher {
+  const watcher = Deno.watchFs(path);
+  (async () => {
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    for await (const event of watcher) {
+      if (event.kind === "access") continue;
+      clearTimeout(timer);
+      timer = setTimeout(() => void onChange("file changed"), 200);
+    }
+    clearTimeout(timer);
+  })();
+  return watcher;
 }

@@ -13,18 +13,30 @@ import { EntryStats } from "./entry_stats.ts";
 import { boundLogger } from "./log.ts";
 import { Consumer, type ConsumerTimings } from "./nsq/consumer.ts";
 import type { ConnectionOptions, NsqMessage } from "./nsq/nsqjs.ts";
-import type { NsqPublisher } from "./publisher.ts";
 import { describeError, type Outcome } from "./runner/outcome.ts";
 import { type TaskMessage, TaskRunner } from "./runner/task_runner.ts";
 import type { LoadedWorker } from "./worker_loader.ts";
-import type { Logger, Message, PublishBody, SetupContext, WorkerContext } from "./worker.ts";
+import type {
+  Logger,
+  Message,
+  PublishBody,
+  Publisher,
+  SetupContext,
+  WorkerContext,
+} from "./worker.ts";
+
+/** Publishing as an entry needs it: the worker's API, and raw topics for dead letters. */
+export interface EntryPublisher extends Publisher {
+  /** Publishes to a topic exactly as given (`topic_prefix` already applied). */
+  publishRaw(nsqTopic: string, body: Uint8Array): Promise<void>;
+}
 
 /** What an entry needs from the daemon around it. */
 export interface RunningEntryOptions {
   readonly entry: Entry;
   readonly worker: LoadedWorker;
   readonly store: DedupeStore;
-  readonly publisher: NsqPublisher;
+  readonly publisher: EntryPublisher;
   readonly nsqdAddresses: readonly HostPort[];
   readonly lookupdUrls: readonly string[];
   readonly connection: ConnectionOptions;
@@ -122,6 +134,7 @@ export class RunningEntry {
       topic: entry.nsqTopic,
       channel: entry.channel,
       maxInFlight: entry.maxInFlight,
+      rateLimit: entry.rateLimit,
       nsqdAddresses: options.nsqdAddresses,
       lookupdUrls: options.lookupdUrls,
       connection: options.connection,

@@ -6,14 +6,15 @@
  * @module
  */
 
-import type { Config } from "./config/types.ts";
+import type { Config, Entry } from "./config/types.ts";
 import type { DedupeStore } from "./dedupe/store.ts";
 import { boundLogger, logger } from "./log.ts";
 import type { ConsumerTimings } from "./nsq/consumer.ts";
 import type { ConnectionOptions } from "./nsq/nsqjs.ts";
 import { NsqPublisher } from "./publisher.ts";
+import { entryKey, planReload, type ReloadPlan } from "./reload_plan.ts";
 import { describeError } from "./runner/outcome.ts";
-import { RunningEntry } from "./running_entry.ts";
+import { type EntryPublisher, RunningEntry } from "./running_entry.ts";
 import type { LoadedWorker } from "./worker_loader.ts";
 
 /** What the supervisor is built from. */
@@ -33,50 +34,141 @@ export interface Readiness {
   readonly reasons: readonly string[];
 }
 
-/** Runs every entry of a config. */
+/** Runs every entry of a config, and reconciles them with a new one on reload. */
 export class Supervisor {
-  readonly publisher: NsqPublisher;
   #options: SupervisorOptions;
-  #entries: RunningEntry[];
+  #config: Config;
+  #publisher: NsqPublisher;
+  /** Entries by `entryKey`, in config order. */
+  #entries = new Map<string, RunningEntry>();
   #log = logger("supervisor");
   #shutdown: Promise<void> | null = null;
+  #reloading: Promise<unknown> = Promise.resolve();
+  /** Entries reach the current publisher through this, so a reload can replace it. */
+  #entryPublisher: EntryPublisher = {
+    publish: (topic, body) => this.#publisher.publish(topic, body),
+    publishMany: (topic, bodies) => this.#publisher.publishMany(topic, bodies),
+    publishDeferred: (topic, body, delayMs) =>
+      this.#publisher.publishDeferred(topic, body, delayMs),
+    publishRaw: (topic, body) => this.#publisher.publishRaw(topic, body),
+  };
 
   constructor(options: SupervisorOptions) {
-    const { config, workers, store, connection } = options;
-    if (workers.length !== config.workers.length) {
-      throw new Error(
-        `expected one loaded worker per entry (${config.workers.length}), got ${workers.length}`,
-      );
-    }
+    const { config, workers } = options;
+    checkWorkers(config, workers);
     this.#options = options;
-    this.publisher = new NsqPublisher({
+    this.#config = config;
+    this.#publisher = this.#createPublisher(config);
+    config.workers.forEach((entry, i) => {
+      this.#entries.set(entryKey(entry), this.#createEntry(entry, workers[i]!));
+    });
+  }
+
+  /** The config in force (the last one applied by `reload`). */
+  get config(): Config {
+    return this.#config;
+  }
+
+  /** The publisher that `ctx.publish` and dead letters use now. */
+  get publisher(): NsqPublisher {
+    return this.#publisher;
+  }
+
+  #createPublisher(config: Config): NsqPublisher {
+    return new NsqPublisher({
       address: config.nsq.publishNsqdTcpAddress,
       topicPrefix: config.nsq.topicPrefix,
-      connection,
+      connection: this.#options.connection,
       log: logger("publisher"),
     });
-    this.#entries = config.workers.map((entry, i) =>
-      new RunningEntry({
-        entry,
-        worker: workers[i]!,
-        store,
-        publisher: this.publisher,
-        nsqdAddresses: config.nsq.nsqdTcpAddresses,
-        lookupdUrls: config.nsq.lookupdHttpAddresses,
-        connection,
-        log: boundLogger(logger("entry"), {
-          topic: entry.topic,
-          channel: entry.channel,
-          worker: entry.worker,
-        }),
-        ...(options.timings ? { timings: options.timings } : {}),
-      })
+  }
+
+  #createEntry(entry: Entry, worker: LoadedWorker): RunningEntry {
+    const config = this.#config;
+    return new RunningEntry({
+      entry,
+      worker,
+      store: this.#options.store,
+      publisher: this.#entryPublisher,
+      nsqdAddresses: config.nsq.nsqdTcpAddresses,
+      lookupdUrls: config.nsq.lookupdHttpAddresses,
+      connection: this.#options.connection,
+      log: boundLogger(logger("entry"), {
+        topic: entry.topic,
+        channel: entry.channel,
+        worker: entry.worker,
+      }),
+      ...(this.#options.timings ? { timings: this.#options.timings } : {}),
+    });
+  }
+
+  /**
+   * Applies a new config: removed entries are drained and stopped, new ones
+   * started, changed ones restarted; untouched ones keep consuming. Settings
+   * that only apply at start (`dedupe`, `http`) are reported in
+   * `needsRestart` and left as they were. `connection` carries the new nsqd
+   * connection settings (TLS material read again). Reloads run one at a time.
+   */
+  reload(
+    config: Config,
+    workers: readonly LoadedWorker[],
+    connection: SupervisorOptions["connection"] = this.#options.connection,
+  ): Promise<ReloadPlan> {
+    checkWorkers(config, workers);
+    const next = this.#reloading.then(() => this.#apply(config, workers, connection));
+    this.#reloading = next.catch(() => {});
+    return next;
+  }
+
+  async #apply(
+    config: Config,
+    workers: readonly LoadedWorker[],
+    connection: SupervisorOptions["connection"],
+  ): Promise<ReloadPlan> {
+    if (this.draining) throw new Error("cannot reload: the daemon is shutting down");
+    const plan = planReload(this.#config, config);
+    const timeout = config.shutdownTimeoutMs;
+    const stopping = [...plan.removed, ...plan.changed].map((entry) => {
+      const key = entryKey(entry);
+      const running = this.#entries.get(key)!;
+      this.#entries.delete(key);
+      return running.stop(timeout);
+    });
+    await Promise.all(stopping);
+    const oldPublisher = plan.publisherChanged ? this.#publisher : null;
+    this.#config = config;
+    this.#options = { ...this.#options, config, workers, connection };
+    if (oldPublisher) this.#publisher = this.#createPublisher(config);
+    const byKey = new Map(config.workers.map((entry, i) => [entryKey(entry), workers[i]!]));
+    const starting = [...plan.added, ...plan.changed].map((entry) => {
+      const running = this.#createEntry(entry, byKey.get(entryKey(entry))!);
+      this.#entries.set(entryKey(entry), running);
+      return running.start();
+    });
+    await Promise.all(starting);
+    // Config order, for /stats and list.
+    this.#entries = new Map(
+      config.workers.map((entry) => [entryKey(entry), this.#entries.get(entryKey(entry))!]),
     );
+    await oldPublisher?.close();
+    this.#log.info("reloaded", {
+      added: plan.added.map(entryKey),
+      removed: plan.removed.map(entryKey),
+      changed: plan.changed.map(entryKey),
+      unchanged: plan.unchanged.length,
+      needs_restart: plan.needsRestart,
+    });
+    if (plan.needsRestart.length > 0) {
+      this.#log.warning("some changes apply only after a restart", {
+        sections: plan.needsRestart,
+      });
+    }
+    return plan;
   }
 
   /** The running entries, in config order. */
   get entries(): readonly RunningEntry[] {
-    return this.#entries;
+    return [...this.#entries.values()];
   }
 
   /** True once `shutdown()` has begun. */
@@ -86,10 +178,11 @@ export class Supervisor {
 
   /** Starts every entry (their `setup()` in parallel); never throws. */
   async start(): Promise<void> {
-    await Promise.all(this.#entries.map((entry) => entry.start()));
-    const failed = this.#entries.filter((entry) => entry.state === "failed").length;
+    const entries = this.entries;
+    await Promise.all(entries.map((entry) => entry.start()));
+    const failed = entries.filter((entry) => entry.state === "failed").length;
     this.#log.info("started", {
-      entries: this.#entries.length,
+      entries: entries.length,
       failed,
     });
   }
@@ -98,7 +191,7 @@ export class Supervisor {
   readiness(): Readiness {
     const reasons: string[] = [];
     if (this.draining) reasons.push("draining: the daemon is shutting down");
-    for (const entry of this.#entries) {
+    for (const entry of this.#entries.values()) {
       const name = `${entry.entry.topic}/${entry.entry.channel}`;
       if (entry.state === "failed") reasons.push(`${name}: ${entry.failure}`);
       else if (!entry.consumer.isConnected) reasons.push(`${name}: no nsqd connection`);
@@ -116,13 +209,16 @@ export class Supervisor {
   }
 
   async #stopAll(): Promise<void> {
-    const timeout = this.#options.config.shutdownTimeoutMs;
+    const timeout = this.#config.shutdownTimeoutMs;
     this.#log.info("shutting down", { in_flight: this.inFlight() });
     const steps: [string, () => Promise<void>][] = [
-      ["entries", async () => {
-        await Promise.all(this.#entries.map((entry) => entry.stop(timeout)));
+      ["pending reload", async () => {
+        await this.#reloading;
       }],
-      ["publisher", () => this.publisher.close()],
+      ["entries", async () => {
+        await Promise.all(this.entries.map((entry) => entry.stop(timeout)));
+      }],
+      ["publisher", () => this.#publisher.close()],
       ["dedupe store", () => this.#options.store.close()],
     ];
     for (const [name, step] of steps) {
@@ -137,6 +233,14 @@ export class Supervisor {
 
   /** Messages being handled now, over all entries. */
   inFlight(): number {
-    return this.#entries.reduce((sum, entry) => sum + entry.stats.inFlight, 0);
+    return this.entries.reduce((sum, entry) => sum + entry.stats.inFlight, 0);
+  }
+}
+
+function checkWorkers(config: Config, workers: readonly LoadedWorker[]): void {
+  if (workers.length !== config.workers.length) {
+    throw new Error(
+      `expected one loaded worker per entry (${config.workers.length}), got ${workers.length}`,
+    );
   }
 }

@@ -6,12 +6,13 @@
  * @module
  */
 
-import type { HostPort } from "../config/types.ts";
+import type { HostPort, RateLimit } from "../config/types.ts";
 import type { Logger } from "../worker.ts";
 import { joinHostPort } from "./address.ts";
 import { lookupProducers } from "./lookupd.ts";
 import { type ConnectionOptions, type NsqMessage, ReaderConnection } from "./nsqjs.ts";
 import { allocateRdy } from "./rdy.ts";
+import { TokenBucket } from "./token_bucket.ts";
 
 /** Timings of discovery and reconnection; the defaults suit production. */
 export interface ConsumerTimings {
@@ -38,6 +39,8 @@ export interface ConsumerOptions {
   readonly topic: string;
   readonly channel: string;
   readonly maxInFlight: number;
+  /** Messages taken per unit of time; enforced through RDY, never by holding messages. */
+  readonly rateLimit?: RateLimit | null;
   readonly nsqdAddresses: readonly HostPort[];
   readonly lookupdUrls: readonly string[];
   readonly connection: ConnectionOptions;
@@ -97,11 +100,15 @@ export class Consumer {
    * RDY just taken away) so that handlers never exceed `max_in_flight`.
    */
   #backlog: NsqMessage[] = [];
+  #bucket: TokenBucket | null;
+  #refillTimer: ReturnType<typeof setTimeout> | null = null;
 
   constructor(options: ConsumerOptions) {
     this.#options = options;
     this.#timings = { ...DEFAULT_TIMINGS, ...options.timings };
     this.#maxInFlight = options.maxInFlight;
+    const rate = options.rateLimit;
+    this.#bucket = rate ? new TokenBucket(rate.count, rate.perMs) : null;
   }
 
   /** Connects to the direct nsqd and starts asking nsqlookupd. */
@@ -186,8 +193,10 @@ export class Consumer {
   #clearTimers(): void {
     if (this.#pollTimer !== null) clearTimeout(this.#pollTimer);
     if (this.#rotateTimer !== null) clearInterval(this.#rotateTimer);
+    if (this.#refillTimer !== null) clearTimeout(this.#refillTimer);
     this.#pollTimer = null;
     this.#rotateTimer = null;
+    this.#refillTimer = null;
     for (const slot of this.#slots.values()) {
       if (slot.retry !== null) clearTimeout(slot.retry);
       slot.retry = null;
@@ -332,8 +341,17 @@ export class Consumer {
       const connection = slot.connection;
       if (connection?.isReady) ready.push(connection);
     }
-    for (const connection of this.#retired) used += connection.inFlight;
-    const total = this.#paused || this.#stopping ? 0 : this.#maxInFlight;
+    let inFlight = 0;
+    for (const connection of this.#retired) inFlight += connection.inFlight;
+    used += inFlight;
+    for (const connection of ready) inFlight += connection.inFlight;
+    let total = this.#paused || this.#stopping ? 0 : this.#maxInFlight;
+    // nsqd may send (RDY − in flight) more, so a rate limit allows as many
+    // as there are tokens beyond what is in flight now.
+    if (this.#bucket !== null && total > 0) {
+      total = Math.min(total, inFlight + this.#bucket.available());
+      if (total < this.#maxInFlight) this.#scheduleRefill();
+    }
     const allocation = allocateRdy(total, ready, this.#rotation);
     for (const connection of ready) {
       const target = allocation.get(connection.address)!;
@@ -358,6 +376,7 @@ export class Consumer {
   }
 
   #deliver(message: NsqMessage): void {
+    this.#bucket?.take();
     if (this.#running.size >= this.#maxInFlight) {
       this.#backlog.push(message);
       return;
@@ -379,7 +398,15 @@ export class Consumer {
         if (connection.inFlight === 0) this.#retired.delete(connection);
       }
     }
-    if (this.#short) this.#balance();
+    if (this.#short || this.#bucket !== null) this.#balance();
+  }
+
+  #scheduleRefill(): void {
+    if (this.#refillTimer !== null || this.#stopping) return;
+    this.#refillTimer = setTimeout(() => {
+      this.#refillTimer = null;
+      this.#balance();
+    }, Math.max(5, this.#bucket!.msUntilNext()));
   }
 
   #scheduleRotation(needed: boolean): void {
