@@ -1,0 +1,96 @@
+/**
+ * What the compiled binary relies on: its build flags, and every worker
+ * module loading through the loader's path. When a denort is at hand
+ * (DENORT_BIN, or beside deno) the binary itself is built and run.
+ */
+
+import assert from "node:assert/strict";
+import { compileArgs, findDenort, permissionFlags } from "../tools/compile.ts";
+import { loadWorker, WORKERS_DIR } from "../src/worker_loader.ts";
+import { startNsq, uniqueTopic, waitFor } from "./helpers/nsq.ts";
+
+const options = { configDir: "/etc/nsqworker", dataDir: "/var/lib/nsqworker", output: "x" };
+
+Deno.test("the binary embeds workers/ and gets no run, ffi or blanket permission", () => {
+  const args = compileArgs({ ...options, target: "x86_64-unknown-linux-gnu" });
+  assert.deepEqual(args.slice(-3), ["--target", "x86_64-unknown-linux-gnu", "main.ts"]);
+  assert.ok(args.includes("--include") && args[args.indexOf("--include") + 1] === "workers/");
+  for (const flag of args) {
+    assert.doesNotMatch(flag, /^(-A|--allow-all|--allow-run|--allow-ffi)/);
+  }
+  assert.deepEqual(permissionFlags(options), [
+    "--allow-net",
+    "--allow-env",
+    "--allow-sys=hostname",
+    "--allow-read=/etc/nsqworker,/var/lib/nsqworker",
+    "--allow-write=/var/lib/nsqworker",
+  ]);
+});
+
+async function workerNames(dir: URL, prefix = ""): Promise<string[]> {
+  const names: string[] = [];
+  for await (const item of Deno.readDir(dir)) {
+    if (item.isDirectory) {
+      names.push(...await workerNames(new URL(`${item.name}/`, dir), `${prefix}${item.name}/`));
+    } else if (item.name.endsWith(".ts")) {
+      names.push(prefix + item.name.slice(0, -3));
+    }
+  }
+  return names;
+}
+
+Deno.test("every module under workers/ loads through the loader", async () => {
+  const names = await workerNames(WORKERS_DIR);
+  assert.ok(names.includes("demo/pageview"));
+  for (const name of names) {
+    const worker = await loadWorker(name);
+    assert.equal(typeof worker.definition.handle, "function", name);
+  }
+});
+
+const denort = await findDenort();
+
+Deno.test({
+  name: `the compiled binary runs check, version and consumes from nsqd${
+    denort ? "" : " (skipped: no denort; set DENORT_BIN to a denort 2.9.6 to run it)"
+  }`,
+  ignore: denort === null,
+  async fn() {
+    const dir = await Deno.makeTempDir({ prefix: "nsqworker_compile_" });
+    try {
+      const binary = `${dir}/nsqworker`;
+      const build = await new Deno.Command("deno", {
+        args: compileArgs({ configDir: dir, dataDir: dir, output: binary }),
+        cwd: new URL("../", import.meta.url),
+        env: { DENORT_BIN: denort! },
+      }).output();
+      assert.equal(build.code, 0, new TextDecoder().decode(build.stderr));
+      const version = await new Deno.Command(binary, { args: ["version"] }).output();
+      assert.match(new TextDecoder().decode(version.stdout), /^nsqworker \S+\ndeno 2\.9/);
+
+      await using nsq = await startNsq();
+      const topic = uniqueTopic("bin");
+      await Deno.writeTextFile(
+        `${dir}/config.yaml`,
+        `nsq:\n  nsqd_tcp_addresses: [${nsq.nsqds[0]!.tcpAddress}]\nhttp: { listen: null }\n` +
+          `workers:\n  - { topic: ${topic}, channel: c, worker: demo/pageview }\n`,
+      );
+      const check = await new Deno.Command(binary, {
+        args: ["check", "-c", `${dir}/config.yaml`],
+      }).output();
+      assert.equal(check.code, 0, new TextDecoder().decode(check.stderr));
+      const daemon = new Deno.Command(binary, {
+        args: ["run", "-c", `${dir}/config.yaml`],
+        stdout: "null",
+        stderr: "null",
+      }).spawn();
+      await nsq.publish(topic, JSON.stringify({ clicks: 1 }));
+      await waitFor(async () => (await nsq.channel(topic, "c"))?.message_count === 1);
+      await waitFor(async () => (await nsq.channel(topic, "c"))?.depth === 0);
+      daemon.kill("SIGTERM");
+      assert.equal((await daemon.status).code, 0);
+    } finally {
+      await Deno.remove(dir, { recursive: true });
+    }
+  },
+});

@@ -1,0 +1,105 @@
+/**
+ * `deno task compile`: builds `dist/nsqworker`, one binary with every module
+ * of `workers/` embedded and the narrowest permissions that work baked in.
+ *
+ * Usage: deno task compile [--target TRIPLE] [--config-dir DIR] [--data-dir DIR]
+ *                          [--output FILE] [--dry-run]
+ *
+ * `deno compile` needs its runtime, denort, which it downloads unless
+ * DENORT_BIN names a local copy; on a machine without that download host,
+ * set DENORT_BIN (or put `denort` beside `deno`).
+ *
+ * @module
+ */
+
+import { parseArgs } from "node:util";
+
+/** The options of a build. */
+export interface CompileOptions {
+  /** Where config.yaml and the TLS files live on the host. */
+  readonly configDir: string;
+  /** Where a `sqlite:` dedupe store may live (read and write). */
+  readonly dataDir: string;
+  readonly output: string;
+  readonly target?: string;
+}
+
+/**
+ * The permissions baked into the binary, and why:
+ * - `--allow-net`: nsqd, nsqlookupd, redis and the HTTP listener are all
+ *   named by the config, so no fixed host list fits;
+ * - `--allow-env`: `${VAR}` in the config may name any variable;
+ * - `--allow-sys=hostname`: nsqd's IDENTIFY carries the host name;
+ * - `--allow-read=<config dir>,<data dir>`: the config, its TLS files, and
+ *   the sqlite store; worker modules are embedded and need no read access;
+ * - `--allow-write=<data dir>`: the sqlite store (and its -wal/-shm files).
+ * Never `--allow-run`, `--allow-ffi` or `--allow-all`.
+ */
+export function permissionFlags(options: CompileOptions): string[] {
+  return [
+    "--allow-net",
+    "--allow-env",
+    "--allow-sys=hostname",
+    `--allow-read=${options.configDir},${options.dataDir}`,
+    `--allow-write=${options.dataDir}`,
+  ];
+}
+
+/** The full `deno compile` argument list. */
+export function compileArgs(options: CompileOptions): string[] {
+  return [
+    "compile",
+    ...permissionFlags(options),
+    "--include",
+    "workers/",
+    "--output",
+    options.output,
+    ...(options.target ? ["--target", options.target] : []),
+    "main.ts",
+  ];
+}
+
+/** A denort to build with offline: DENORT_BIN, or `denort` beside `deno`. */
+export async function findDenort(): Promise<string | null> {
+  const fromEnv = Deno.env.get("DENORT_BIN");
+  if (fromEnv) return fromEnv;
+  const beside = Deno.execPath().replace(/deno(\.exe)?$/, "denort$1");
+  try {
+    await Deno.stat(beside);
+    return beside;
+  } catch {
+    return null;
+  }
+}
+
+if (import.meta.main) {
+  const { values } = parseArgs({
+    args: Deno.args,
+    options: {
+      target: { type: "string" },
+      "config-dir": { type: "string", default: "/etc/nsqworker" },
+      "data-dir": { type: "string", default: "/var/lib/nsqworker" },
+      output: { type: "string", default: "dist/nsqworker" },
+      "dry-run": { type: "boolean", default: false },
+    },
+  });
+  const args = compileArgs({
+    configDir: values["config-dir"],
+    dataDir: values["data-dir"],
+    output: values.output,
+    ...(values.target ? { target: values.target } : {}),
+  });
+  console.log(`deno ${args.join(" ")}`);
+  if (values["dry-run"]) Deno.exit(0);
+  const denort = await findDenort();
+  const env: Record<string, string> = denort ? { DENORT_BIN: denort } : {};
+  if (!denort) {
+    console.error(
+      "note: no DENORT_BIN and no denort beside deno: deno compile will try to download it",
+    );
+  }
+  const root = new URL("../", import.meta.url);
+  const { code } = await new Deno.Command("deno", { args, env, cwd: root }).spawn()
+    .status;
+  Deno.exit(code);
+}
