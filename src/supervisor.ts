@@ -98,7 +98,10 @@ export class Supervisor {
         channel: entry.channel,
         worker: entry.worker,
       }),
-      ...(this.#options.timings ? { timings: this.#options.timings } : {}),
+      timings: {
+        lookupdPollIntervalMs: config.nsq.lookupdPollIntervalMs,
+        ...this.#options.timings,
+      },
     });
   }
 

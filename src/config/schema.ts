@@ -131,6 +131,8 @@ const NSQ_FIELDS = {
     list(hostPort(), "a list of host:port addresses"),
     [],
   ),
+  // How soon a new nsqd for a topic is found; go-nsq's default is 60s.
+  lookupd_poll_interval: field("lookupdPollIntervalMs", duration("1s", "1h"), 15_000),
   publish_nsqd_tcp_address: field("publishNsqdTcpAddress", nullable(hostPort()), null),
   topic_prefix: field("topicPrefix", topicPrefix, ""),
   auth_secret: field("authSecret", optionalText, null, { secret: true }),

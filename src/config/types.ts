@@ -35,6 +35,8 @@ export interface NsqConfig {
   /** Normalized base URLs, e.g. `http://127.0.0.1:4161` (no trailing slash). */
   readonly lookupdHttpAddresses: readonly string[];
   readonly nsqdTcpAddresses: readonly HostPort[];
+  /** How often each nsqlookupd is asked for the nsqd of each topic. */
+  readonly lookupdPollIntervalMs: number;
   /** Where `ctx.publish` and dead letters go; null when not configured. */
   readonly publishNsqdTcpAddress: HostPort | null;
   readonly topicPrefix: string;
