@@ -98,8 +98,45 @@ function withServerName(base: any): any {
   };
 }
 
-const ReaderBase = withServerName(NSQDConnection);
-const WriterBase = withServerName(WriterNSQDConnection);
+/**
+ * The host name nsqd shows for our connections. nsqjs reads `os.hostname()`,
+ * which needs `--allow-sys=hostname`; without it IDENTIFY throws inside the
+ * socket's connect callback and the connection hangs without a word. The
+ * name is only informational, so it is read only when permitted.
+ */
+function hostName(): string {
+  const { state } = Deno.permissions.querySync({ name: "sys", kind: "hostname" });
+  return state === "granted" ? Deno.hostname() : "nsqworker";
+}
+
+/** IDENTIFY as nsqworker, with the host name from {@link hostName}. */
+function withIdentity(base: any, userAgent: string): any {
+  return class extends base {
+    identify(): Record<string, unknown> {
+      const config = this.config;
+      const longName = hostName();
+      const shortName = longName.split(".")[0];
+      const body: Record<string, unknown> = {
+        client_id: config.clientId || shortName,
+        hostname: longName,
+        feature_negotiation: true,
+        heartbeat_interval: config.heartbeatInterval * 1000,
+        deflate: config.deflate,
+        deflate_level: config.deflateLevel,
+        snappy: config.snappy,
+        tls_v1: config.tls,
+        user_agent: userAgent,
+      };
+      // Unset, nsqd's own defaults apply.
+      if (config.messageTimeout !== null) body.msg_timeout = config.messageTimeout;
+      return body;
+    }
+  };
+}
+
+const USER_AGENT = `nsqworker (nsqjs/${nsqjsVersion})`;
+const ReaderBase = withIdentity(withServerName(NSQDConnection), USER_AGENT);
+const WriterBase = withIdentity(withServerName(WriterNSQDConnection), USER_AGENT);
 
 function nsqjsOptions(options: ConnectionOptions): Record<string, unknown> {
   const tls = options.tls;

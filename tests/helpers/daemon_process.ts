@@ -1,8 +1,9 @@
 /**
  * Runs the nsqworker command line as a child process, the way an operator
- * does, with named permissions only: `--allow-net --allow-read --allow-env`
- * and `--allow-write` limited to the test's temporary directory. Output is
- * collected line by line so tests can wait for a log line instead of sleeping.
+ * does, with named permissions only: `--allow-net --allow-read --allow-env
+ * --allow-sys=hostname`, and `--allow-write` limited to the test's temporary
+ * directory. Output is collected line by line so tests can wait for a log
+ * line instead of sleeping.
  *
  * ```ts
  * Deno.test("the daemon drains on SIGTERM", async () => {
@@ -99,6 +100,11 @@ export interface SpawnOptions {
   readonly cwd?: string;
   /** Added to the inherited environment. */
   readonly env?: Readonly<Record<string, string>>;
+  /**
+   * Adds `--allow-sys=hostname` (default true), as the compiled binary has
+   * (tools/compile.ts): nsqjs puts the host name in IDENTIFY.
+   */
+  readonly sysHostname?: boolean;
 }
 
 /** Options of {@linkcode CliProcess.waitForLines}. */
@@ -126,19 +132,19 @@ export class CliProcess implements AsyncDisposable {
   readonly stderr: string[] = [];
   /** Resolves once the process exited and all its output has been read. */
   readonly status: Promise<Deno.CommandStatus>;
-  /** The exit status once known. */
-  exited: Deno.CommandStatus | null = null;
   readonly #child: Deno.ChildProcess;
   readonly #label: string;
   #waiters = new Set<Waiter>();
+  #exited: Deno.CommandStatus | null = null;
 
   constructor(args: readonly string[], options: SpawnOptions = {}) {
-    const { entry = "fixture", writeDir, env = {} } = options;
+    const { entry = "fixture", writeDir, env = {}, sysHostname = true } = options;
     const permissions = [
       "--allow-net",
       "--allow-read",
       "--allow-env",
       ...(writeDir === undefined ? [] : [`--allow-write=${writeDir}`]),
+      ...(sysHostname ? ["--allow-sys=hostname"] : []),
     ];
     const denoArgs = [
       "run",
@@ -168,7 +174,7 @@ export class CliProcess implements AsyncDisposable {
       this.#read(child.stdout, "stdout"),
       this.#read(child.stderr, "stderr"),
     ]).then(([status]) => {
-      this.exited = status;
+      this.#exited = status;
       for (const waiter of this.#waiters) {
         waiter.reject(this.#failure(`${this.#label} exited (code ${status.code}) before`, waiter));
       }
@@ -177,9 +183,9 @@ export class CliProcess implements AsyncDisposable {
     });
   }
 
-  /** The process id. */
-  get pid(): number {
-    return this.#child.pid;
+  /** The exit status once the process exited and its output was read, else null. */
+  get exited(): Deno.CommandStatus | null {
+    return this.#exited;
   }
 
   /** Sends `signal` unless the process already exited. */
