@@ -11,9 +11,13 @@ import type { Config, LogConfig } from "./config/types.ts";
 import { connectionOptions } from "./connection_options.ts";
 import { MemoryStore } from "./dedupe/memory_store.ts";
 import type { DedupeStore } from "./dedupe/store.ts";
+import { createHandler } from "./http/handler.ts";
+import { type HttpServer, startHttpServer } from "./http/server.ts";
+import { supervisorDeps } from "./http/supervisor_deps.ts";
 import { flushLogging, logger, setupLogging } from "./log.ts";
 import type { ConsumerTimings } from "./nsq/consumer.ts";
 import { Supervisor } from "./supervisor.ts";
+import { VERSION } from "./version.ts";
 import { loadEntryWorkers, WORKERS_DIR } from "./worker_loader.ts";
 
 /** Settings of a daemon run. */
@@ -60,6 +64,7 @@ export async function runDaemon(options: DaemonOptions): Promise<void> {
     connection: connectionOptions(config.nsq, readFile),
     ...(options.timings ? { timings: options.timings } : {}),
   });
+  const http = await listenHttp(config, supervisor);
 
   const stopped = Promise.withResolvers<void>();
   const signals: Deno.Signal[] = ["SIGTERM", "SIGINT"];
@@ -100,8 +105,36 @@ export async function runDaemon(options: DaemonOptions): Promise<void> {
   } finally {
     watcher?.close();
     for (const [signal, listener] of listeners) Deno.removeSignalListener(signal, listener);
+    // Only now: while the entries drained, /ready answered 503.
+    await http?.shutdown();
     await flushLogging();
   }
+}
+
+/**
+ * Serves the HTTP surface on `http.listen` (null: none). It listens before
+ * the entries start, so `/ready` says 503 while their `setup()` runs, and a
+ * port in use fails the start before anything connects.
+ */
+async function listenHttp(config: Config, supervisor: Supervisor): Promise<HttpServer | null> {
+  const { listen, token } = config.http;
+  if (listen === null) return null;
+  const log = logger("http");
+  const handler = createHandler(
+    supervisorDeps(supervisor, { version: VERSION, startedAt: Date.now(), token, log }),
+  );
+  let server: HttpServer;
+  try {
+    server = startHttpServer(handler, listen);
+  } catch (error) {
+    await supervisor.shutdown();
+    throw error;
+  }
+  log.info("http listening", {
+    address: server.addressText,
+    pause_resume: token === null ? "disabled (no http.token)" : "enabled",
+  });
+  return server;
 }
 
 /**

@@ -109,9 +109,23 @@ function hostName(): string {
   return state === "granted" ? Deno.hostname() : "nsqworker";
 }
 
-/** IDENTIFY as nsqworker, with the host name from {@link hostName}. */
+/**
+ * IDENTIFY as nsqworker, with the host name from {@link hostName}, and send
+ * AUTH only when nsqd asks for it: nsqjs sends it whenever a secret is set,
+ * and an nsqd without auth answers E_AUTH_DISABLED and closes the connection.
+ */
 function withIdentity(base: any, userAgent: string): any {
   return class extends base {
+    constructor(...args: unknown[]) {
+      super(...args);
+      const machine = this.statemachine;
+      const authenticate = machine.states.AUTH.Enter;
+      machine.states.AUTH.Enter = () =>
+        machine.identifyResponse?.auth_required
+          ? authenticate()
+          : machine.goto(machine.afterIdentify());
+    }
+
     identify(): Record<string, unknown> {
       const config = this.config;
       const longName = hostName();

@@ -1,0 +1,48 @@
+/**
+ * Snapshots made by hand for unit tests of `/stats` and `/metrics`; the
+ * figures come from a real `EntryStats` fed with outcomes.
+ *
+ * @module
+ */
+
+import { EntryStats } from "../../src/entry_stats.ts";
+import type { DaemonSnapshot, EntrySnapshot } from "../../src/http/snapshot.ts";
+import type { Outcome } from "../../src/runner/outcome.ts";
+
+/** An entry snapshot; `outcomes` are recorded into a fresh `EntryStats`. */
+export function fakeEntry(
+  overrides: Partial<EntrySnapshot> = {},
+  outcomes: readonly Outcome[] = [],
+  inFlight = 0,
+): EntrySnapshot {
+  const stats = new EntryStats();
+  for (const outcome of outcomes) stats.record(outcome);
+  stats.inFlight = inFlight;
+  return {
+    topic: "pageviews",
+    nsqTopic: "env.pageviews",
+    channel: "counter",
+    worker: "demo/pageview",
+    state: "running",
+    failure: null,
+    maxInFlight: 10,
+    consumer: { connected: ["127.0.0.1:4150"], disconnected: [], paused: false, rdy: 10 },
+    stats: stats.snapshot(),
+    ...overrides,
+  };
+}
+
+/** A daemon snapshot with the given entries. */
+export function fakeSnapshot(
+  entries: readonly EntrySnapshot[] = [fakeEntry()],
+  overrides: Partial<DaemonSnapshot> = {},
+): DaemonSnapshot {
+  return {
+    version: "9.9.9",
+    uptimeMs: 12_500,
+    draining: false,
+    readiness: { ready: true, reasons: [] },
+    entries,
+    ...overrides,
+  };
+}
