@@ -16,12 +16,25 @@ export const HEARTBEAT_INTERVAL_MS = 15_000;
  */
 export const IDLE_TIMEOUT_MS = 2 * HEARTBEAT_INTERVAL_MS + 5_000;
 
-/** The connection options for `nsq`; `readFile` reads the TLS files it names. */
+/**
+ * The connection options for `nsq`; `readFile` reads the TLS files it names.
+ * Throws when `compression: snappy` cannot work: its codec is a native
+ * addon, which needs `--allow-ffi` (the compiled binary has none).
+ */
 export function connectionOptions(
   nsq: NsqConfig,
   readFile: (path: string) => Uint8Array,
   clientId?: string,
 ): ConnectionOptions {
+  if (nsq.compression === "snappy") {
+    const { state } = Deno.permissions.querySync({ name: "ffi" });
+    if (state !== "granted") {
+      throw new Error(
+        "nsq.compression is snappy, whose codec is a native addon that needs --allow-ffi; " +
+          "the compiled binary does not have it: use deflate",
+      );
+    }
+  }
   const tls = nsq.tls;
   const read = (path: string | null) => path === null ? null : readFile(path);
   return {

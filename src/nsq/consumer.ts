@@ -225,6 +225,27 @@ export class Consumer {
   #connect(slot: Slot): void {
     if (this.#stopping || slot.connection !== null) return;
     const { topic, channel, connection: options, log } = this.#options;
+    let connection: ReaderConnection;
+    try {
+      connection = this.#open(slot, topic, channel, options, log);
+    } catch (error) {
+      // nsqjs checks its options as it builds a connection (snappy needs its
+      // Node-API addon, so --allow-ffi); a throw here would escape a timer or
+      // the lookupd poll and end the process.
+      this.#reconnectLater(slot, error instanceof Error ? error : new Error(String(error)));
+      return;
+    }
+    slot.connection = connection;
+    connection.connect();
+  }
+
+  #open(
+    slot: Slot,
+    topic: string,
+    channel: string,
+    options: ConnectionOptions,
+    log: Logger,
+  ): ReaderConnection {
     const connection: ReaderConnection = new ReaderConnection(
       slot.host,
       slot.port,
@@ -249,8 +270,7 @@ export class Consumer {
         },
       },
     );
-    slot.connection = connection;
-    connection.connect();
+    return connection;
   }
 
   #closed(slot: Slot, connection: ReaderConnection, error: Error | null): void {
@@ -258,8 +278,13 @@ export class Consumer {
     slot.connection = null;
     if (connection.inFlight > 0) this.#retired.add(connection);
     this.#balance();
+    this.#reconnectLater(slot, error);
+  }
+
+  /** Retries `slot` after its backoff; forgets it when nsqlookupd no longer lists it. */
+  #reconnectLater(slot: Slot, error: Error | null): void {
     if (this.#stopping) return;
-    const address = connection.address;
+    const address = joinHostPort(slot.host, slot.port);
     const { log } = this.#options;
     if (!slot.direct && !slot.listed) {
       this.#slots.delete(address);

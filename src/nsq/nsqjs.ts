@@ -83,6 +83,9 @@ function withServerName(base: any): any {
       const host: string = this.nsqdHost;
       const socket = tlsConnect({
         socket: this.conn,
+        // Without `host`, node:tls checks the certificate against "localhost"
+        // whenever there is no servername, which is the case for an IP.
+        host,
         servername: isIP(host) === 0 ? host : undefined,
         rejectUnauthorized: this.config.tlsVerification,
         ca: this.config.ca ?? undefined,
@@ -94,6 +97,15 @@ function withServerName(base: any): any {
       });
       this.outWriter = socket;
       this.registerStreamListeners(socket);
+    }
+
+    startCompression(inflater: any, deflater: any): void {
+      // The socket's end ends the inflater mid-stream, which zlib reports as
+      // "unexpected end of file"; unheard, that error would crash the process.
+      const onError = (error: unknown) => this.statemachine.goto("ERROR", asError(error));
+      inflater.on("error", onError);
+      deflater.on("error", onError);
+      super.startCompression(inflater, deflater);
     }
   };
 }
@@ -259,6 +271,16 @@ export class ReaderConnection {
       if (data.length === 10 && data.toString() === "CLOSE_WAIT") conn.emit("close_wait");
       else onResponse(data);
     };
+    // nsqjs checks the names only when it sends SUB, and throws inside the
+    // socket's data handler, which would crash the process.
+    const subscribe = states.SUBSCRIBE.Enter;
+    states.SUBSCRIBE.Enter = () => {
+      try {
+        subscribe();
+      } catch (error) {
+        conn.statemachine.goto("ERROR", asError(error));
+      }
+    };
     conn.on("ready", () => {
       this.#state = "ready";
       report(events, () => events.ready());
@@ -270,12 +292,17 @@ export class ReaderConnection {
       else message.requeue(0); // sent before nsqd saw our CLS: hand it straight back
     });
     const onError = (error: unknown) => {
+      // nsqjs reports a socket error twice: as `error` on its way to CLOSED,
+      // then as `connection_error`.
+      if (this.#state === "closed") return;
       this.#lastError = asError(error);
       report(events, () => events.error(this.#lastError!));
     };
     conn.on("error", onError);
     conn.on("connection_error", onError);
     conn.on("closed", () => {
+      // nsqjs clears its 5 s IDENTIFY timer only when IDENTIFY is answered.
+      conn.clearIdentifyTimeout();
       if (this.#state === "closed") return;
       this.#state = "closed";
       this.#rdy = 0;
@@ -391,6 +418,12 @@ export class ReaderConnection {
 }
 
 /**
+ * The longest REQ delay nsqd can take: it reads digits only (no "1e+21") into
+ * int64 nanoseconds, and clamps what it gets to its --max-req-timeout.
+ */
+const MAX_REQ_DELAY_MS = 9_223_372_036_854;
+
+/**
  * One delivery. Exactly one of `finish()`/`requeue()` takes effect; later
  * calls return false and send nothing.
  */
@@ -439,7 +472,9 @@ export class NsqMessage {
   /** REQ after `delayMs`, rounded to whole milliseconds. Never backs off the reader. */
   requeue(delayMs: number): boolean {
     if (!this.#claimResponse()) return false;
-    const delay = Number.isFinite(delayMs) ? Math.max(0, Math.round(delayMs)) : 0;
+    const delay = Number.isNaN(delayMs)
+      ? 0
+      : Math.min(MAX_REQ_DELAY_MS, Math.max(0, Math.round(delayMs)));
     this.#raw.requeue(delay, false);
     return true;
   }
@@ -479,12 +514,14 @@ export class WriterConnection {
     this.ready = new Promise((resolve, reject) => {
       conn.on("ready", () => resolve());
       const onError = (error: unknown) => {
+        if (this.#closed) return; // the same socket error again, as `connection_error`
         lastError = asError(error);
         report(events, () => events.error(lastError!));
       };
       conn.on("error", onError);
       conn.on("connection_error", onError);
       conn.on("closed", () => {
+        conn.clearIdentifyTimeout();
         this.#closed = true;
         reject(lastError ?? new Error("connection closed"));
         report(events, () => events.closed(lastError));
@@ -507,7 +544,7 @@ export class WriterConnection {
   publish(topic: string, bodies: readonly Uint8Array[], deferMs = 0): Promise<void> {
     if (this.#closed) return Promise.reject(new Error("connection closed"));
     const buffers = bodies.map((b) => Buffer.from(b.buffer, b.byteOffset, b.byteLength));
-    const delay = Math.max(0, Math.round(deferMs));
+    const delay = Math.min(MAX_REQ_DELAY_MS, Math.max(0, Math.round(deferMs || 0)));
     return new Promise((resolve, reject) => {
       try {
         this.#conn.produceMessages(topic, buffers, delay, (error: unknown) => {

@@ -28,7 +28,7 @@ export function allocateRdy(
   const allocation = new Map<string, number>();
   const n = connections.length;
   if (n === 0) return allocation;
-  const total = Math.max(0, Math.floor(maxInFlight));
+  const total = Math.max(0, Math.floor(maxInFlight) || 0);
   const share = Math.floor(total / n);
   const remainder = total - share * n;
   const start = ((offset % n) + n) % n;
