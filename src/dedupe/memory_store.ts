@@ -21,6 +21,12 @@ interface Lease {
   expiresAt: number;
 }
 
+interface Done {
+  expiresAt: number;
+  /** The place of its latest use in the use queue; older places are stale. */
+  use: number;
+}
+
 /**
  * Expired keys dropped per insert: more than one, so that expired keys
  * drain faster than new ones arrive, and few, so that an insert stays O(1).
@@ -55,8 +61,19 @@ export class MemoryStore implements DedupeStore {
   readonly #capacity: number;
   readonly #ttlMs: number;
   readonly #now: () => number;
-  /** Done keys → when they expire, least recently used first (a Map keeps insertion order). */
-  readonly #done = new Map<string, number>();
+  /** Done keys → when they expire and their latest use. */
+  readonly #done = new Map<string, Done>();
+  /**
+   * Done keys in order of use, least recent first, with stale places (a key
+   * used again, or forgotten) skipped when reached. A queue of our own rather
+   * than the Map's order: evicting from a Map's front makes V8 walk over every
+   * deleted slot before it, which grows with each eviction until the next
+   * rehash (at 100 k keys, hundreds of microseconds a message).
+   */
+  #uses: string[] = [];
+  #useSeqs: number[] = [];
+  #head = 0;
+  #nextUse = 0;
   /**
    * Claimed keys → their lease, oldest claim first. The runner always releases
    * or completes its claims, so this holds about the messages in flight; lapsed
@@ -92,14 +109,14 @@ export class MemoryStore implements DedupeStore {
   claim(scope: string, key: string, leaseMs: number): Claim {
     const id = storeKey(scope, key);
     const now = this.#now();
-    const doneUntil = this.#done.get(id);
-    if (doneUntil !== undefined) {
-      this.#done.delete(id);
-      if (doneUntil > now) {
+    const done = this.#done.get(id);
+    if (done !== undefined) {
+      if (done.expiresAt > now) {
         // A hit counts as a use for the LRU order; it does not extend the ttl.
-        this.#done.set(id, doneUntil);
+        this.#use(id, done);
         return DONE;
       }
+      this.#done.delete(id);
     }
     const lease = this.#claims.get(id);
     if (lease !== undefined) {
@@ -117,14 +134,62 @@ export class MemoryStore implements DedupeStore {
     const id = storeKey(scope, key);
     if (this.#claims.get(id)?.token === token) this.#claims.delete(id);
     const now = this.#now();
-    this.#done.delete(id);
-    this.#done.set(id, now + this.#ttlMs);
-    purgeDone(this.#done, now);
-    if (this.#done.size > this.#capacity) {
-      for (const oldest of this.#done.keys()) {
-        this.#done.delete(oldest);
-        break;
+    let done = this.#done.get(id);
+    if (done === undefined) {
+      done = { expiresAt: now + this.#ttlMs, use: 0 };
+      this.#done.set(id, done);
+    } else {
+      done.expiresAt = now + this.#ttlMs;
+    }
+    this.#use(id, done);
+    this.#evict(now);
+  }
+
+  #use(id: string, done: Done): void {
+    done.use = this.#nextUse++;
+    this.#uses.push(id);
+    this.#useSeqs.push(done.use);
+    // Keys used over and over leave stale places behind; keep the queue
+    // within a small multiple of the keys it orders.
+    if (this.#uses.length - this.#head > 2 * this.#done.size + 1024) this.#compact();
+  }
+
+  #compact(): void {
+    const uses: string[] = [];
+    const seqs: number[] = [];
+    for (let i = this.#head; i < this.#uses.length; i++) {
+      const id = this.#uses[i]!;
+      if (this.#done.get(id)?.use === this.#useSeqs[i]) {
+        uses.push(id);
+        seqs.push(this.#useSeqs[i]!);
       }
+    }
+    this.#uses = uses;
+    this.#useSeqs = seqs;
+    this.#head = 0;
+  }
+
+  /**
+   * Forgets the least recently used keys beyond `capacity`, and a few
+   * expired ones from the same end; O(1) amortized.
+   */
+  #evict(now: number): void {
+    let expired = 0;
+    while (this.#head < this.#uses.length) {
+      const id = this.#uses[this.#head]!;
+      const done = this.#done.get(id);
+      if (done !== undefined && done.use === this.#useSeqs[this.#head]) {
+        const over = this.#done.size > this.#capacity;
+        if (!over && (done.expiresAt > now || ++expired > PURGE_STEP)) break;
+        this.#done.delete(id);
+      }
+      this.#head++;
+    }
+    // Drop the consumed front once it is the larger part.
+    if (this.#head > 1024 && this.#head * 2 > this.#uses.length) {
+      this.#uses = this.#uses.slice(this.#head);
+      this.#useSeqs = this.#useSeqs.slice(this.#head);
+      this.#head = 0;
     }
   }
 
@@ -148,23 +213,14 @@ export class MemoryStore implements DedupeStore {
   close(): Promise<void> {
     this.#done.clear();
     this.#claims.clear();
+    this.#uses = [];
+    this.#useSeqs = [];
+    this.#head = 0;
     return Promise.resolve();
   }
 }
 
-/**
- * Drops expired done keys from the least recently used end, a bounded number
- * per call, stopping at the first live one.
- */
-function purgeDone(done: Map<string, number>, now: number): void {
-  let dropped = 0;
-  for (const [id, expiresAt] of done) {
-    if (expiresAt > now || ++dropped > PURGE_STEP) return;
-    done.delete(id);
-  }
-}
-
-/** Drops lapsed claims from the oldest end, like {@linkcode purgeDone}. */
+/** Drops lapsed claims from the oldest end, a bounded number per call. */
 function purgeClaims(claims: Map<string, Lease>, now: number): void {
   let dropped = 0;
   for (const [id, lease] of claims) {
