@@ -1,0 +1,437 @@
+/**
+ * `deno task bench`: nsqworker against its peers on one nsqd, side by side
+ * in one run (SPEC §10; how to read it: BENCHMARKS.md).
+ *
+ * It starts its own nsqlookupd and nsqd on loopback, then measures, in this
+ * order: throughput (every peer drains a preloaded channel, peers
+ * alternating A B C … A B C over several rounds, the median reported),
+ * with the daemon's dedupe stores in the same rotation; publish-to-handler
+ * latency; the daemon's memory idle and under load; and, with `--profile`,
+ * a CPU profile of one daemon drain. Every process it starts is stopped at
+ * the end, on an error, and on Ctrl-C.
+ *
+ * @module
+ */
+
+import { join, resolve } from "node:path";
+import { type NsqCluster, startNsq } from "../tests/helpers/nsq.ts";
+import { nsqBin } from "../tools/nsq_bin.ts";
+import { killAll, run, sleep, spawn } from "./child.ts";
+import { drain, type DrainResult } from "./drain.ts";
+import { BENCH_DIR, CACHE_DIR, NODE_DIR, prepareTools, TMP_DIR, type Tools } from "./env.ts";
+import { measureLatency } from "./latency.ts";
+import { measureIdle, measureLoad, type MemoryResult, readProc } from "./memory.ts";
+import { type BenchOptions, parseOptions, SECTIONS, USAGE, UsageError } from "./options.ts";
+import { daemonPeer, externalPeers, type Peer } from "./peers.ts";
+import { formatProfile, summarizeProfile } from "./profile.ts";
+import {
+  type BenchResult,
+  type DedupeEntry,
+  formatResult,
+  type ThroughputEntry,
+} from "./report.ts";
+import { payloads } from "./nsq.ts";
+
+const LAST_JSON = join(CACHE_DIR, "last.json");
+
+function median(values: readonly number[]): number | null {
+  if (values.length === 0) return null;
+  const sorted = [...values].sort((a, b) => a - b);
+  const mid = Math.floor(sorted.length / 2);
+  return sorted.length % 2 === 1 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
+}
+
+function firstLine(error: unknown): string {
+  const text = error instanceof Error ? error.message : String(error);
+  return text.trim().split("\n")[0] ?? text;
+}
+
+/** The last line a failed daemon printed (its reason), else the first line of the error. */
+function reasonOf(error: unknown): string {
+  const text = error instanceof Error ? error.message : String(error);
+  const lines = text.trim().split("\n").filter((line) => line.trim() !== "");
+  const said = lines.slice(1).reverse().find((line) => line.startsWith("nsqworker:"));
+  return said ?? lines[0] ?? text;
+}
+
+async function describeMachine(tools: Tools): Promise<BenchResult["machine"]> {
+  const cpuinfo = await readProc("/proc/cpuinfo");
+  const cpu = /^model name\s*:\s*(.+)$/m.exec(cpuinfo)?.[1]?.trim() ?? "unknown CPU";
+  const cores = navigator.hardwareConcurrency;
+  const meminfo = await readProc("/proc/meminfo");
+  const memKb = Number(/^MemTotal:\s+(\d+)/m.exec(meminfo)?.[1] ?? 0);
+  const version = async (label: string, command: string | Error, args: string[]) => {
+    if (command instanceof Error) return null;
+    try {
+      return (await run(label, command, args)).trim().split("\n")[0] ?? null;
+    } catch {
+      return null;
+    }
+  };
+  const nsqd = await version("nsqd --version", await nsqBin("nsqd"), ["--version"]);
+  const node = await version("node --version", tools.node, ["--version"]);
+  const python = tools.python instanceof Error ? null : tools.python.version;
+  const memGib = Math.round(memKb / 1024 / 1024);
+  return {
+    description: `${cores} cores (${cpu}), ${memGib} GiB, ${Deno.build.os}/${Deno.build.arch}, ` +
+      `Deno ${Deno.version.deno}`,
+    cores,
+    cpu,
+    memory_gib: memGib,
+    os: `${Deno.build.os}/${Deno.build.arch}`,
+    deno: Deno.version.deno,
+    v8: Deno.version.v8,
+    node,
+    python,
+    nsqd,
+  };
+}
+
+/** Starts a loopback redis-server for the redis store; throws when there is none. */
+async function startRedis(tools: Tools): Promise<string> {
+  if (tools.redisServer === null) throw new Error("no redis-server on PATH");
+  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const port = (listener.addr as Deno.NetAddr).port;
+  listener.close();
+  let ready = false;
+  const child = spawn("redis-server", tools.redisServer, [
+    "--bind",
+    "127.0.0.1",
+    "--port",
+    String(port),
+    "--save",
+    "",
+    "--appendonly",
+    "no",
+  ], { stdinPipe: false, onLine: (line) => ready ||= line.includes("Ready to accept") });
+  const deadline = performance.now() + 10_000;
+  while (!ready) {
+    if (child.status !== null || performance.now() > deadline) {
+      throw new Error(`redis-server did not start:\n${child.tail}`);
+    }
+    await sleep(20);
+  }
+  return `redis://127.0.0.1:${port}/0`;
+}
+
+interface Runs {
+  readonly results: Map<string, DrainResult[]>;
+  readonly errors: Map<string, string>;
+}
+
+/** Throughput rounds: every peer once per round, in the same order each round. */
+async function throughputRounds(
+  nsq: NsqCluster,
+  peers: readonly Peer[],
+  options: BenchOptions,
+  signal: AbortSignal,
+): Promise<Runs> {
+  const results = new Map<string, DrainResult[]>();
+  const errors = new Map<string, string>();
+  const bodies = payloads(options.messages, options.messageSize);
+  for (let round = 1; round <= options.rounds; round++) {
+    for (const peer of peers) {
+      if (peer.unavailable !== null || errors.has(peer.name)) continue;
+      const slug = peer.name.replaceAll(/[^a-zA-Z0-9_-]/g, "_");
+      try {
+        const result = await drain({
+          nsq,
+          peer,
+          bodies,
+          prefix: `r${round}_${slug}`,
+          maxInFlight: options.maxInFlight,
+          capMs: options.drainCapMs,
+          signal,
+        });
+        results.set(peer.name, [...(results.get(peer.name) ?? []), result]);
+        console.error(
+          `round ${round}/${options.rounds}  ${peer.name.padEnd(28)} ${
+            Math.round(result.msgs_per_sec).toLocaleString("en-US").padStart(9)
+          } msg/s  (start-up ${result.startup_ms} ms, window ${result.window_ms} ms${
+            result.capped ? `, capped at ${Math.round(result.measured_fraction * 100)} %` : ""
+          })`,
+        );
+      } catch (error) {
+        if (signal.aborted) throw error;
+        errors.set(peer.name, reasonOf(error));
+        console.error(`round ${round}/${options.rounds}  ${peer.name}: failed: ${error}`);
+      }
+    }
+  }
+  return { results, errors };
+}
+
+function summarize(peer: Peer, runs: Runs, base: number | null): ThroughputEntry {
+  const rounds = (runs.results.get(peer.name) ?? []).map((r) => Math.round(r.msgs_per_sec));
+  const rate = median(rounds);
+  const error = peer.unavailable ?? runs.errors.get(peer.name);
+  return {
+    name: peer.name,
+    msgs_per_sec: rate,
+    ratio_to_nsqworker: rate !== null && base ? Math.round((rate / base) * 1000) / 1000 : null,
+    rounds_msgs_per_sec: rounds,
+    startup_ms_median: median((runs.results.get(peer.name) ?? []).map((r) => r.startup_ms)),
+    ...(peer.note ? { note: peer.note } : {}),
+    ...(error && rate === null ? { error } : {}),
+  };
+}
+
+async function profileDrain(
+  nsq: NsqCluster,
+  tools: Tools,
+  options: BenchOptions,
+  signal: AbortSignal,
+): Promise<NonNullable<BenchResult["profile"]>> {
+  const dir = join(CACHE_DIR, "profile");
+  await Deno.remove(dir, { recursive: true }).catch(() => {});
+  await Deno.mkdir(dir, { recursive: true });
+  const messages = Math.max(options.messages, 200_000);
+  const result = await drain({
+    nsq,
+    peer: daemonPeer("nsqworker", tools, () => "memory"),
+    bodies: payloads(messages, options.messageSize),
+    prefix: "profile",
+    maxInFlight: options.maxInFlight,
+    capMs: 120_000,
+    signal,
+    toEmpty: true,
+    cpuProfDir: dir,
+  });
+  console.error(`profile drain: ${Math.round(result.msgs_per_sec)} msg/s under --cpu-prof`);
+  const files = [];
+  for await (const entry of Deno.readDir(dir)) {
+    if (entry.name.endsWith(".cpuprofile")) files.push(join(dir, entry.name));
+  }
+  if (files.length === 0) throw new Error(`the daemon wrote no .cpuprofile into ${dir}`);
+  const summary = await summarizeProfile(files[0]!);
+  console.error(formatProfile(summary));
+  return summary;
+}
+
+async function writeChart(tools: Tools, jsonPath: string, chartPath: string): Promise<void> {
+  if (tools.node instanceof Error) {
+    console.error(`bench: no chart: Node.js packages unavailable: ${firstLine(tools.node)}`);
+    return;
+  }
+  await Deno.mkdir(resolve(chartPath, ".."), { recursive: true });
+  await run("chart", tools.node, [
+    join(BENCH_DIR, "node", "chart.mjs"),
+    NODE_DIR,
+    jsonPath,
+    resolve(chartPath),
+  ], { timeoutMs: 60_000 });
+  console.error(`bench: chart written to ${chartPath}`);
+}
+
+async function bench(
+  options: BenchOptions,
+  tools: Tools,
+  signal: AbortSignal,
+): Promise<BenchResult> {
+  const started = performance.now();
+  const wants = (name: string) => options.only === null || options.only.has(name);
+  const machine = await describeMachine(tools);
+
+  const nsqworker = daemonPeer("nsqworker", tools, () => "memory");
+  const external = externalPeers(tools);
+  const throughputPeers = [nsqworker, ...external].filter((peer) =>
+    wants("throughput") || options.only?.has(peer.name)
+  );
+  const dedupePeers = wants("dedupe")
+    ? [
+      daemonPeer("nsqworker dedupe=none", tools, () => "none"),
+      daemonPeer("nsqworker dedupe=sqlite", tools, () => `sqlite:${TMP_DIR}/dedupe-{run}.db`),
+      daemonPeer("nsqworker dedupe=redis", tools, () => startRedis(tools)),
+    ]
+    : [];
+  // The dedupe section's `memory` figure is the nsqworker peer itself.
+  const rotation = [...throughputPeers];
+  if (dedupePeers.length > 0 && !rotation.includes(nsqworker)) rotation.unshift(nsqworker);
+  rotation.push(...dedupePeers);
+
+  const biggest = Math.max(options.messages, options.memoryMessages, 200_000);
+  const nsq = await startNsq({
+    nsqdArgs: [`--mem-queue-size=${biggest * 2}`, "--max-rdy-count=2500"],
+  });
+  try {
+    const runs = rotation.length > 0
+      ? await throughputRounds(nsq, rotation, options, signal)
+      : { results: new Map<string, DrainResult[]>(), errors: new Map<string, string>() };
+    const base = median((runs.results.get("nsqworker") ?? []).map((r) => r.msgs_per_sec));
+    const throughput = throughputPeers.map((peer) => summarize(peer, runs, base));
+
+    let dedupe: BenchResult["dedupe"] = null;
+    if (dedupePeers.length > 0) {
+      const none = summarize(dedupePeers[0]!, runs, base).msgs_per_sec;
+      const entry = (store: string, peer: Peer): DedupeEntry => {
+        const summary = summarize(peer, runs, base);
+        const available = summary.msgs_per_sec !== null;
+        return {
+          store,
+          msgs_per_sec: summary.msgs_per_sec,
+          ratio_to_none: available && none
+            ? Math.round((summary.msgs_per_sec! / none) * 1000) / 1000
+            : null,
+          rounds_msgs_per_sec: summary.rounds_msgs_per_sec,
+          available,
+          ...(available ? {} : { reason: summary.error ?? "did not run" }),
+        };
+      };
+      dedupe = {
+        baseline: "none",
+        method: "none = the memory store's methods replaced by no-ops in bench/daemon_main.ts " +
+          "(the daemon has no setting that turns dedupe off); same worker, same rotation",
+        stores: [
+          entry("none", dedupePeers[0]!),
+          entry("memory", nsqworker),
+          entry("sqlite", dedupePeers[1]!),
+          entry("redis", dedupePeers[2]!),
+        ],
+      };
+    }
+
+    let latency: BenchResult["latency"] = null;
+    if (wants("latency")) {
+      try {
+        latency = await measureLatency({
+          nsq,
+          tools,
+          rate: options.latencyRate,
+          seconds: options.latencySeconds,
+          maxInFlight: options.maxInFlight,
+          signal,
+        });
+      } catch (error) {
+        if (signal.aborted) throw error;
+        latency = { error: firstLine(error) };
+        console.error(`latency: failed: ${error}`);
+      }
+    }
+
+    let memory: BenchResult["memory"] = null;
+    if (wants("memory")) {
+      try {
+        const idle = await measureIdle({ nsq, tools, seconds: options.quick ? 2 : 5, signal });
+        console.error(`memory: idle with ${idle.entries} entries: ${idle.rss_kb} kB`);
+        const load = await measureLoad({
+          nsq,
+          tools,
+          messages: options.memoryMessages,
+          maxInFlight: options.maxInFlight,
+          capMs: options.quick ? 90_000 : 600_000,
+          signal,
+        });
+        console.error(`memory: under load: ${load.verdict}`);
+        memory = { idle, load } satisfies MemoryResult;
+      } catch (error) {
+        if (signal.aborted) throw error;
+        memory = { error: firstLine(error) };
+        console.error(`memory: failed: ${error}`);
+      }
+    }
+
+    let profile: BenchResult["profile"];
+    if (options.profile || options.only?.has("profile")) {
+      try {
+        profile = await profileDrain(nsq, tools, options, signal);
+      } catch (error) {
+        if (signal.aborted) throw error;
+        profile = { error: firstLine(error) };
+        console.error(`profile: failed: ${error}`);
+      }
+    }
+
+    return {
+      date: new Date().toISOString().slice(0, 10),
+      machine,
+      settings: {
+        quick: options.quick,
+        rounds: options.rounds,
+        messages: options.messages,
+        message_size: options.messageSize,
+        max_in_flight: options.maxInFlight,
+        order: rotation.map((peer) => peer.name),
+        method: "each peer drains its own freshly preloaded channel on the same nsqd, one at a " +
+          "time, in the same order each round; the rate is taken from nsqd's /stats (depth + " +
+          "in flight + deferred) between 90 % and 10 % remaining, interpolated, polled every 10 ms",
+      },
+      throughput,
+      latency,
+      memory,
+      dedupe,
+      ...(profile ? { profile } : {}),
+      elapsed_s: (performance.now() - started) / 1000,
+    };
+  } finally {
+    await killAll();
+    await nsq.close().catch((error) => console.error(`bench: closing nsq: ${error}`));
+  }
+}
+
+async function main(args: readonly string[]): Promise<number> {
+  let options;
+  try {
+    options = parseOptions(args);
+  } catch (error) {
+    if (!(error instanceof UsageError)) throw error;
+    console.error(`bench: ${error.message}\n\n${USAGE}`);
+    return 2;
+  }
+  if (options === null) {
+    console.log(USAGE);
+    return 0;
+  }
+  const unknown = [...options.only ?? []].filter((name) =>
+    !(SECTIONS as readonly string[]).includes(name) && name !== "profile" &&
+    !["nsqworker", "nsqjs-deno", "nsqjs-node", "go-nsq", "seed-python", "raw-deno"].includes(name)
+  );
+  if (unknown.length > 0) {
+    console.error(`bench: --only: unknown ${unknown.join(", ")}\n\n${USAGE}`);
+    return 2;
+  }
+  // Temporary files (nsqd's data, configs, sqlite stores) go under .cache/bench/tmp, emptied
+  // first: a sqlite store left by an earlier run would turn new messages into duplicates.
+  await Deno.remove(TMP_DIR, { recursive: true }).catch(() => {});
+  await Deno.mkdir(TMP_DIR, { recursive: true });
+  Deno.env.set("TMPDIR", TMP_DIR);
+
+  const controller = new AbortController();
+  const onSignal = () => {
+    if (controller.signal.aborted) Deno.exit(130);
+    console.error("bench: interrupted: stopping every process it started ...");
+    controller.abort(new Error("interrupted"));
+  };
+  Deno.addSignalListener("SIGINT", onSignal);
+  Deno.addSignalListener("SIGTERM", onSignal);
+  try {
+    const tools = await prepareTools();
+    const result = await bench(options, tools, controller.signal);
+    console.log(formatResult(result));
+    const json = `${JSON.stringify(result, null, 2)}\n`;
+    await Deno.writeTextFile(LAST_JSON, json);
+    if (options.json !== null) {
+      await Deno.mkdir(resolve(options.json, ".."), { recursive: true });
+      await Deno.writeTextFile(options.json, json);
+      console.error(`bench: JSON written to ${options.json}`);
+    }
+    if (result.throughput.length > 0 || (result.memory !== null && !("error" in result.memory))) {
+      await writeChart(tools, LAST_JSON, options.chart).catch((error) =>
+        console.error(`bench: no chart: ${error}`)
+      );
+    }
+    return 0;
+  } catch (error) {
+    if (controller.signal.aborted) return 130;
+    console.error(`bench: ${error instanceof Error ? error.stack ?? error.message : error}`);
+    return 1;
+  } finally {
+    await killAll();
+    await Deno.remove(TMP_DIR, { recursive: true }).catch(() => {});
+    Deno.removeSignalListener("SIGINT", onSignal);
+    Deno.removeSignalListener("SIGTERM", onSignal);
+  }
+}
+
+if (import.meta.main) {
+  Deno.exit(await main(Deno.args));
+}

@@ -1,0 +1,155 @@
+/**
+ * The bench's result: its JSON shape and the tables printed from it.
+ *
+ * @module
+ */
+
+import type { LatencyResult } from "./latency.ts";
+import type { MemoryResult } from "./memory.ts";
+import type { ProfileSummary } from "./profile.ts";
+
+/** One throughput peer's figures: the median over rounds, and every round. */
+export interface ThroughputEntry {
+  readonly name: string;
+  /** Median over rounds; null when it could not run. */
+  readonly msgs_per_sec: number | null;
+  readonly ratio_to_nsqworker: number | null;
+  readonly rounds_msgs_per_sec: number[];
+  readonly startup_ms_median: number | null;
+  readonly note?: string;
+  readonly error?: string;
+}
+
+/** One dedupe store's figures, as a ratio to no dedupe at all. */
+export interface DedupeEntry {
+  readonly store: string;
+  readonly msgs_per_sec: number | null;
+  readonly ratio_to_none: number | null;
+  readonly rounds_msgs_per_sec: number[];
+  readonly available: boolean;
+  readonly reason?: string;
+}
+
+/** Everything a run measured. */
+export interface BenchResult {
+  readonly date: string;
+  readonly machine: Record<string, unknown> & { description: string };
+  readonly settings: {
+    quick: boolean;
+    rounds: number;
+    messages: number;
+    message_size: number;
+    max_in_flight: number;
+    order: string[];
+    method: string;
+  };
+  readonly throughput: ThroughputEntry[];
+  readonly latency: LatencyResult | { error: string } | null;
+  readonly memory: MemoryResult | { error: string } | null;
+  readonly dedupe: { baseline: string; method: string; stores: DedupeEntry[] } | null;
+  readonly profile?: ProfileSummary | { error: string };
+  readonly elapsed_s: number;
+}
+
+const int = (n: number) => Math.round(n).toLocaleString("en-US");
+const mib = (kb: number) => `${(kb / 1024).toFixed(0)} MiB`;
+
+function table(rows: string[][]): string[] {
+  const widths = rows[0]!.map((_, i) => Math.max(...rows.map((row) => (row[i] ?? "").length)));
+  return rows.map((row) =>
+    "  " + row.map((cell, i) => i === row.length - 1 ? cell : cell.padEnd(widths[i]!)).join("  ")
+      .trimEnd()
+  );
+}
+
+/** The readable tables of a result. */
+export function formatResult(result: BenchResult): string {
+  const { settings } = result;
+  const lines: string[] = [
+    `nsqworker bench, ${result.date}, ${result.machine.description}${
+      settings.quick ? " (--quick: fewer messages and rounds, noisy)" : ""
+    }`,
+    "",
+  ];
+  if (result.throughput.length > 0) {
+    lines.push(
+      `Throughput: drain of ${int(settings.messages)} × ${settings.message_size} B preloaded, ` +
+        `90 % → 10 % remaining, max_in_flight ${settings.max_in_flight}, ` +
+        `median of ${settings.rounds} alternating rounds`,
+    );
+    const rows = [["peer", "msg/s", "× nsqworker", "rounds (msg/s)", "note"]];
+    for (const peer of result.throughput) {
+      rows.push([
+        peer.name,
+        peer.msgs_per_sec === null ? "—" : int(peer.msgs_per_sec),
+        peer.ratio_to_nsqworker === null ? "—" : peer.ratio_to_nsqworker.toFixed(2),
+        peer.rounds_msgs_per_sec.map(int).join(" "),
+        peer.error ? `failed: ${peer.error}` : peer.note ?? "",
+      ]);
+    }
+    lines.push(...table(rows), "");
+  }
+  const latency = result.latency;
+  if (latency !== null) {
+    if ("error" in latency) lines.push(`Latency: failed: ${latency.error}`, "");
+    else {
+      lines.push(
+        `Latency: publish → handler, ${int(latency.rate_per_sec)} msg/s for ${latency.seconds} s`,
+      );
+      const rows = [["consumer", "received", "p50", "p90", "p99", "max", "mean"]];
+      const consumers = [
+        { name: "nsqworker", figures: latency },
+        ...latency.references.map((figures) => ({ name: figures.name, figures })),
+      ];
+      for (const { name, figures } of consumers) {
+        rows.push([
+          name,
+          `${int(figures.received)}/${int(figures.published)}`,
+          ...[figures.p50_ms, figures.p90_ms, figures.p99_ms, figures.max_ms, figures.mean_ms]
+            .map((ms) => `${ms.toFixed(2)} ms`),
+        ]);
+      }
+      lines.push(...table(rows), `  (${latency.note})`, "");
+    }
+  }
+  const memory = result.memory;
+  if (memory !== null) {
+    if ("error" in memory) lines.push(`Memory: failed: ${memory.error}`, "");
+    else {
+      lines.push("Memory: nsqworker resident set size (VmRSS)");
+      const rows = [["state", "RSS", "detail"]];
+      if (memory.idle) {
+        rows.push([`idle, ${memory.idle.entries} entries`, mib(memory.idle.rss_kb), ""]);
+      }
+      if (memory.load) {
+        const load = memory.load;
+        rows.push([
+          `draining ${int(load.messages)}`,
+          `${mib(load.start_rss_kb)} → peak ${mib(load.peak_rss_kb)} → ${mib(load.end_rss_kb)}`,
+          `${load.flat ? "flat" : "NOT FLAT"}: ${load.verdict}; ${int(load.msgs_per_sec)} msg/s`,
+        ]);
+      }
+      lines.push(...table(rows), "");
+    }
+  }
+  const dedupe = result.dedupe;
+  if (dedupe !== null) {
+    lines.push(`Dedupe cost: nsqworker throughput per store, as a ratio to ${dedupe.baseline}`);
+    const rows = [["store", "msg/s", "× none", "rounds (msg/s)"]];
+    for (const store of dedupe.stores) {
+      rows.push(
+        store.available
+          ? [
+            store.store,
+            store.msgs_per_sec === null ? "—" : int(store.msgs_per_sec),
+            store.ratio_to_none === null ? "—" : store.ratio_to_none.toFixed(2),
+            store.rounds_msgs_per_sec.map(int).join(" "),
+          ]
+          : [store.store, "—", "—", `not available: ${store.reason}`],
+      );
+    }
+    lines.push(...table(rows), `  (${dedupe.method})`, "");
+  }
+  lines.push(`Took ${result.elapsed_s.toFixed(0)} s.`);
+  return lines.join("\n");
+}
