@@ -9,8 +9,7 @@
 import { loadConfig } from "./config/load.ts";
 import type { Config, LogConfig } from "./config/types.ts";
 import { connectionOptions } from "./connection_options.ts";
-import { MemoryStore } from "./dedupe/memory_store.ts";
-import type { DedupeStore } from "./dedupe/store.ts";
+import { createStore } from "./dedupe/create_store.ts";
 import { createHandler } from "./http/handler.ts";
 import { type HttpServer, startHttpServer } from "./http/server.ts";
 import { supervisorDeps } from "./http/supervisor_deps.ts";
@@ -32,17 +31,6 @@ export interface DaemonOptions {
   readonly reloadOnChange?: boolean;
 }
 
-/** Creates the dedupe store the config names. */
-export function createStore(config: Config): DedupeStore {
-  const { store, capacity, ttlMs } = config.dedupe;
-  switch (store.kind) {
-    case "memory":
-      return new MemoryStore({ capacity, ttlMs });
-    default:
-      throw new Error(`dedupe store ${store.kind} is not available in this version`);
-  }
-}
-
 /**
  * Runs until SIGTERM or SIGINT, then shuts down gracefully and resolves.
  * A second signal during the shutdown exits at once with code 1 (nsqd
@@ -56,7 +44,7 @@ export async function runDaemon(options: DaemonOptions): Promise<void> {
   const workers = await loadEntryWorkers(config, workersDir);
   await setupLogging({ ...config.log, ...options.log });
   const log = logger("daemon");
-  const store = createStore(config);
+  const store = await createStore(config.dedupe, logger("dedupe"));
   const supervisor = new Supervisor({
     config,
     workers,

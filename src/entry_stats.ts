@@ -5,7 +5,7 @@
  * @module
  */
 
-import { type Outcome, OUTCOME_KINDS } from "./runner/outcome.ts";
+import { type Outcome, OUTCOME_KINDS, type StoreFailure } from "./runner/outcome.ts";
 
 /** Upper bounds (ms) of the handler duration histogram's buckets; the last bucket is +Inf. */
 export const DURATION_BUCKETS_MS = [
@@ -34,6 +34,10 @@ export interface EntryStatsSnapshot {
   readonly outcomes: OutcomeCounts;
   /** Dead letters that could not be published (the message was requeued instead). */
   readonly deadLetterFailures: number;
+  /** Claims the dedupe store failed to answer (`dedupe.on_store_error` decided the rest). */
+  readonly storeFailures: number;
+  /** Of those, the messages handled without dedupe (`on_store_error: process`). */
+  readonly dedupeBypassed: number;
   readonly inFlight: number;
   /** Cumulative counts per bucket of `DURATION_BUCKETS_MS`, then +Inf. */
   readonly durationBuckets: readonly number[];
@@ -49,14 +53,21 @@ export class EntryStats {
     OUTCOME_KINDS.map((kind) => [kind, 0]),
   ) as OutcomeCounts;
   deadLetterFailures = 0;
+  storeFailures = 0;
+  dedupeBypassed = 0;
   inFlight = 0;
   #buckets = new Array<number>(DURATION_BUCKETS_MS.length + 1).fill(0);
   #sum = 0;
   #count = 0;
 
-  /** Counts an outcome and, when the handler ran, its duration. */
+  /** Counts an outcome, a dedupe store failure it carries and, when the handler ran, its duration. */
   record(outcome: Outcome): void {
     this.outcomes[outcome.kind]++;
+    const failure = (outcome as { readonly storeFailure?: StoreFailure }).storeFailure;
+    if (failure !== undefined) {
+      this.storeFailures++;
+      if (failure.bypassed) this.dedupeBypassed++;
+    }
     const duration = "durationMs" in outcome ? outcome.durationMs : null;
     if (duration !== null) this.#observe(duration);
   }
@@ -77,6 +88,8 @@ export class EntryStats {
     return {
       outcomes: { ...this.outcomes },
       deadLetterFailures: this.deadLetterFailures,
+      storeFailures: this.storeFailures,
+      dedupeBypassed: this.dedupeBypassed,
       inFlight: this.inFlight,
       durationBuckets: cumulative,
       durationSumMs: this.#sum,

@@ -13,7 +13,7 @@ import { EntryStats } from "./entry_stats.ts";
 import { boundLogger } from "./log.ts";
 import { Consumer, type ConsumerTimings } from "./nsq/consumer.ts";
 import type { ConnectionOptions, NsqMessage } from "./nsq/nsqjs.ts";
-import { describeError, type Outcome } from "./runner/outcome.ts";
+import { describeError, type Outcome, type StoreFailure } from "./runner/outcome.ts";
 import { type TaskMessage, TaskRunner } from "./runner/task_runner.ts";
 import type { LoadedWorker } from "./worker_loader.ts";
 import type {
@@ -247,6 +247,13 @@ export class RunningEntry {
 
   async #carryOut(message: NsqMessage, outcome: Outcome): Promise<void> {
     this.stats.record(outcome);
+    const storeFailure = storeFailureOf(outcome);
+    if (storeFailure?.bypassed) {
+      this.#log.warning(
+        "dedupe store failed; handled without dedupe",
+        this.#fields(message, outcome),
+      );
+    }
     switch (outcome.kind) {
       case "finish":
         message.finish();
@@ -266,7 +273,9 @@ export class RunningEntry {
       case "retry":
         message.requeue(outcome.delayMs);
         this.#log.warning(
-          "handler failed; requeued for a retry",
+          storeFailure && !storeFailure.bypassed
+            ? "dedupe store failed; requeued until it answers"
+            : "handler failed; requeued for a retry",
           this.#fields(message, outcome),
         );
         return;
@@ -326,6 +335,15 @@ export class RunningEntry {
     if ("delayMs" in outcome) fields.delay_ms = outcome.delayMs;
     if ("error" in outcome) fields.error = outcome.error;
     if ("reason" in outcome) fields.reason = outcome.reason;
+    const storeFailure = storeFailureOf(outcome);
+    if (storeFailure !== undefined) {
+      fields.store_error = storeFailure.error;
+      if (storeFailure.bypassed) fields.dedupe = "bypassed";
+    }
     return fields;
   }
+}
+
+function storeFailureOf(outcome: Outcome): StoreFailure | undefined {
+  return (outcome as { readonly storeFailure?: StoreFailure }).storeFailure;
 }

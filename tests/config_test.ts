@@ -66,6 +66,7 @@ Deno.test("the SPEC example gives every documented default, deeply frozen", asyn
     store: { kind: "memory" },
     capacity: 100_000,
     ttlMs: 86_400_000,
+    onStoreError: "retry",
   });
   assert.deepEqual(config.log, { level: "info", format: "json" });
   assert.deepEqual(config.http, { listen: { host: "127.0.0.1", port: 4190 }, token: null });
@@ -724,6 +725,19 @@ Deno.test("dedupe: store kinds, capacity and ttl", () => {
     "config.yaml:7:20: dedupe.capacity must be an integer from 1 to 10000000, got 0",
   ]);
   assert.equal(parse(yaml(...MINIMAL, "dedupe: {capacity: 10000000}")).dedupe.capacity, 10_000_000);
+});
+
+Deno.test("dedupe.on_store_error: retry (default) or process", () => {
+  const policy = (line: string) => parse(yaml(...MINIMAL, line)).dedupe.onStoreError;
+  assert.equal(policy("dedupe: {}"), "retry");
+  assert.equal(policy("dedupe: {on_store_error: retry}"), "retry");
+  assert.equal(policy("dedupe: {on_store_error: process}"), "process");
+  assert.deepEqual(errors(yaml(...MINIMAL, "dedupe: {on_store_error: ignore}")), [
+    `config.yaml:7:26: dedupe.on_store_error must be one of retry, process, got "ignore"`,
+  ]);
+  assert.deepEqual(errors(yaml(...MINIMAL, "dedupe: {on_store_eror: process}")), [
+    "config.yaml:7:10: dedupe.on_store_eror is not a known key (did you mean on_store_error?)",
+  ]);
 });
 
 Deno.test("log: level and format", () => {

@@ -556,6 +556,7 @@ test("a failing dedupe store is retried with backoff, the handler not run", asyn
     delayMs: 400,
     error: "dedupe store failed: ECONNREFUSED",
     durationMs: null,
+    storeFailure: { error: "ECONNREFUSED", bypassed: false },
   });
   const rejecting: DedupeStore = { ...failing, claim: () => Promise.reject(new Error("timeout")) };
   const other = setup({ handle: () => void calls++ }, { store: rejecting });
@@ -564,6 +565,7 @@ test("a failing dedupe store is retried with backoff, the handler not run", asyn
     delayMs: 100,
     error: "dedupe store failed: timeout",
     durationMs: null,
+    storeFailure: { error: "timeout", bypassed: false },
   });
   assert.equal(calls, 0);
 });

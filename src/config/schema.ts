@@ -165,6 +165,8 @@ const DEDUPE_FIELDS = {
   store: field("store", dedupeStore, { kind: "memory" }),
   capacity: field("capacity", integer(1, 10_000_000), 100_000),
   ttl: field("ttlMs", duration("1s", "30d"), 86_400_000),
+  // retry: REQ and wait for the store; process: run the handler without dedupe.
+  on_store_error: field("onStoreError", oneOf("retry", "process"), "retry"),
 } as const;
 
 const dedupe: Kind<DedupeConfig> = section(DEDUPE_FIELDS, (s) => complete(s.values));

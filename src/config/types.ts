@@ -97,11 +97,19 @@ export type DedupeStoreSpec =
     readonly url: string;
   };
 
+/**
+ * What a message gets when the dedupe store fails to answer its claim:
+ * `retry` requeues it (with backoff) until the store is back; `process` runs
+ * the handler without dedupe, logged and counted.
+ */
+export type StoreErrorPolicy = "retry" | "process";
+
 /** The `dedupe:` section. */
 export interface DedupeConfig {
   readonly store: DedupeStoreSpec;
   readonly capacity: number;
   readonly ttlMs: number;
+  readonly onStoreError: StoreErrorPolicy;
 }
 
 /** Log levels, lowest first. */

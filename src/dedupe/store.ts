@@ -46,6 +46,12 @@ export type Claim =
  */
 export interface DedupeStore {
   /**
+   * What a message gets when its `claim` fails (`dedupe.on_store_error`):
+   * `"retry"` (the default) requeues it; `"process"` runs its handler without
+   * dedupe. Only stores that can fail (sqlite, redis) set it.
+   */
+  readonly onError?: "retry" | "process";
+  /**
    * Atomically: if `key` is done → `"done"`; if claimed by a live lease →
    * `"busy"`; else claim it for `leaseMs` and return a token.
    */

@@ -8,6 +8,18 @@
 export type DeadReason = "max_attempts" | "permanent" | "decode" | "validate" | "dedupe_key";
 
 /**
+ * Set on an outcome when the dedupe store failed to answer the message's
+ * claim (`dedupe.on_store_error`): with `bypassed` the handler ran without
+ * dedupe (`process`), otherwise the message is requeued until the store
+ * answers (`retry`).
+ */
+export interface StoreFailure {
+  /** The store's error, described. */
+  readonly error: string;
+  readonly bypassed: boolean;
+}
+
+/**
  * The fate of one message:
  *
  * - `finish`: the handler returned → `FIN`.
@@ -18,10 +30,15 @@ export type DeadReason = "max_attempts" | "permanent" | "decode" | "validate" | 
  * - `dead`: dead letter, then `FIN`. `durationMs` is null when the handler did not run.
  * - `interrupted`: shutdown aborted the handler → `REQ 0`; not a failure.
  *
- * `delayMs` is always a whole number of milliseconds.
+ * `delayMs` is always a whole number of milliseconds. `storeFailure` is set
+ * when the dedupe store failed on the claim (see {@linkcode StoreFailure}).
  */
 export type Outcome =
-  | { readonly kind: "finish"; readonly durationMs: number }
+  | {
+    readonly kind: "finish";
+    readonly durationMs: number;
+    readonly storeFailure?: StoreFailure;
+  }
   | { readonly kind: "duplicate" }
   | { readonly kind: "busy"; readonly delayMs: number }
   | {
@@ -29,14 +46,20 @@ export type Outcome =
     readonly delayMs: number;
     readonly error: string;
     readonly durationMs: number | null;
+    readonly storeFailure?: StoreFailure;
   }
   | {
     readonly kind: "dead";
     readonly reason: DeadReason;
     readonly error: string;
     readonly durationMs: number | null;
+    readonly storeFailure?: StoreFailure;
   }
-  | { readonly kind: "interrupted"; readonly durationMs: number };
+  | {
+    readonly kind: "interrupted";
+    readonly durationMs: number;
+    readonly storeFailure?: StoreFailure;
+  };
 
 /** Every {@linkcode Outcome} kind, e.g. to create one counter per kind up front. */
 export const OUTCOME_KINDS = [

@@ -11,7 +11,13 @@ import { PermanentError } from "../permanent_error.ts";
 import type { Message, WorkerContext, WorkerDefinition } from "../worker.ts";
 import { retryDelay } from "./backoff.ts";
 import { decodeBody, DecodeError } from "./decode.ts";
-import { type DeadReason, describeError, type Outcome, truncate } from "./outcome.ts";
+import {
+  type DeadReason,
+  describeError,
+  type Outcome,
+  type StoreFailure,
+  truncate,
+} from "./outcome.ts";
 
 /** A message as the runner sees it: the worker's {@linkcode Message} plus what the connection offers. */
 export interface TaskMessage extends Message {
@@ -41,7 +47,10 @@ export interface TaskRunnerOptions {
   readonly scope: string;
   /** The entry's settings. */
   readonly settings: TaskSettings;
-  /** The dedupe store, shared by every entry. */
+  /**
+   * The dedupe store, shared by every entry. Its `onError` says what a
+   * message gets when its claim fails (default `"retry"`).
+   */
   readonly store: DedupeStore;
   /**
    * Builds the handler's `ctx` (the entry owns logging and publishing); the
@@ -98,6 +107,11 @@ function ignore(): void {}
  * claim in the dedupe store → `handle` under a deadline, with `TOUCH` and
  * lease renewal while it runs → an {@linkcode Outcome}.
  *
+ * When the claim fails (the store is down), the store's `onError` decides:
+ * `retry` requeues the message without running it; `process` runs it without
+ * dedupe. Either way the outcome carries a `storeFailure` for the caller to
+ * log and count.
+ *
  * @example
  * ```ts
  * import { MemoryStore } from "../dedupe/memory_store.ts";
@@ -133,6 +147,7 @@ export class TaskRunner {
   readonly #timeoutMs: number;
   readonly #busyBaseMs: number;
   readonly #store: DedupeStore;
+  readonly #bypassOnStoreError: boolean;
   readonly #context: (message: TaskMessage, signal: AbortSignal) => WorkerContext;
   readonly #random: () => number;
   readonly #now: () => number;
@@ -167,6 +182,7 @@ export class TaskRunner {
       BUSY_DELAY_RANGE_MS.max,
     );
     this.#store = options.store;
+    this.#bypassOnStoreError = options.store.onError === "process";
     this.#context = options.context;
     this.#random = options.random ?? Math.random;
     this.#now = options.now ?? monotonicNow;
@@ -237,7 +253,18 @@ export class TaskRunner {
       const pending = this.#store.claim(this.#scope, key, leaseMs);
       claim = pending instanceof Promise ? await pending : pending;
     } catch (error) {
-      return this.#retry(message, `dedupe store failed: ${describeError(error)}`, null);
+      const failure: StoreFailure = {
+        error: describeError(error),
+        bypassed: this.#bypassOnStoreError,
+      };
+      if (!failure.bypassed) {
+        const retry = this.#retry(message, `dedupe store failed: ${failure.error}`, null);
+        return { ...retry, storeFailure: failure };
+      }
+      const outcome = await this.#handle(message, body, key, null, periodMs, leaseMs, stop);
+      return outcome.kind === "duplicate" || outcome.kind === "busy"
+        ? outcome
+        : { ...outcome, storeFailure: failure };
     }
     if (claim.status === "done") return DUPLICATE;
     if (claim.status === "busy") {
@@ -246,7 +273,24 @@ export class TaskRunner {
         delayMs: retryDelay(1, this.#busyBaseMs, this.#maxRequeueDelayMs, this.#random),
       };
     }
-    const token = claim.token;
+    return await this.#handle(message, body, key, claim.token, periodMs, leaseMs, stop);
+  }
+
+  /**
+   * Runs the handler for a claimed key (`token` owns the claim), or without
+   * dedupe (`token` null: nothing to renew or release, and the done mark is
+   * a best effort).
+   */
+  async #handle(
+    message: TaskMessage,
+    body: unknown,
+    key: string,
+    token: string | null,
+    periodMs: number,
+    leaseMs: number,
+    stop: AbortSignal | undefined,
+  ): Promise<Outcome> {
+    const worker = this.#worker;
     if (stop?.aborted) {
       await this.#release(key, token);
       return { kind: "interrupted", durationMs: 0 };
@@ -286,7 +330,8 @@ export class TaskRunner {
 
     const durationMs = this.#now() - started;
     try {
-      const pending = this.#store.done(this.#scope, key, token);
+      // A token owns nothing when the claim failed; done marks the key regardless.
+      const pending = this.#store.done(this.#scope, key, token ?? "");
       if (pending instanceof Promise) await pending;
     } catch {
       // The work happened and stays finished; a lost mark only lets a later duplicate run again.
@@ -297,7 +342,7 @@ export class TaskRunner {
   async #failed(
     message: TaskMessage,
     key: string,
-    token: string,
+    token: string | null,
     error: unknown,
     durationMs: number,
   ): Promise<Outcome> {
@@ -313,7 +358,11 @@ export class TaskRunner {
     return this.#retry(message, error, durationMs);
   }
 
-  #retry(message: TaskMessage, error: string, durationMs: number | null): Outcome {
+  #retry(
+    message: TaskMessage,
+    error: string,
+    durationMs: number | null,
+  ): Extract<Outcome, { kind: "retry" }> {
     const delayMs = retryDelay(
       message.attempts,
       this.#requeueDelayMs,
@@ -323,7 +372,8 @@ export class TaskRunner {
     return { kind: "retry", delayMs, error, durationMs };
   }
 
-  async #release(key: string, token: string): Promise<void> {
+  async #release(key: string, token: string | null): Promise<void> {
+    if (token === null) return;
     try {
       const pending = this.#store.release(this.#scope, key, token);
       if (pending instanceof Promise) await pending;
@@ -345,7 +395,8 @@ class Race {
   readonly store: DedupeStore;
   readonly scope: string;
   readonly key: string;
-  readonly token: string;
+  /** Null when the handler runs without a claim: nothing to renew. */
+  readonly token: string | null;
   readonly periodMs: number;
   readonly leaseMs: number;
   #timer: ReturnType<typeof setTimeout> | undefined = undefined;
@@ -358,7 +409,7 @@ class Race {
     store: DedupeStore,
     scope: string,
     key: string,
-    token: string,
+    token: string | null,
     periodMs: number,
     leaseMs: number,
   ) {
@@ -413,11 +464,13 @@ class Race {
     } catch {
       // A closed connection: nsqd redelivers the message, nothing to save here.
     }
-    try {
-      const pending = this.store.renew(this.scope, this.key, this.token, this.leaseMs);
-      if (pending instanceof Promise) pending.catch(ignore);
-    } catch {
-      // A lost renewal only lets the lease lapse; the next tick tries again.
+    if (this.token !== null) {
+      try {
+        const pending = this.store.renew(this.scope, this.key, this.token, this.leaseMs);
+        if (pending instanceof Promise) pending.catch(ignore);
+      } catch {
+        // A lost renewal only lets the lease lapse; the next tick tries again.
+      }
     }
     this.#schedule();
   }

@@ -9,8 +9,8 @@
 import { parseConfig } from "../../src/config/load.ts";
 import type { Config } from "../../src/config/types.ts";
 import { connectionOptions } from "../../src/connection_options.ts";
-import { createStore } from "../../src/daemon.ts";
-import { setupLogging } from "../../src/log.ts";
+import { createStore } from "../../src/dedupe/create_store.ts";
+import { logger, setupLogging } from "../../src/log.ts";
 import type { ConsumerTimings } from "../../src/nsq/consumer.ts";
 import { Supervisor } from "../../src/supervisor.ts";
 import type { WorkerDefinition } from "../../src/worker.ts";
@@ -64,7 +64,7 @@ export async function startInProcess(options: StartInProcessOptions): Promise<In
   const supervisor = new Supervisor({
     config,
     workers,
-    store: createStore(config),
+    store: await createStore(config.dedupe, logger("dedupe")),
     connection: connectionOptions(config.nsq, (path) => Deno.readFileSync(path)),
     timings: { ...FAST_TIMINGS, ...options.timings },
   });

@@ -1,0 +1,372 @@
+/**
+ * The dedupe store shared across hosts (`dedupe.store: redis://…`), on the
+ * official Redis client `@redis/client` (node-redis without its module
+ * packages).
+ *
+ * @module
+ */
+
+import { createClient } from "@redis/client";
+import { createHash } from "node:crypto";
+import type { Logger } from "../worker.ts";
+import { ClaimTokens } from "./claim_token.ts";
+import { Deadlines } from "./deadlines.ts";
+import type { Claim, DedupeStore } from "./store.ts";
+
+/** Options of {@linkcode RedisStore}. */
+export interface RedisStoreOptions {
+  /** `redis://[user:pass@]host:port[/db]` (or `rediss://` for TLS). */
+  readonly url: string;
+  /** How long a done key is remembered, in milliseconds. */
+  readonly ttlMs: number;
+  /** What a message gets when a claim fails (`dedupe.on_store_error`). */
+  readonly onError?: "retry" | "process";
+  /** Where connection losses and recoveries are reported (the password never is). */
+  readonly log?: Logger;
+  /** A call that redis has not answered by then fails (default 1000 ms). */
+  readonly commandTimeoutMs?: number;
+  /** Connection attempts give up after this long, then retry (default 2000 ms). */
+  readonly connectTimeoutMs?: number;
+  /** The most time between reconnection attempts (default 2000 ms). */
+  readonly maxReconnectDelayMs?: number;
+  /** Prepended to every key (default `nsqworker:dedupe:`). */
+  readonly keyPrefix?: string;
+  /**
+   * Claims with the Lua script rather than `SET … NX … GET` from the start
+   * (default false: redis before 7.0 is detected at the first claim anyway).
+   */
+  readonly claimScript?: boolean;
+}
+
+/** The value of a done key; claim tokens start with `c`, so never equal it. */
+const DONE_MARK = "d";
+/** Calls waiting for redis at once, beyond which new ones fail at once (a hung server). */
+const MAX_QUEUED_COMMANDS = 10_000;
+
+/** A Lua script, run by its SHA1 (EVALSHA) and sent whole only when redis does not have it. */
+interface Script {
+  readonly source: string;
+  readonly sha: string;
+}
+
+function script(source: string): Script {
+  return { source, sha: createHash("sha1").update(source).digest("hex") };
+}
+
+/**
+ * The claim for redis before 7.0, which refuses `SET … NX … GET`: KEYS[1] the
+ * key, ARGV token, lease (ms), done mark → 1 claimed, 2 done, 0 busy.
+ */
+const CLAIM = script(`
+if redis.call('SET', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) then return 1 end
+if redis.call('GET', KEYS[1]) == ARGV[3] then return 2 end
+return 0`);
+/** Compare-and-delete: only the claim's owner may release it. */
+const RELEASE = script(`
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
+return 0`);
+/** Compare-and-extend: only the claim's owner may renew it. */
+const RENEW = script(`
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('PEXPIRE', KEYS[1], ARGV[2]) end
+return 0`);
+
+function leaseArg(leaseMs: number): string {
+  return String(Math.ceil(leaseMs));
+}
+
+const DONE_CLAIM: Claim = Object.freeze({ status: "done" });
+const BUSY_CLAIM: Claim = Object.freeze({ status: "busy" });
+
+/**
+ * A {@linkcode DedupeStore} in redis, shared by every daemon that points to
+ * the same server and database: a key is `<keyPrefix><scope>:<key>`; its
+ * value is the claim's token while a handler runs (expiring with the lease)
+ * and a done mark once handled (expiring with the ttl). Each call is one
+ * round trip, atomic on the server:
+ *
+ * - claim: `SET key token NX PX lease GET`: the key is taken only if it is
+ *   free, and the answer tells a done key from a busy one (redis before 7.0
+ *   refuses `NX` with `GET`: a Lua script does the same there);
+ * - done: `SET key done PX ttl`, whoever holds the claim (the work happened);
+ * - release, renew: compare the token, then `DEL` or `PEXPIRE` (Lua).
+ *
+ * Calls made in the same turn of the event loop go out in one write (the
+ * client pipelines them). The client reconnects by itself; while it is
+ * disconnected calls fail at once instead of queueing, and a call redis does
+ * not answer within `commandTimeoutMs` fails, so a message never waits on an
+ * outage longer than that.
+ *
+ * @example
+ * ```ts
+ * import { RedisStore } from "./redis_store.ts";
+ *
+ * const store = new RedisStore({ url: "redis://127.0.0.1:6379/0", ttlMs: 86_400_000 });
+ * const claim = await store.claim("pageviews/counter", "event-1", 70_000);
+ * if (claim.status === "claimed") await store.done("pageviews/counter", "event-1", claim.token);
+ * await store.close();
+ * ```
+ */
+export class RedisStore implements DedupeStore {
+  readonly onError: "retry" | "process";
+  readonly #client;
+  readonly #ttl: string;
+  readonly #prefix: string;
+  readonly #commandTimeoutMs: number;
+  readonly #deadlines: Deadlines;
+  readonly #log: Logger | undefined;
+  /** The password as written in the URL and decoded: neither may appear in a message. */
+  readonly #secrets: readonly string[];
+  readonly #where: string;
+  readonly #tokens = new ClaimTokens();
+  /** Resolves at the next connection: calls made while connecting wait for it (within their timeout). */
+  #nextReady = Promise.withResolvers<void>();
+  /**
+   * Why the connection is down, once the client reported an error and until
+   * it is ready again; calls meanwhile fail at once with it.
+   */
+  #down: string | null = null;
+  #connectedOnce = false;
+  /** False once redis refused `SET … NX … GET` (before 7.0): claims use the Lua script then. */
+  #setGet = true;
+  /** When the client's pending wait before its next connection attempt ends (performance.now()). */
+  #reconnectAt = 0;
+  #closed: Promise<void> | null = null;
+
+  /** Starts connecting in the background; throws a `RangeError` on bad options or URL. */
+  constructor(options: RedisStoreOptions) {
+    const {
+      url,
+      ttlMs,
+      commandTimeoutMs = 1_000,
+      connectTimeoutMs = 2_000,
+      maxReconnectDelayMs = 2_000,
+    } = options;
+    let parsed: URL;
+    try {
+      parsed = new URL(url);
+    } catch {
+      throw new RangeError(
+        `Cannot create the redis dedupe store as 'url' must be a redis:// URL: current value is ${
+          redactUrl(url)
+        }`,
+      );
+    }
+    if (!Number.isSafeInteger(ttlMs) || ttlMs <= 0) {
+      throw new RangeError(
+        `Cannot create the redis dedupe store as 'ttlMs' must be a positive integer: current value is ${ttlMs}`,
+      );
+    }
+    if (!(commandTimeoutMs > 0)) {
+      throw new RangeError(
+        `Cannot create the redis dedupe store as 'commandTimeoutMs' must be positive: current value is ${commandTimeoutMs}`,
+      );
+    }
+    this.onError = options.onError ?? "retry";
+    this.#ttl = String(ttlMs);
+    this.#prefix = options.keyPrefix ?? "nsqworker:dedupe:";
+    this.#setGet = !options.claimScript;
+    this.#commandTimeoutMs = commandTimeoutMs;
+    this.#deadlines = new Deadlines(
+      commandTimeoutMs,
+      () => new Error(`redis ${this.#where} did not answer within ${commandTimeoutMs}ms`),
+    );
+    this.#log = options.log;
+    this.#secrets = [...new Set([parsed.password, safeDecode(parsed.password)])]
+      .filter((secret) => secret !== "");
+    this.#where = `${parsed.host}${parsed.pathname === "/" ? "" : parsed.pathname}`;
+    this.#client = createClient({
+      url,
+      disableOfflineQueue: true,
+      commandsQueueMaxLength: MAX_QUEUED_COMMANDS,
+      socket: {
+        connectTimeout: connectTimeoutMs,
+        // Never give up: the store recovers whenever redis comes back.
+        reconnectStrategy: (retries: number) => {
+          const delayMs = Math.min(50 * 2 ** Math.min(retries, 10), maxReconnectDelayMs) +
+            Math.floor(Math.random() * 50);
+          this.#reconnectAt = performance.now() + delayMs;
+          return delayMs;
+        },
+      },
+    });
+    this.#client.on("error", (error: unknown) => this.#lost(error));
+    this.#client.on("ready", () => this.#ready());
+    // connect() resolves once ready, retrying meanwhile; it only rejects when closed first.
+    this.#client.connect().catch(() => {});
+  }
+
+  /** Where the store points: `host:port/db`, without credentials. */
+  get where(): string {
+    return this.#where;
+  }
+
+  /** Whether the client is connected and can answer now. */
+  get connected(): boolean {
+    return this.#client.isReady;
+  }
+
+  /** Claims `key` in `scope` for `leaseMs`, unless it is done or claimed by a live lease. */
+  async claim(scope: string, key: string, leaseMs: number): Promise<Claim> {
+    const token = this.#tokens.next();
+    const id = this.#key(scope, key);
+    const lease = leaseArg(leaseMs);
+    try {
+      if (this.#setGet) {
+        try {
+          // Sets the key only if it is free, and answers what it held: nil, the done mark or a token.
+          const held = await this.#send(["SET", id, token, "NX", "PX", lease, "GET"]);
+          if (held === null) return { status: "claimed", token };
+          return held === DONE_MARK ? DONE_CLAIM : BUSY_CLAIM;
+        } catch (error) {
+          if (!(error instanceof Error) || !/syntax error/i.test(error.message)) throw error;
+          this.#setGet = false;
+        }
+      }
+      const reply = await this.#eval(CLAIM, id, token, lease, DONE_MARK);
+      if (reply === 1) return { status: "claimed", token };
+      return reply === 2 ? DONE_CLAIM : BUSY_CLAIM;
+    } catch (error) {
+      throw this.#redacted(error);
+    }
+  }
+
+  /** Marks `key` done for the ttl, whoever holds its claim. */
+  async done(scope: string, key: string, _token: string): Promise<void> {
+    try {
+      await this.#send(["SET", this.#key(scope, key), DONE_MARK, "PX", this.#ttl]);
+    } catch (error) {
+      throw this.#redacted(error);
+    }
+  }
+
+  /** Deletes the claim on `key` if `token` still owns it. */
+  async release(scope: string, key: string, token: string): Promise<void> {
+    try {
+      await this.#eval(RELEASE, this.#key(scope, key), token);
+    } catch (error) {
+      throw this.#redacted(error);
+    }
+  }
+
+  /** Extends the claim on `key` to `leaseMs` from now if `token` still owns it. */
+  async renew(scope: string, key: string, token: string, leaseMs: number): Promise<void> {
+    try {
+      await this.#eval(RENEW, this.#key(scope, key), token, leaseArg(leaseMs));
+    } catch (error) {
+      throw this.#redacted(error);
+    }
+  }
+
+  /**
+   * Waits for the replies still due (up to the command timeout), then
+   * disconnects; safe to call twice.
+   */
+  close(): Promise<void> {
+    return this.#closed ??= this.#close();
+  }
+
+  async #close(): Promise<void> {
+    const client = this.#client;
+    if (!client.isOpen) return;
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const gave = new Promise<"timeout">((resolve) => {
+      timer = setTimeout(resolve, this.#commandTimeoutMs, "timeout");
+    });
+    try {
+      // close() lets the replies in flight arrive; destroy() when redis does not answer them.
+      const result = await Promise.race([client.close().then(() => "closed" as const), gave]);
+      if (result === "timeout") client.destroy();
+    } catch {
+      if (client.isOpen) client.destroy();
+    } finally {
+      clearTimeout(timer);
+      this.#deadlines.clear(new Error(`the redis dedupe store (${this.#where}) is closed`));
+    }
+    // The client cannot cancel the wait before its next attempt; it gives up when that ends.
+    const waitMs = this.#reconnectAt - performance.now();
+    if (waitMs > 0) await new Promise((resolve) => setTimeout(resolve, Math.ceil(waitMs) + 1));
+  }
+
+  #key(scope: string, key: string): string {
+    return this.#prefix + scope + ":" + key;
+  }
+
+  async #eval(script: Script, key: string, ...args: string[]): Promise<unknown> {
+    try {
+      return await this.#send(["EVALSHA", script.sha, "1", key, ...args]);
+    } catch (error) {
+      // A restarted or flushed redis forgot the script: EVAL sends it and caches it again.
+      if (!(error instanceof Error) || !error.message.startsWith("NOSCRIPT")) throw error;
+      return await this.#send(["EVAL", script.source, "1", key, ...args]);
+    }
+  }
+
+  /** Sends one command; it fails after the command timeout. Errors may name secrets: redact them. */
+  #send(args: string[]): Promise<unknown> {
+    if (this.#closed !== null) {
+      return Promise.reject(new Error(`the redis dedupe store (${this.#where}) is closed`));
+    }
+    const { promise, resolve, reject } = Promise.withResolvers<unknown>();
+    if (this.#client.isReady) {
+      this.#client.sendCommand(args).then(resolve, reject);
+    } else if (this.#down !== null) {
+      reject(new Error(`redis ${this.#where} is unreachable: ${this.#down}`));
+      return promise;
+    } else {
+      // Connecting, and no error yet: wait for it, but never send a call given up on.
+      const deadline = performance.now() + this.#commandTimeoutMs;
+      this.#nextReady.promise.then(() => {
+        if (performance.now() < deadline) this.#client.sendCommand(args).then(resolve, reject);
+      });
+    }
+    this.#deadlines.add(reject);
+    return promise;
+  }
+
+  /** The client lost its connection, or failed to make one: reported once per outage. */
+  #lost(error: unknown): void {
+    if (this.#closed !== null) return;
+    const reported = this.#down !== null;
+    this.#down = this.#redacted(error).message;
+    if (reported) return;
+    this.#log?.warning("redis dedupe store unreachable; reconnecting", {
+      redis: this.#where,
+      error: this.#down,
+    });
+  }
+
+  #ready(): void {
+    this.#nextReady.resolve();
+    this.#nextReady = Promise.withResolvers<void>();
+    this.#down = null;
+    this.#log?.info(
+      this.#connectedOnce ? "redis dedupe store reconnected" : "redis dedupe store connected",
+      { redis: this.#where },
+    );
+    this.#connectedOnce = true;
+  }
+
+  /** The error as an `Error` whose message names neither the password nor the URL's credentials. */
+  #redacted(error: unknown): Error {
+    const message = error instanceof Error ? error.message : String(error);
+    let clean = redactUrl(message);
+    for (const secret of this.#secrets) clean = clean.replaceAll(secret, "***");
+    if (clean === message && error instanceof Error) return error;
+    return new Error(clean);
+  }
+}
+
+function safeDecode(text: string): string {
+  try {
+    return decodeURIComponent(text);
+  } catch {
+    return text;
+  }
+}
+
+const URL_CREDENTIALS = /(rediss?:\/\/[^\s/@:]*:)[^\s@]*@/gi;
+
+/** Replaces the password of any redis URL in `text` with `***`. */
+export function redactUrl(text: string): string {
+  return text.replace(URL_CREDENTIALS, "$1***@");
+}
