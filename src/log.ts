@@ -129,6 +129,14 @@ export function logger(...category: string[]): Logger {
 }
 
 /**
+ * Whether records of `level` are written now: lets a hot path skip building
+ * the properties of a line that would be dropped.
+ */
+export function isLogged(level: LogLevel): boolean {
+  return RANKS[level] >= threshold;
+}
+
+/**
  * A logger that adds `properties` to every record it writes; properties given
  * to a call override them. Works on any {@link Logger}, not only ours.
  *

@@ -153,6 +153,18 @@ export function metricFamilies(snapshot: DaemonSnapshot): MetricFamily[] {
       (entry) => entry.stats.deadLetterFailures,
     ),
     perEntry(
+      "nsqworker_dedupe_store_failures_total",
+      "counter",
+      "Messages whose dedupe store call failed (requeued, or handled without dedupe).",
+      (entry) => entry.stats.storeFailures,
+    ),
+    perEntry(
+      "nsqworker_dedupe_bypassed_total",
+      "counter",
+      "Messages handled without dedupe because the store failed (on_store_error: process).",
+      (entry) => entry.stats.dedupeBypassed,
+    ),
+    perEntry(
       "nsqworker_in_flight",
       "gauge",
       "Messages being handled now.",

@@ -10,7 +10,7 @@ import type { Entry, HostPort } from "./config/types.ts";
 import type { DedupeStore } from "./dedupe/store.ts";
 import { deadLetterEnvelope } from "./dead_letter.ts";
 import { EntryStats } from "./entry_stats.ts";
-import { boundLogger } from "./log.ts";
+import { boundLogger, isLogged } from "./log.ts";
 import { Consumer, type ConsumerTimings } from "./nsq/consumer.ts";
 import type { ConnectionOptions, NsqMessage } from "./nsq/nsqjs.ts";
 import { describeError, type Outcome, type StoreFailure } from "./runner/outcome.ts";
@@ -257,7 +257,7 @@ export class RunningEntry {
     switch (outcome.kind) {
       case "finish":
         message.finish();
-        this.#log.debug("finished", this.#fields(message, outcome));
+        if (isLogged("debug")) this.#log.debug("finished", this.#fields(message, outcome));
         return;
       case "duplicate":
         message.finish();

@@ -133,6 +133,8 @@ Deno.test("GET /stats: the daemon's fields and one object per entry", async () =
       connections: { connected: ["127.0.0.1:4150"], disconnected: [], rdy: 10 },
       outcomes: { finish: 2, duplicate: 0, busy: 0, retry: 1, dead: 0, interrupted: 0 },
       dead_letter_failures: 0,
+      dedupe_store_failures: 0,
+      dedupe_bypassed: 0,
       handler_duration_ms: { count: 3, sum: 50, p50: 10, p99: 50 },
     }],
   });

@@ -165,6 +165,8 @@ Deno.test("renderMetrics: every family of a snapshot, with types and labels", ()
     nsqworker_entry_state: "gauge",
     nsqworker_messages_total: "counter",
     nsqworker_dead_letter_failures_total: "counter",
+    nsqworker_dedupe_store_failures_total: "counter",
+    nsqworker_dedupe_bypassed_total: "counter",
     nsqworker_in_flight: "gauge",
     nsqworker_max_in_flight: "gauge",
     nsqworker_rdy: "gauge",

@@ -266,6 +266,8 @@ export function entryJson(entry: EntrySnapshot): Record<string, unknown> {
     },
     outcomes: stats.outcomes,
     dead_letter_failures: stats.deadLetterFailures,
+    dedupe_store_failures: stats.storeFailures,
+    dedupe_bypassed: stats.dedupeBypassed,
     handler_duration_ms: {
       count: stats.durationCount,
       sum: stats.durationSumMs,
