@@ -12,7 +12,11 @@ export interface MemoryStoreOptions {
   readonly capacity: number;
   /** How long a done key is remembered, in milliseconds. */
   readonly ttlMs: number;
-  /** The clock, in milliseconds (default: `performance.now()`, which never jumps). */
+  /**
+   * The clock, in milliseconds (default: `Date.now`, a builtin, where
+   * `performance.now()` is a call into the runtime on every message; a step
+   * of the wall clock only moves leases and expiries with it).
+   */
   readonly now?: () => number;
 }
 
@@ -22,6 +26,9 @@ interface Lease {
 }
 
 interface Done {
+  readonly key: string;
+  /** The scope's map that holds it. */
+  readonly scope: Map<string, Done>;
   expiresAt: number;
   /** The place of its latest use in the use queue; older places are stale. */
   use: number;
@@ -35,10 +42,6 @@ const PURGE_STEP = 2;
 
 const DONE: Claim = Object.freeze({ status: "done" });
 const BUSY: Claim = Object.freeze({ status: "busy" });
-
-function monotonicNow(): number {
-  return performance.now();
-}
 
 /**
  * A {@linkcode DedupeStore} held in this process's memory: one per process,
@@ -61,25 +64,31 @@ export class MemoryStore implements DedupeStore {
   readonly #capacity: number;
   readonly #ttlMs: number;
   readonly #now: () => number;
-  /** Done keys → when they expire and their latest use. */
-  readonly #done = new Map<string, Done>();
+  /**
+   * Done keys by scope, then key. Maps per scope rather than one map of
+   * joined strings: a key string is hashed once and the hash kept with it,
+   * where a joined string would be built and hashed on every call.
+   */
+  readonly #done = new Map<string, Map<string, Done>>();
+  #doneCount = 0;
   /**
    * Done keys in order of use, least recent first, with stale places (a key
    * used again, or forgotten) skipped when reached. A queue of our own rather
-   * than the Map's order: evicting from a Map's front makes V8 walk over every
+   * than a Map's order: evicting from a Map's front makes V8 walk over every
    * deleted slot before it, which grows with each eviction until the next
    * rehash (at 100 k keys, hundreds of microseconds a message).
    */
-  #uses: string[] = [];
+  #uses: Done[] = [];
   #useSeqs: number[] = [];
   #head = 0;
   #nextUse = 0;
   /**
-   * Claimed keys → their lease, oldest claim first. The runner always releases
-   * or completes its claims, so this holds about the messages in flight; lapsed
-   * leases are purged only once it reaches `capacity`, to keep it bounded.
+   * Claimed keys by scope, then key. The runner always releases or completes
+   * its claims, so these hold about the messages in flight; lapsed leases are
+   * purged only once they reach `capacity`, to keep them bounded.
    */
-  readonly #claims = new Map<string, Lease>();
+  readonly #claims = new Map<string, Map<string, Lease>>();
+  #claimCount = 0;
   #lastToken = 0;
 
   /** Creates an empty store; throws a `RangeError` on a bad `capacity` or `ttlMs`. */
@@ -97,70 +106,124 @@ export class MemoryStore implements DedupeStore {
     }
     this.#capacity = capacity;
     this.#ttlMs = ttlMs;
-    this.#now = options.now ?? monotonicNow;
+    this.#now = options.now ?? Date.now;
   }
 
   /** The number of keys remembered as done (at most `capacity`). */
   get size(): number {
-    return this.#done.size;
+    return this.#doneCount;
   }
 
   /** Claims `key` in `scope` for `leaseMs`, unless it is done or claimed by a live lease. */
   claim(scope: string, key: string, leaseMs: number): Claim {
-    const id = storeKey(scope, key);
     const now = this.#now();
-    const done = this.#done.get(id);
+    const doneScope = this.#done.get(scope);
+    const done = doneScope?.get(key);
     if (done !== undefined) {
       if (done.expiresAt > now) {
         // A hit counts as a use for the LRU order; it does not extend the ttl.
-        this.#use(id, done);
+        this.#use(done);
         return DONE;
       }
-      this.#done.delete(id);
+      this.#forget(done);
     }
-    const lease = this.#claims.get(id);
+    let claims = this.#claims.get(scope);
+    if (claims === undefined) {
+      claims = new Map();
+      this.#claims.set(scope, claims);
+    }
+    const lease = claims.get(key);
     if (lease !== undefined) {
       if (lease.expiresAt > now) return BUSY;
-      this.#claims.delete(id);
+      claims.delete(key);
+      this.#claimCount--;
     }
-    if (this.#claims.size >= this.#capacity) purgeClaims(this.#claims, now);
+    if (this.#claimCount >= this.#capacity) this.#purgeClaims(now);
     const token = String(++this.#lastToken);
-    this.#claims.set(id, { token, expiresAt: now + leaseMs });
+    claims.set(key, { token, expiresAt: now + leaseMs });
+    this.#claimCount++;
     return { status: "claimed", token };
   }
 
   /** Marks `key` done for the ttl, dropping the claim if `token` still owns it. */
   done(scope: string, key: string, token: string): void {
-    const id = storeKey(scope, key);
-    if (this.#claims.get(id)?.token === token) this.#claims.delete(id);
+    this.release(scope, key, token);
     const now = this.#now();
-    let done = this.#done.get(id);
+    let doneScope = this.#done.get(scope);
+    if (doneScope === undefined) {
+      doneScope = new Map();
+      this.#done.set(scope, doneScope);
+    }
+    let done = doneScope.get(key);
     if (done === undefined) {
-      done = { expiresAt: now + this.#ttlMs, use: 0 };
-      this.#done.set(id, done);
+      done = { key, scope: doneScope, expiresAt: now + this.#ttlMs, use: 0 };
+      doneScope.set(key, done);
+      this.#doneCount++;
     } else {
       done.expiresAt = now + this.#ttlMs;
     }
-    this.#use(id, done);
+    this.#use(done);
     this.#evict(now);
   }
 
-  #use(id: string, done: Done): void {
+  /** Drops the claim on `key` if `token` still owns it. */
+  release(scope: string, key: string, token: string): void {
+    const claims = this.#claims.get(scope);
+    if (claims?.get(key)?.token === token) {
+      claims.delete(key);
+      this.#claimCount--;
+    }
+  }
+
+  /**
+   * Extends the claim on `key` to `leaseMs` from now if `token` still owns it.
+   * A lapsed lease that nobody has claimed since is still owned, so it is
+   * extended too.
+   */
+  renew(scope: string, key: string, token: string, leaseMs: number): void {
+    const lease = this.#claims.get(scope)?.get(key);
+    if (lease?.token === token) lease.expiresAt = this.#now() + leaseMs;
+  }
+
+  /** Forgets every key. */
+  close(): Promise<void> {
+    this.#done.clear();
+    this.#claims.clear();
+    this.#doneCount = 0;
+    this.#claimCount = 0;
+    this.#uses = [];
+    this.#useSeqs = [];
+    this.#head = 0;
+    return Promise.resolve();
+  }
+
+  #forget(done: Done): void {
+    if (done.scope.get(done.key) === done) {
+      done.scope.delete(done.key);
+      this.#doneCount--;
+    }
+  }
+
+  #use(done: Done): void {
     done.use = this.#nextUse++;
-    this.#uses.push(id);
+    this.#uses.push(done);
     this.#useSeqs.push(done.use);
     // Keys used over and over leave stale places behind; keep the queue
     // within a small multiple of the keys it orders.
-    if (this.#uses.length - this.#head > 2 * this.#done.size + 1024) this.#compact();
+    if (this.#uses.length - this.#head > 2 * this.#doneCount + 1024) this.#compact();
+  }
+
+  #live(i: number): boolean {
+    const done = this.#uses[i]!;
+    return done.use === this.#useSeqs[i] && done.scope.get(done.key) === done;
   }
 
   #compact(): void {
-    const uses: string[] = [];
+    const uses: Done[] = [];
     const seqs: number[] = [];
     for (let i = this.#head; i < this.#uses.length; i++) {
-      const id = this.#uses[i]!;
-      if (this.#done.get(id)?.use === this.#useSeqs[i]) {
-        uses.push(id);
+      if (this.#live(i)) {
+        uses.push(this.#uses[i]!);
         seqs.push(this.#useSeqs[i]!);
       }
     }
@@ -176,12 +239,11 @@ export class MemoryStore implements DedupeStore {
   #evict(now: number): void {
     let expired = 0;
     while (this.#head < this.#uses.length) {
-      const id = this.#uses[this.#head]!;
-      const done = this.#done.get(id);
-      if (done !== undefined && done.use === this.#useSeqs[this.#head]) {
-        const over = this.#done.size > this.#capacity;
+      if (this.#live(this.#head)) {
+        const done = this.#uses[this.#head]!;
+        const over = this.#doneCount > this.#capacity;
         if (!over && (done.expiresAt > now || ++expired > PURGE_STEP)) break;
-        this.#done.delete(id);
+        this.#forget(done);
       }
       this.#head++;
     }
@@ -193,43 +255,16 @@ export class MemoryStore implements DedupeStore {
     }
   }
 
-  /** Drops the claim on `key` if `token` still owns it. */
-  release(scope: string, key: string, token: string): void {
-    const id = storeKey(scope, key);
-    if (this.#claims.get(id)?.token === token) this.#claims.delete(id);
+  /** Drops lapsed claims, oldest first in each scope, a bounded number per call. */
+  #purgeClaims(now: number): void {
+    let dropped = 0;
+    for (const claims of this.#claims.values()) {
+      for (const [key, lease] of claims) {
+        if (lease.expiresAt > now || dropped >= PURGE_STEP) break;
+        claims.delete(key);
+        this.#claimCount--;
+        dropped++;
+      }
+    }
   }
-
-  /**
-   * Extends the claim on `key` to `leaseMs` from now if `token` still owns it.
-   * A lapsed lease that nobody has claimed since is still owned, so it is
-   * extended too.
-   */
-  renew(scope: string, key: string, token: string, leaseMs: number): void {
-    const lease = this.#claims.get(storeKey(scope, key));
-    if (lease?.token === token) lease.expiresAt = this.#now() + leaseMs;
-  }
-
-  /** Forgets every key. */
-  close(): Promise<void> {
-    this.#done.clear();
-    this.#claims.clear();
-    this.#uses = [];
-    this.#useSeqs = [];
-    this.#head = 0;
-    return Promise.resolve();
-  }
-}
-
-/** Drops lapsed claims from the oldest end, a bounded number per call. */
-function purgeClaims(claims: Map<string, Lease>, now: number): void {
-  let dropped = 0;
-  for (const [id, lease] of claims) {
-    if (lease.expiresAt > now || ++dropped > PURGE_STEP) return;
-    claims.delete(id);
-  }
-}
-
-/** Topic and channel names never contain NUL, so it separates the scope from any key. */
-function storeKey(scope: string, key: string): string {
-  return scope + "\0" + key;
 }

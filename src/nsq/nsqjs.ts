@@ -152,22 +152,28 @@ function withIdentity(base: any, userAgent: string): any {
      * event loop: a socket write per FIN was a fifth of the per-message cost.
      */
     write(data: Buffer | string): void {
-      const chunk = typeof data === "string" ? Buffer.from(data) : data;
       if (this.pendingWrites === undefined) {
-        this.pendingWrites = [chunk];
+        this.pendingWrites = [data];
         setImmediate(() => this.flushWrites());
       } else {
-        this.pendingWrites.push(chunk);
+        this.pendingWrites.push(data);
       }
     }
 
     /** Writes what `write` queued (also before the socket is ended). */
     flushWrites(): void {
-      const chunks: Buffer[] | undefined = this.pendingWrites;
+      const chunks: (Buffer | string)[] | undefined = this.pendingWrites;
       this.pendingWrites = undefined;
       const out = this.outWriter;
       if (chunks === undefined || !out || out.destroyed || out.writableEnded) return;
-      out.write(chunks.length === 1 ? chunks[0] : Buffer.concat(chunks));
+      // FIN/REQ/TOUCH come as text: one string, one Buffer, whatever their number.
+      out.write(
+        chunks.every((chunk) => typeof chunk === "string")
+          ? Buffer.from(chunks.join(""))
+          : Buffer.concat(
+            chunks.map((chunk) => typeof chunk === "string" ? Buffer.from(chunk) : chunk),
+          ),
+      );
     }
 
     identify(): Record<string, unknown> {
@@ -391,8 +397,8 @@ export class ReaderConnection {
     this.#conn.connect();
   }
 
-  /** Writes a command (FIN, REQ, TOUCH) for a message of this connection. */
-  send(command: Buffer): void {
+  /** Writes a command line (FIN, REQ, TOUCH) for a message of this connection. */
+  send(command: string): void {
     this.#conn.write(command);
   }
 
@@ -499,7 +505,7 @@ export class NsqMessage {
   /** FIN. False when a response was already given or the connection is gone. */
   finish(): boolean {
     if (!this.#claimResponse()) return false;
-    this.#connection.send(wire.finish(this.id));
+    this.#connection.send(`FIN ${this.id}\n`);
     return true;
   }
 
@@ -509,14 +515,14 @@ export class NsqMessage {
     const delay = Number.isNaN(delayMs)
       ? 0
       : Math.min(MAX_REQ_DELAY_MS, Math.max(0, Math.round(delayMs)));
-    this.#connection.send(wire.requeue(this.id, delay));
+    this.#connection.send(`REQ ${this.id} ${delay}\n`);
     return true;
   }
 
   /** TOUCH: resets nsqd's timeout for this message while it is being handled. */
   touch(): void {
     if (this.#responded || !this.#connection.canRespond) return;
-    this.#connection.send(wire.touch(this.id));
+    this.#connection.send(`TOUCH ${this.id}\n`);
   }
 
   #claimResponse(): boolean {
