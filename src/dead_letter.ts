@@ -24,6 +24,8 @@ export interface DeadLetterInput {
   readonly error: string;
   /** When the message died, in milliseconds since the epoch (default: now). */
   readonly now?: number;
+  /** The largest envelope nsqd takes (default {@linkcode MAX_DEAD_LETTER_BYTES}). */
+  readonly maxBytes?: number;
 }
 
 /**
@@ -45,7 +47,17 @@ export interface DeadLetterEnvelope {
   readonly error: string;
   readonly body: string;
   readonly body_encoding: "utf8" | "base64";
+  /** Present when the body was cut to keep the envelope within nsqd's message size. */
+  readonly body_truncated?: true;
+  /** The original body's size in bytes, when it was cut. */
+  readonly body_bytes?: number;
 }
+
+/**
+ * nsqd's default `--max-msg-size`: it refuses a larger dead letter, and a
+ * refused dead letter is requeued, so an envelope must never exceed it.
+ */
+export const MAX_DEAD_LETTER_BYTES = 1024 * 1024;
 
 /** Keeps a leading BOM: the body must come back byte for byte. */
 const utf8 = new TextDecoder("utf-8", { fatal: true, ignoreBOM: true });
@@ -94,5 +106,21 @@ export function deadLetterEnvelope(input: DeadLetterInput): Uint8Array {
     body,
     body_encoding: bodyEncoding,
   };
-  return encoder.encode(JSON.stringify(envelope));
+  const bytes = encoder.encode(JSON.stringify(envelope));
+  const maxBytes = input.maxBytes ?? MAX_DEAD_LETTER_BYTES;
+  if (bytes.length <= maxBytes) return bytes;
+  // Too large for nsqd: keep the head of the body, in base64, whose size
+  // (unlike escaped UTF-8) is known before encoding.
+  const cut: DeadLetterEnvelope = {
+    ...envelope,
+    body: "",
+    body_encoding: "base64",
+    body_truncated: true,
+    body_bytes: message.body.length,
+  };
+  const room = maxBytes - encoder.encode(JSON.stringify(cut)).length;
+  const keep = Math.max(0, Math.floor(room / 4) * 3);
+  return encoder.encode(
+    JSON.stringify({ ...cut, body: message.body.subarray(0, keep).toBase64() }),
+  );
 }

@@ -136,25 +136,39 @@ export const mapping: Kind<Record<string, unknown>> = (at) => {
   if (found === INVALID) return INVALID;
   if (found.shape === "scalar" && found.value === null) return {};
   if (found.shape !== "mapping") return at.mustBe("a mapping", found);
-  return plainMapping(found.entries);
+  return plainMapping(found.entries, new Set([at.target()]));
 };
 
-function plain(at: At): unknown {
+/**
+ * `open` holds the collections being read around `at`: an alias to one of
+ * them would make the value contain itself, and reading it would never end.
+ */
+function plain(at: At, open: Set<unknown>): unknown {
   const found = at.found();
   if (found === INVALID) return INVALID;
   if (found.shape === "scalar") return found.value;
-  if (found.shape === "mapping") return plainMapping(found.entries);
-  const items = found.items.map(plain);
-  return items.some((v) => v === INVALID) ? INVALID : items;
+  const node = at.target();
+  if (open.has(node)) {
+    return at.fail("refers to an anchor that contains it, so its value would contain itself");
+  }
+  open.add(node);
+  try {
+    if (found.shape === "mapping") return plainMapping(found.entries, open);
+    const items = found.items.map((item) => plain(item, open));
+    return items.some((v) => v === INVALID) ? INVALID : items;
+  } finally {
+    open.delete(node);
+  }
 }
 
 function plainMapping(
   entries: readonly { key: string; at: At }[],
+  open: Set<unknown>,
 ): Record<string, unknown> | Invalid {
   const out: Record<string, unknown> = {};
   let ok = true;
   for (const { key, at } of entries) {
-    const value = plain(at);
+    const value = plain(at, open);
     if (value === INVALID) ok = false;
     // defineProperty: a key named __proto__ is data here, not a prototype.
     Object.defineProperty(out, key, {

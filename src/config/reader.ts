@@ -124,6 +124,11 @@ export class At {
     return new At(this.reader, this.node, this.path, this.offset, this.keyOffset, true);
   }
 
+  /** The node this value stands for: an alias's anchored node, or the node itself. */
+  target(): Node | null {
+    return isAlias(this.node) ? this.reader.resolve(this.node) ?? null : this.node;
+  }
+
   /** Reports `message` (which names the path itself) here; returns INVALID. */
   report(message: string): Invalid {
     this.reader.report(this.offset, this.path, message);
