@@ -8,11 +8,10 @@
  */
 
 import { ConfigError, type ConfigIssue } from "./config/config_error.ts";
+import { WORKER_NAME } from "./config/names.ts";
 import type { Config } from "./config/types.ts";
 import type { WorkerDefinition, WorkerOptions } from "./worker.ts";
 
-/** Lower-case path segments of letters, digits, `_` and `-`, joined by `/`. */
-export const WORKER_NAME = /^[a-z0-9_][a-z0-9_-]*(\/[a-z0-9_][a-z0-9_-]*)*$/;
 
 /** The `workers/` folder beside `src/`; in the compiled binary, its embedded copy. */
 export const WORKERS_DIR: URL = new URL("../workers/", import.meta.url);

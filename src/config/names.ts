@@ -36,7 +36,8 @@ export function hasNameCharsOnly(text: string): boolean {
   return NAME_CHARS.test(text);
 }
 
-const WORKER_NAME = /^[a-zA-Z0-9_][a-zA-Z0-9_-]*(\/[a-zA-Z0-9_][a-zA-Z0-9_-]*)*$/;
+/** Path segments of letters, digits, `_` and `-`, joined by `/`: never `..`, a URL or absolute. */
+export const WORKER_NAME = /^[a-zA-Z0-9_][a-zA-Z0-9_-]*(\/[a-zA-Z0-9_][a-zA-Z0-9_-]*)*$/;
 const MODULE_SUFFIX = /\.(ts|mts|js|mjs|tsx|jsx)$/;
 const ABSOLUTE = /^([/\\]|[a-zA-Z]:[/\\])/;
 const URL_SCHEME = /^[a-zA-Z][a-zA-Z0-9+.-]*:/;
