@@ -12,7 +12,6 @@ import { WORKER_NAME } from "./config/names.ts";
 import type { Config } from "./config/types.ts";
 import type { WorkerDefinition, WorkerOptions } from "./worker.ts";
 
-
 /** The `workers/` folder beside `src/`; in the compiled binary, its embedded copy. */
 export const WORKERS_DIR: URL = new URL("../workers/", import.meta.url);
 

@@ -578,7 +578,7 @@ Deno.test("worker names a module under workers/", () => {
     ["demo\\\\pageview", `must use / between folders, got "demo\\\\pageview"`],
     [
       "demo/",
-      `must name a module under workers/ like demo/pageview (letters, digits, _ and -, with / ` +
+      `must name a module under workers/ like demo/pageview (lower-case letters, digits, _ and -, with / ` +
       `between folders), got "demo/"`,
     ],
   ];

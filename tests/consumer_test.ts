@@ -8,6 +8,7 @@ import { Consumer, type ConsumerOptions } from "../src/nsq/consumer.ts";
 import type { ConnectionOptions, NsqMessage } from "../src/nsq/nsqjs.ts";
 import type { Logger } from "../src/worker.ts";
 import { type NsqCluster, type Nsqd, startNsq, uniqueTopic, waitFor } from "./helpers/nsq.ts";
+import { trapUncaught } from "./helpers/fakes.ts";
 
 const CHANNEL = "consumer_test";
 const HOST = "127.0.0.1";
@@ -165,28 +166,6 @@ async function registerTopic(nsq: NsqCluster, topic: string, nsqds: readonly num
   await waitFor(async () => await producersOf(nsq, topic) === nsqds.length, {
     message: `nsqlookupd to list ${nsqds.length} nsqd for ${topic}`,
   });
-}
-
-/** Records errors nobody caught instead of letting them end the test process. */
-function trapUncaught(): { readonly errors: unknown[] } & Disposable {
-  const errors: unknown[] = [];
-  const onError = (event: ErrorEvent) => {
-    event.preventDefault();
-    errors.push(event.error);
-  };
-  const onRejection = (event: PromiseRejectionEvent) => {
-    event.preventDefault();
-    errors.push(event.reason);
-  };
-  globalThis.addEventListener("error", onError);
-  globalThis.addEventListener("unhandledrejection", onRejection);
-  return {
-    errors,
-    [Symbol.dispose]() {
-      globalThis.removeEventListener("error", onError);
-      globalThis.removeEventListener("unhandledrejection", onRejection);
-    },
-  };
 }
 
 /** The pid of a running nsqd, found by its data directory (the harness does not expose it). */

@@ -9,7 +9,8 @@ import { EntryStats } from "../src/entry_stats.ts";
 import { PermanentError } from "../src/permanent_error.ts";
 import type { Outcome } from "../src/runner/outcome.ts";
 import { type TaskMessage, TaskRunner } from "../src/runner/task_runner.ts";
-import type { WorkerContext, WorkerDefinition } from "../src/worker.ts";
+import type { WorkerDefinition } from "../src/worker.ts";
+import { fakeContext } from "./helpers/fakes.ts";
 
 const SCOPE = "pageviews/counter";
 
@@ -37,20 +38,7 @@ function runner(store: DedupeStore, worker: WorkerDefinition): TaskRunner {
     scope: SCOPE,
     settings: { maxAttempts: 3, requeueDelayMs: 100, maxRequeueDelayMs: 10_000, timeoutMs: 5_000 },
     store,
-    context: (message, signal) =>
-      ({
-        topic: "pageviews",
-        channel: "counter",
-        worker: "test/worker",
-        options: {},
-        log: { debug() {}, info() {}, warning() {}, error() {} },
-        message,
-        signal,
-        touch: () => message.touch(),
-        publish: () => Promise.resolve(),
-        publishMany: () => Promise.resolve(),
-        publishDeferred: () => Promise.resolve(),
-      }) satisfies WorkerContext,
+    context: fakeContext,
     random: () => 0.5,
   });
 }

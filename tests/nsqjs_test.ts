@@ -12,6 +12,7 @@ import {
   type TlsOptions,
 } from "../src/nsq/nsqjs.ts";
 import { type NsqCluster, startNsq, uniqueTopic, waitFor } from "./helpers/nsq.ts";
+import { trapUncaught } from "./helpers/fakes.ts";
 
 const CHANNEL = "nsqjs_test";
 const HOST = "127.0.0.1";
@@ -99,32 +100,6 @@ function read(nsq: NsqCluster | null, opts: ReadOptions): Reader {
       await connection.drain();
       await connection.close();
       await waitFor(() => closedWith !== undefined, { message: "the connection to close" });
-    },
-  };
-}
-
-/**
- * Records errors nobody caught (an `error` event without a listener, a throw
- * in a socket handler) instead of letting them end the test process, so a
- * test can show that there were none.
- */
-function trapUncaught(): { readonly errors: unknown[] } & Disposable {
-  const errors: unknown[] = [];
-  const onError = (event: ErrorEvent) => {
-    event.preventDefault();
-    errors.push(event.error);
-  };
-  const onRejection = (event: PromiseRejectionEvent) => {
-    event.preventDefault();
-    errors.push(event.reason);
-  };
-  globalThis.addEventListener("error", onError);
-  globalThis.addEventListener("unhandledrejection", onRejection);
-  return {
-    errors,
-    [Symbol.dispose]() {
-      globalThis.removeEventListener("error", onError);
-      globalThis.removeEventListener("unhandledrejection", onRejection);
     },
   };
 }

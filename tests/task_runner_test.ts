@@ -9,7 +9,8 @@ import {
   type TaskRunnerOptions,
   type TaskSettings,
 } from "../src/runner/task_runner.ts";
-import type { WorkerContext, WorkerDefinition } from "../src/worker.ts";
+import type { WorkerDefinition } from "../src/worker.ts";
+import { fakeContext } from "./helpers/fakes.ts";
 
 const SCOPE = "pageviews/counter";
 const encoder = new TextEncoder();
@@ -47,23 +48,6 @@ function setup(
     settings: { ...SETTINGS, ...options.settings },
   });
   return { runner, store, signals };
-}
-
-function fakeContext(message: TaskMessage, signal: AbortSignal): WorkerContext {
-  const log = { debug() {}, info() {}, warning() {}, error() {} };
-  return {
-    topic: "pageviews",
-    channel: "counter",
-    worker: "test/worker",
-    options: {},
-    log,
-    message,
-    signal,
-    touch: () => message.touch(),
-    publish: () => Promise.resolve(),
-    publishMany: () => Promise.resolve(),
-    publishDeferred: () => Promise.resolve(),
-  };
 }
 
 interface FakeMessage extends TaskMessage {

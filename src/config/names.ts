@@ -36,8 +36,12 @@ export function hasNameCharsOnly(text: string): boolean {
   return NAME_CHARS.test(text);
 }
 
-/** Path segments of letters, digits, `_` and `-`, joined by `/`: never `..`, a URL or absolute. */
-export const WORKER_NAME = /^[a-zA-Z0-9_][a-zA-Z0-9_-]*(\/[a-zA-Z0-9_][a-zA-Z0-9_-]*)*$/;
+/**
+ * Path segments of lower-case letters, digits, `_` and `-`, joined by `/`:
+ * never `..`, a URL or absolute; lower case, so that a name means the same
+ * module on case-insensitive file systems.
+ */
+export const WORKER_NAME = /^[a-z0-9_][a-z0-9_-]*(\/[a-z0-9_][a-z0-9_-]*)*$/;
 const MODULE_SUFFIX = /\.(ts|mts|js|mjs|tsx|jsx)$/;
 const ABSOLUTE = /^([/\\]|[a-zA-Z]:[/\\])/;
 const URL_SCHEME = /^[a-zA-Z][a-zA-Z0-9+.-]*:/;
@@ -74,6 +78,6 @@ export function workerNameProblem(name: string): string | null {
       return `must name the module without its extension: write ${bare}, not ${name}`;
     }
   }
-  return `must name a module under workers/ like demo/pageview (letters, digits, _ and -, ` +
+  return `must name a module under workers/ like demo/pageview (lower-case letters, digits, _ and -, ` +
     `with / between folders), got ${got}`;
 }

@@ -19,6 +19,7 @@
  */
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
+import { trackChild, untrackChild } from "./children.ts";
 
 /** The repository root. */
 export const REPO_DIR: string = fileURLToPath(new URL("../../", import.meta.url));
@@ -33,18 +34,6 @@ const ENTRY_POINTS = {
 
 const DEFAULT_WAIT_MS = 15_000;
 const OUTPUT_TAIL_LINES = 30;
-
-/** Children alive in this process, killed on exit if a test forgot to dispose of one. */
-const liveChildren = new Set<Deno.ChildProcess>();
-globalThis.addEventListener("unload", () => {
-  for (const child of liveChildren) {
-    try {
-      child.kill("SIGKILL");
-    } catch {
-      // Already exited.
-    }
-  }
-});
 
 /** A temporary directory that is removed, with its contents, on dispose. */
 export class TempDir implements AsyncDisposable {
@@ -164,9 +153,9 @@ export class CliProcess implements AsyncDisposable {
       stderr: "piped",
     }).spawn();
     const child = this.#child;
-    liveChildren.add(child);
+    trackChild(child);
     const exited = child.status.then((status) => {
-      liveChildren.delete(child);
+      untrackChild(child);
       return status;
     });
     this.status = Promise.all([

@@ -17,6 +17,7 @@
  */
 import { join } from "node:path";
 import { nsqBin } from "../../tools/nsq_bin.ts";
+import { trackChild, untrackChild } from "./children.ts";
 
 /** One running (or stopped) nsqd of an {@linkcode NsqCluster}. */
 export interface Nsqd {
@@ -290,18 +291,6 @@ export async function waitFor(
   }
 }
 
-/** Children alive in this process, killed on exit if a test forgot to close its cluster. */
-const liveChildren = new Set<Deno.ChildProcess>();
-globalThis.addEventListener("unload", () => {
-  for (const child of liveChildren) {
-    try {
-      child.kill("SIGKILL");
-    } catch {
-      // Already exited.
-    }
-  }
-});
-
 /** A spawned NSQ process, its bounded output, and the addresses it logged. */
 class ChildProc {
   readonly #child: Deno.ChildProcess;
@@ -323,10 +312,10 @@ class ChildProc {
       stderr: "piped",
     }).spawn();
     const child = this.#child;
-    liveChildren.add(child);
+    trackChild(child);
     const status = child.status.then((status) => {
       this.status = status;
-      liveChildren.delete(child);
+      untrackChild(child);
       return status;
     });
     this.exited = Promise.all([status, this.#drain(child.stdout), this.#drain(child.stderr)])

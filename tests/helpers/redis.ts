@@ -16,6 +16,8 @@
  * @module
  */
 
+import { trackChild, untrackChild } from "./children.ts";
+
 const HOST = "127.0.0.1";
 const START_TIMEOUT_MS = 10_000;
 const STOP_GRACE_MS = 10_000;
@@ -56,18 +58,6 @@ export interface RedisServer extends AsyncDisposable {
   /** Kills the server and removes its directory; safe to call twice. */
   close(): Promise<void>;
 }
-
-/** Children alive in this process, killed on exit if a test forgot to close its server. */
-const liveChildren = new Set<Deno.ChildProcess>();
-globalThis.addEventListener("unload", () => {
-  for (const child of liveChildren) {
-    try {
-      child.kill("SIGKILL");
-    } catch {
-      // Already exited.
-    }
-  }
-});
 
 /**
  * The redis-server binary: `REDIS_SERVER_BIN`, else `redis-server` on PATH.
@@ -193,10 +183,10 @@ class Server implements RedisServer {
     }).spawn();
     this.#child = child;
     this.#alive = true;
-    liveChildren.add(child);
+    trackChild(child);
     const status = child.status.then(() => {
       this.#alive = false;
-      liveChildren.delete(child);
+      untrackChild(child);
     });
     this.#exited = Promise.all([status, this.#drain(child.stdout), this.#drain(child.stderr)])
       .then(() => {});

@@ -16,8 +16,9 @@ import { PermanentError } from "../../src/permanent_error.ts";
 import { decodeBody, DecodeError } from "../../src/runner/decode.ts";
 import { OUTCOME_KINDS } from "../../src/runner/outcome.ts";
 import { type TaskMessage, TaskRunner } from "../../src/runner/task_runner.ts";
-import type { Decode, WorkerContext, WorkerDefinition } from "../../src/worker.ts";
+import type { Decode, WorkerDefinition } from "../../src/worker.ts";
 import { Prng } from "./prng.ts";
+import { fakeContext } from "../helpers/fakes.ts";
 
 /** A fuzz case that broke a rule: what was given, and how to replay it. */
 export class FuzzFailure extends Error {
@@ -396,23 +397,6 @@ const DECODES: (Decode | undefined)[] = [
     throw new RangeError("decoder threw");
   },
 ];
-
-function fakeContext(message: TaskMessage, signal: AbortSignal): WorkerContext {
-  const log = { debug() {}, info() {}, warning() {}, error() {} };
-  return {
-    topic: "t",
-    channel: "c",
-    worker: "fuzz",
-    options: {},
-    log,
-    message,
-    signal,
-    touch: () => message.touch(),
-    publish: () => Promise.resolve(),
-    publishMany: () => Promise.resolve(),
-    publishDeferred: () => Promise.resolve(),
-  };
-}
 
 /**
  * Random bodies through `decodeBody` (every decode) and through a task
