@@ -48,6 +48,7 @@ export function connectionOptions(
       key: read(tls.keyFile),
       insecureSkipVerify: tls.insecureSkipVerify,
     },
+    outputBufferTimeoutMs: nsq.outputBufferTimeoutMs,
     ...(clientId === undefined ? {} : { clientId }),
   };
 }

@@ -46,6 +46,7 @@ Deno.test("the SPEC example gives every documented default, deeply frozen", asyn
   assert.deepEqual(config.nsq, {
     lookupdHttpAddresses: ["http://127.0.0.1:4161"],
     nsqdTcpAddresses: [],
+    outputBufferTimeoutMs: null,
     lookupdPollIntervalMs: 15_000,
     publishNsqdTcpAddress: { host: "127.0.0.1", port: 4150 },
     topicPrefix: "",

@@ -129,6 +129,16 @@ function closedPort(): number {
   return port;
 }
 
+Deno.test("IDENTIFY carries output_buffer_timeout when set, and nsqd takes it", async () => {
+  await using nsq = await startNsq({ lookupd: false });
+  const topic = uniqueTopic("obt");
+  await using buffered = read(nsq, { topic, options: { outputBufferTimeoutMs: 25 } });
+  await using plain = read(nsq, { topic });
+  await waitFor(() => buffered.events.includes("ready") && plain.events.includes("ready"));
+  assert.equal(buffered.connection.negotiated?.output_buffer_timeout, 25);
+  assert.equal(plain.connection.negotiated?.output_buffer_timeout, 250, "nsqd's default");
+});
+
 Deno.test("a second finish() or requeue() returns false, sends nothing and keeps the connection", async () => {
   using uncaught = trapUncaught();
   await using nsq = await startNsq({ lookupd: false });

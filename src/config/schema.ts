@@ -133,6 +133,9 @@ const NSQ_FIELDS = {
   ),
   // How soon a new nsqd for a topic is found; go-nsq's default is 60s.
   lookupd_poll_interval: field("lookupdPollIntervalMs", duration("1s", "1h"), 15_000),
+  // How long nsqd may hold messages for us before sending; null keeps nsqd's
+  // own default (250ms), which sets most of the latency at moderate rates.
+  output_buffer_timeout: field("outputBufferTimeoutMs", nullable(duration("1ms", "30s")), null),
   publish_nsqd_tcp_address: field("publishNsqdTcpAddress", nullable(hostPort()), null),
   topic_prefix: field("topicPrefix", topicPrefix, ""),
   auth_secret: field("authSecret", optionalText, null, { secret: true }),

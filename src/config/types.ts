@@ -37,6 +37,8 @@ export interface NsqConfig {
   readonly nsqdTcpAddresses: readonly HostPort[];
   /** How often each nsqlookupd is asked for the nsqd of each topic. */
   readonly lookupdPollIntervalMs: number;
+  /** Asked of nsqd in IDENTIFY; null leaves nsqd's default. */
+  readonly outputBufferTimeoutMs: number | null;
   /** Where `ctx.publish` and dead letters go; null when not configured. */
   readonly publishNsqdTcpAddress: HostPort | null;
   readonly topicPrefix: string;

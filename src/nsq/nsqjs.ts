@@ -54,6 +54,8 @@ export interface ConnectionOptions {
   /** A connection that hears nothing (not even a heartbeat) this long is dead. */
   readonly idleTimeoutMs: number;
   readonly clientId?: string;
+  /** How long nsqd may buffer what it sends us; null leaves nsqd's default. */
+  readonly outputBufferTimeoutMs?: number | null;
   readonly userAgent?: string;
 }
 
@@ -193,6 +195,9 @@ function withIdentity(base: any, userAgent: string): any {
       };
       // Unset, nsqd's own defaults apply.
       if (config.messageTimeout !== null) body.msg_timeout = config.messageTimeout;
+      if (config.outputBufferTimeout !== null) {
+        body.output_buffer_timeout = config.outputBufferTimeout;
+      }
       return body;
     }
   };
@@ -208,6 +213,7 @@ function nsqjsOptions(options: ConnectionOptions): Record<string, unknown> {
   return {
     authSecret: options.authSecret,
     clientId: options.clientId ?? null,
+    outputBufferTimeout: options.outputBufferTimeoutMs ?? null,
     deflate: options.compression === "deflate",
     snappy: options.compression === "snappy",
     heartbeatInterval: Math.max(1, Math.round(options.heartbeatIntervalMs / 1000)),
@@ -350,6 +356,11 @@ export class ReaderConnection {
   /** nsqd's message timeout for this connection (from IDENTIFY), in ms. */
   get msgTimeoutMs(): number {
     return this.#conn.msgTimeout || 60_000;
+  }
+
+  /** What nsqd answered to IDENTIFY (its settings for this connection); null before. */
+  get negotiated(): Readonly<Record<string, unknown>> | null {
+    return this.#conn.statemachine?.identifyResponse ?? null;
   }
 
   /** nsqd's largest accepted RDY. */
