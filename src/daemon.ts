@@ -87,7 +87,8 @@ export async function runDaemon(options: DaemonOptions): Promise<void> {
   const watcher = options.reloadOnChange ? watchFile(options.configPath, reload) : null;
 
   log.info("starting", { config: config.file, entries: config.workers.length });
-  await supervisor.start();
+  // A signal while workers' setup() still runs must end the run all the same.
+  await Promise.race([supervisor.start(), stopped.promise]);
   try {
     await stopped.promise;
   } finally {

@@ -6,6 +6,7 @@
  * @module
  */
 
+import { isNsqName } from "./config/names.ts";
 import type { HostPort } from "./config/types.ts";
 import { type ConnectionOptions, WriterConnection } from "./nsq/nsqjs.ts";
 import type { Logger, PublishBody, Publisher } from "./worker.ts";
@@ -106,6 +107,8 @@ export class NsqPublisher implements Publisher {
       );
     }
     if (this.#closed) throw new PublishError(`cannot publish to ${topic}: the daemon is stopping`);
+    const refusal = refusalOf(topic, bodies, deferMs);
+    if (refusal !== null) throw new PublishError(`cannot publish to ${topic}: ${refusal}`);
     const writer = this.#connection(address);
     const where = `${topic} at nsqd ${writer.address}`;
     try {
@@ -153,6 +156,35 @@ export class NsqPublisher implements Publisher {
     }
     return this.#writer;
   }
+}
+
+/** nsqd's defaults for `--max-msg-size`, `--max-body-size` and `--max-req-timeout`. */
+export const NSQD_LIMITS = { msgBytes: 1_048_576, bodyBytes: 5_242_880, deferMs: 3_600_000 };
+
+/**
+ * Why nsqd would refuse this publish, or null. nsqd answers such a publish
+ * with a fatal error and closes the connection, failing every other publish
+ * in flight on it (dead letters included), so these are refused here.
+ */
+function refusalOf(topic: string, bodies: readonly Uint8Array[], deferMs: number): string | null {
+  if (!isNsqName(topic)) {
+    return "the topic is not a valid NSQ name ([.a-zA-Z0-9_-], at most 64 characters)";
+  }
+  let total = 0;
+  for (const body of bodies) {
+    if (body.length === 0) return "nsqd refuses an empty message";
+    if (body.length > NSQD_LIMITS.msgBytes) {
+      return `a message of ${body.length} bytes is over nsqd's --max-msg-size of ${NSQD_LIMITS.msgBytes}`;
+    }
+    total += body.length + 4;
+  }
+  if (total > NSQD_LIMITS.bodyBytes) {
+    return `${total} bytes in one MPUB is over nsqd's --max-body-size of ${NSQD_LIMITS.bodyBytes}`;
+  }
+  if (deferMs > NSQD_LIMITS.deferMs) {
+    return `a delay of ${deferMs}ms is over nsqd's --max-req-timeout of ${NSQD_LIMITS.deferMs}ms`;
+  }
+  return null;
 }
 
 function withTimeout<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {

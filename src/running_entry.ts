@@ -107,6 +107,8 @@ export class RunningEntry {
   #stop = new AbortController();
   #idle: (() => void) | null = null;
   #stopping: Promise<void> | null = null;
+  #setUp = false;
+  #tornDown = false;
 
   constructor(options: RunningEntryOptions) {
     const { entry, worker, publisher } = options;
@@ -173,9 +175,26 @@ export class RunningEntry {
       this.#log.error("entry not started", { error: this.#failure });
       return;
     }
-    if (this.#stopping) return;
+    this.#setUp = true;
+    // Stopped while setup() ran: what it set up is torn down all the same.
+    if (this.#stopping) {
+      await this.#stopping;
+      await this.#teardown();
+      return;
+    }
     this.#state = "running";
     this.#consumer.start();
+  }
+
+  /** Runs the worker's `teardown()` once, if its `setup()` succeeded. */
+  async #teardown(): Promise<void> {
+    if (!this.#setUp || this.#tornDown) return;
+    this.#tornDown = true;
+    try {
+      await this.#options.worker.definition.teardown?.(this.#context);
+    } catch (error) {
+      this.#log.error("teardown() failed", { error: describeError(error) });
+    }
   }
 
   /**
@@ -188,7 +207,6 @@ export class RunningEntry {
   }
 
   async #shutdown(timeoutMs: number): Promise<void> {
-    const wasRunning = this.#state === "running";
     this.#state = "draining";
     const deadline = Date.now() + timeoutMs;
     await this.#consumer.drain(Math.min(timeoutMs, 2000) || 1);
@@ -202,13 +220,7 @@ export class RunningEntry {
       await this.#whenIdle(5000);
     }
     await this.#consumer.close();
-    if (wasRunning) {
-      try {
-        await this.#options.worker.definition.teardown?.(this.#context);
-      } catch (error) {
-        this.#log.error("teardown() failed", { error: describeError(error) });
-      }
-    }
+    await this.#teardown();
     this.#state = "stopped";
   }
 

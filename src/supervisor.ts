@@ -215,9 +215,9 @@ export class Supervisor {
     const timeout = this.#config.shutdownTimeoutMs;
     this.#log.info("shutting down", { in_flight: this.inFlight() });
     const steps: [string, () => Promise<void>][] = [
-      ["pending reload", async () => {
-        await this.#reloading;
-      }],
+      // A reload whose new entries hang in setup() must not hold the
+      // shutdown: its entries are in the map already and are stopped below.
+      ["pending reload", () => settledWithin(this.#reloading, timeout)],
       ["entries", async () => {
         await Promise.all(this.entries.map((entry) => entry.stop(timeout)));
       }],
@@ -246,4 +246,12 @@ function checkWorkers(config: Config, workers: readonly LoadedWorker[]): void {
       `expected one loaded worker per entry (${config.workers.length}), got ${workers.length}`,
     );
   }
+}
+
+/** Waits for `promise` to settle, or `ms`, whichever comes first. */
+async function settledWithin(promise: Promise<unknown>, ms: number): Promise<void> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const elapsed = new Promise<void>((resolve) => timer = setTimeout(resolve, ms));
+  await Promise.race([promise.then(() => {}, () => {}), elapsed]);
+  clearTimeout(timer);
 }

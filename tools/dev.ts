@@ -18,8 +18,14 @@ import { nsqBin } from "./nsq_bin.ts";
 const ROOT = new URL("../", import.meta.url);
 const DATA_DIR = new URL(".cache/dev/", ROOT);
 
-/** Permissions of the daemon under development: what the compiled binary has, plus reading the code. */
-const DAEMON_PERMISSIONS = ["--allow-net", "--allow-env", "--allow-sys=hostname", "--allow-read"];
+/** Permissions of the daemon under development: the binary's, with reading and writing anywhere. */
+const DAEMON_PERMISSIONS = [
+  "--allow-net",
+  "--allow-env",
+  "--allow-sys=hostname",
+  "--allow-read",
+  "--allow-write", // a sqlite: dedupe store, wherever the dev config puts it
+];
 
 const { values } = parseArgs({
   args: Deno.args,

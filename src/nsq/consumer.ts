@@ -302,6 +302,7 @@ export class Consumer {
       delay_ms: delay,
       failures: slot.failures,
     });
+    if (slot.retry !== null) clearTimeout(slot.retry);
     slot.retry = setTimeout(() => {
       slot.retry = null;
       this.#connect(slot);
@@ -337,7 +338,8 @@ export class Consumer {
       for (const [address, slot] of this.#slots) {
         if (slot.direct) continue;
         slot.listed = found.has(address);
-        if (slot.listed) this.#connect(slot);
+        // A slot waiting out its reconnect backoff keeps waiting.
+        if (slot.listed && slot.retry === null) this.#connect(slot);
         else if (slot.connection === null) {
           if (slot.retry !== null) clearTimeout(slot.retry);
           this.#slots.delete(address);
@@ -375,7 +377,10 @@ export class Consumer {
     // as there are tokens beyond what is in flight now.
     if (this.#bucket !== null && total > 0) {
       total = Math.min(total, inFlight + this.#bucket.available());
-      if (total < this.#maxInFlight) this.#scheduleRefill();
+      // Only a bucket that is not full has a refill to wait for.
+      if (total < this.#maxInFlight && this.#bucket.available() < this.#bucket.capacity) {
+        this.#scheduleRefill();
+      }
     }
     const allocation = allocateRdy(total, ready, this.#rotation);
     for (const connection of ready) {

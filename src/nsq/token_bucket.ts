@@ -38,10 +38,11 @@ export class TokenBucket {
     this.#tokens--;
   }
 
-  /** Milliseconds until the next whole token. */
+  /** Milliseconds until one more whole token than now. */
   msUntilNext(): number {
     this.#refill();
-    return this.#tokens >= 1 ? 0 : Math.ceil((1 - this.#tokens) / this.ratePerMs);
+    const next = Math.max(1, Math.floor(this.#tokens) + 1);
+    return Math.ceil((next - this.#tokens) / this.ratePerMs);
   }
 
   #refill(): void {

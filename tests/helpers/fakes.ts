@@ -5,8 +5,18 @@
  * @module
  */
 
+import type { ConnectionOptions } from "../../src/nsq/nsqjs.ts";
 import type { TaskMessage } from "../../src/runner/task_runner.ts";
 import type { WorkerContext } from "../../src/worker.ts";
+
+/** nsqd connection settings without TLS, auth or compression. */
+export const PLAIN_CONNECTION: ConnectionOptions = {
+  authSecret: null,
+  tls: null,
+  compression: "none",
+  heartbeatIntervalMs: 30_000,
+  idleTimeoutMs: 65_000,
+};
 
 /** A handler `ctx` for the task runner: logs and publishes go nowhere. */
 export function fakeContext(message: TaskMessage, signal: AbortSignal): WorkerContext {
