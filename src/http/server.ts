@@ -6,7 +6,7 @@
  */
 
 import type { HostPort } from "../config/types.ts";
-import { joinHostPort } from "../nsq/address.ts";
+import { formatHostPort } from "../config/address.ts";
 import type { Handler } from "./handler.ts";
 
 /** A listening HTTP server. */
@@ -48,7 +48,7 @@ export function startHttpServer(handler: Handler, listen: HostPort): HttpServer 
   } catch (error) {
     const reason = error instanceof Error ? error.message : String(error);
     throw new Error(
-      `cannot listen on ${joinHostPort(listen.host, listen.port)} (http.listen): ${reason}`,
+      `cannot listen on ${formatHostPort(listen)} (http.listen): ${reason}`,
       { cause: error },
     );
   }
@@ -57,7 +57,7 @@ export function startHttpServer(handler: Handler, listen: HostPort): HttpServer 
   const shutdown = () => stopping ??= server.shutdown();
   return {
     address,
-    addressText: joinHostPort(address.host, address.port),
+    addressText: formatHostPort(address),
     shutdown,
     [Symbol.asyncDispose]: shutdown,
   };

@@ -8,7 +8,7 @@
 
 import type { HostPort, RateLimit } from "../config/types.ts";
 import type { Logger } from "../worker.ts";
-import { joinHostPort } from "./address.ts";
+import { formatHostPort } from "../config/address.ts";
 import { lookupProducers } from "./lookupd.ts";
 import { type ConnectionOptions, type NsqMessage, ReaderConnection } from "./nsqjs.ts";
 import { allocateRdy } from "./rdy.ts";
@@ -204,7 +204,7 @@ export class Consumer {
   }
 
   #slot(host: string, port: number, direct: boolean): Slot {
-    const address = joinHostPort(host, port);
+    const address = formatHostPort({ host, port });
     let slot = this.#slots.get(address);
     if (!slot) {
       slot = {
@@ -284,7 +284,7 @@ export class Consumer {
   /** Retries `slot` after its backoff; forgets it when nsqlookupd no longer lists it. */
   #reconnectLater(slot: Slot, error: Error | null): void {
     if (this.#stopping) return;
-    const address = joinHostPort(slot.host, slot.port);
+    const address = formatHostPort({ host: slot.host, port: slot.port });
     const { log } = this.#options;
     if (!slot.direct && !slot.listed) {
       this.#slots.delete(address);
@@ -321,7 +321,7 @@ export class Consumer {
       if (answer.status === "fulfilled") {
         answered++;
         for (const { host, port } of answer.value) {
-          found.add(joinHostPort(host, port));
+          found.add(formatHostPort({ host, port }));
           this.#slot(host, port, false);
         }
       } else if (!this.#lookupdFailing) {

@@ -31,7 +31,7 @@ import wire from "nsqjs/lib/wire.js";
 import { Buffer } from "node:buffer";
 import { isIP } from "node:net";
 import { connect as tlsConnect } from "node:tls";
-import { joinHostPort } from "./address.ts";
+import { formatHostPort } from "../config/address.ts";
 
 /** The nsqjs version in use, for `nsqworker version`. */
 export const NSQJS_VERSION: string = nsqjsVersion;
@@ -302,7 +302,7 @@ export class ReaderConnection {
   ) {
     this.host = host;
     this.port = port;
-    this.address = joinHostPort(host, port);
+    this.address = formatHostPort({ host, port });
     this.#events = events;
     const conn = new ReaderBase(host, port, topic, channel, nsqjsOptions(options));
     this.#conn = conn;
@@ -395,7 +395,7 @@ export class ReaderConnection {
   answered(message: NsqMessage): boolean {
     this.#inFlight--;
     report(this.#events, () => this.#events.responded(message));
-    return this.#state === "ready" || this.#state === "draining";
+    return this.canRespond;
   }
 
   /** Whether responses can still reach nsqd on this connection. */
@@ -558,7 +558,7 @@ export class WriterConnection {
   #closed = false;
 
   constructor(host: string, port: number, options: ConnectionOptions, events: WriterEvents) {
-    this.address = joinHostPort(host, port);
+    this.address = formatHostPort({ host, port });
     const conn = new WriterBase(host, port, nsqjsOptions(options));
     this.#conn = conn;
     let lastError: Error | null = null;
