@@ -336,7 +336,7 @@ Deno.test("max_in_flight 1 over 2 nsqd: RDY rotates and both are consumed", asyn
     topic,
     maxInFlight: 1,
     nsqdAddresses: nsq.nsqds.map(hostPort),
-    timings: { rdyRotateMs: 30 },
+    timings: { rdyIdleMs: 30 },
     holdMs: 1,
   });
   await waitFor(() => {

@@ -11,7 +11,7 @@ import type { Logger } from "../worker.ts";
 import { formatHostPort } from "../config/address.ts";
 import { lookupProducers } from "./lookupd.ts";
 import { type ConnectionOptions, type NsqMessage, ReaderConnection } from "./nsqjs.ts";
-import { allocateRdy } from "./rdy.ts";
+import { planRdy, scarceSliceMs } from "./rdy_planner.ts";
 import { TokenBucket } from "./token_bucket.ts";
 
 /** Timings of discovery and reconnection; the defaults suit production. */
@@ -21,8 +21,11 @@ export interface ConsumerTimings {
   /** First reconnect delay; doubles per failure up to `reconnectMaxMs`. */
   readonly reconnectMinMs: number;
   readonly reconnectMaxMs: number;
-  /** With fewer RDY than connections, how often the RDY moves on to other connections. */
-  readonly rdyRotateMs: number;
+  /**
+   * With fewer RDY than connections, a connection that has had no message
+   * this long gives its RDY to one that has waited longer.
+   */
+  readonly rdyIdleMs: number;
 }
 
 /** The default timings. */
@@ -30,7 +33,7 @@ export const DEFAULT_TIMINGS: ConsumerTimings = Object.freeze({
   lookupdPollIntervalMs: 15_000,
   reconnectMinMs: 1_000,
   reconnectMaxMs: 30_000,
-  rdyRotateMs: 5_000,
+  rdyIdleMs: 100,
 });
 
 /** What a consumer needs. */
@@ -72,6 +75,13 @@ interface Slot {
   retry: ReturnType<typeof setTimeout> | null;
   /** Was connected once: the next connection is a reconnection. */
   wasConnected: boolean;
+  /** RDY bookkeeping of the current connection, for the planner (ms, performance.now()). */
+  grantedAt: number;
+  releasedAt: number;
+  activeAt: number;
+  /** Messages received on this slot, and the count the planner last saw. */
+  received: number;
+  receivedSeen: number;
 }
 
 /** One entry's nsqd connections. */
@@ -83,9 +93,12 @@ export class Consumer {
   #paused = false;
   #stopping = false;
   #started = false;
-  #rotation = 0;
   #pollTimer: ReturnType<typeof setTimeout> | null = null;
-  #rotateTimer: ReturnType<typeof setInterval> | null = null;
+  /** When scarce RDY is looked at again. */
+  #rotateTimer: ReturnType<typeof setTimeout> | null = null;
+  #rotateAt = Infinity;
+  /** A backlog drain is queued. */
+  #draining = false;
   #lookupdFailing = false;
   /** Closed connections whose messages are still being handled. */
   #retired = new Set<ReaderConnection>();
@@ -126,6 +139,17 @@ export class Consumer {
   get isConnected(): boolean {
     for (const slot of this.#slots.values()) if (slot.connection?.isReady) return true;
     return false;
+  }
+
+  /**
+   * Messages received and not yet answered, on every connection (those gone
+   * included): what nsqd counts as in flight, less what is still on the wire.
+   */
+  get inFlight(): number {
+    let inFlight = 0;
+    for (const connection of this.#retired) inFlight += connection.inFlight;
+    for (const slot of this.#slots.values()) inFlight += slot.connection?.inFlight ?? 0;
+    return inFlight;
   }
 
   /** Connections, RDY and pause state. */
@@ -192,7 +216,7 @@ export class Consumer {
 
   #clearTimers(): void {
     if (this.#pollTimer !== null) clearTimeout(this.#pollTimer);
-    if (this.#rotateTimer !== null) clearInterval(this.#rotateTimer);
+    if (this.#rotateTimer !== null) clearTimeout(this.#rotateTimer);
     if (this.#refillTimer !== null) clearTimeout(this.#refillTimer);
     this.#pollTimer = null;
     this.#rotateTimer = null;
@@ -216,6 +240,11 @@ export class Consumer {
         failures: 0,
         retry: null,
         wasConnected: false,
+        grantedAt: -Infinity,
+        releasedAt: 0,
+        activeAt: -Infinity,
+        received: 0,
+        receivedSeen: 0,
       };
       this.#slots.set(address, slot);
     }
@@ -257,12 +286,16 @@ export class Consumer {
           const again = slot.wasConnected;
           slot.failures = 0;
           slot.wasConnected = true;
+          slot.releasedAt = performance.now();
           log.info(again ? "reconnected to nsqd" : "connected to nsqd", {
             nsqd: connection.address,
           });
           this.#balance();
         },
-        message: (message) => this.#deliver(message),
+        message: (message) => {
+          slot.received++;
+          this.#deliver(message);
+        },
         responded: (message) => this.#answered(message),
         closed: (error) => this.#closed(slot, connection, error),
         error: (error) => {
@@ -353,25 +386,20 @@ export class Consumer {
   }
 
   /**
-   * Recomputes every connection's RDY. nsqd keeps sending on a connection
-   * while its in-flight count is below its RDY, and lowering RDY does not
-   * recall what was sent, so a raise is granted only from what the others
-   * (and connections already gone, whose handlers still run) leave free:
-   * the messages in flight never exceed `max_in_flight`, even while RDY
-   * moves between connections. What cannot be granted now is granted as
-   * messages are answered.
+   * Recomputes every connection's RDY with the planner (see rdy_planner.ts):
+   * the messages in flight never exceed `max_in_flight`, even while RDY moves
+   * between connections, and scarce RDY visits every nsqd.
    */
   #balance(): void {
-    const ready: ReaderConnection[] = [];
-    let used = 0;
+    const now = performance.now();
+    const ready: Slot[] = [];
     for (const slot of this.#slots.values()) {
-      const connection = slot.connection;
-      if (connection?.isReady) ready.push(connection);
+      if (slot.connection?.isReady) ready.push(slot);
     }
     let inFlight = 0;
     for (const connection of this.#retired) inFlight += connection.inFlight;
-    used += inFlight;
-    for (const connection of ready) inFlight += connection.inFlight;
+    const inFlightElsewhere = inFlight;
+    for (const slot of ready) inFlight += slot.connection!.inFlight;
     let total = this.#paused || this.#stopping ? 0 : this.#maxInFlight;
     // nsqd may send (RDY − in flight) more, so a rate limit allows as many
     // as there are tokens beyond what is in flight now.
@@ -382,27 +410,42 @@ export class Consumer {
         this.#scheduleRefill();
       }
     }
-    const allocation = allocateRdy(total, ready, this.#rotation);
-    for (const connection of ready) {
-      const target = allocation.get(connection.address)!;
-      if (target < connection.rdy) connection.setRdy(target);
-      used += Math.max(connection.rdy, connection.inFlight);
-    }
-    let free = total - used;
-    let short = false;
-    for (const connection of ready) {
-      const target = allocation.get(connection.address)!;
-      if (target <= connection.rdy) continue;
-      const held = Math.max(connection.rdy, connection.inFlight);
-      const granted = Math.min(target, held + Math.max(0, free));
-      if (granted > connection.rdy) {
-        connection.setRdy(granted);
-        free -= Math.max(granted, connection.inFlight) - held;
+    const connections = ready.map((slot) => {
+      const connection = slot.connection!;
+      if (slot.received !== slot.receivedSeen) {
+        slot.receivedSeen = slot.received;
+        slot.activeAt = now;
       }
-      if (connection.rdy < target) short = true;
+      return {
+        maxRdyCount: connection.maxRdyCount,
+        rdy: connection.rdy,
+        inFlight: connection.inFlight,
+        grantedAt: slot.grantedAt,
+        releasedAt: slot.releasedAt,
+        activeAt: slot.activeAt,
+      };
+    });
+    const plan = planRdy({
+      total,
+      connections,
+      inFlightElsewhere,
+      now,
+      sliceMs: scarceSliceMs(total, ready.length),
+      idleMs: this.#timings.rdyIdleMs,
+    });
+    // Lowered first, so that nsqd reads the cuts before the raises they pay for.
+    for (const lowering of [true, false]) {
+      for (const [i, slot] of ready.entries()) {
+        const connection = slot.connection!;
+        const rdy = plan.rdy[i]!;
+        if (rdy === connection.rdy || (rdy < connection.rdy) !== lowering) continue;
+        if (connection.rdy === 0) slot.grantedAt = now;
+        else if (rdy === 0) slot.releasedAt = now;
+        connection.setRdy(rdy);
+      }
     }
-    this.#short = short;
-    this.#scheduleRotation(total > 0 && total < ready.length);
+    this.#short = plan.short;
+    this.#scheduleRotation(plan.nextAt === null ? Infinity : plan.nextAt, now);
   }
 
   #deliver(message: NsqMessage): void {
@@ -416,12 +459,11 @@ export class Consumer {
   }
 
   #answered(message: NsqMessage): void {
-    if (this.#running.delete(message)) {
-      while (this.#backlog.length > 0 && this.#running.size < this.#maxInFlight) {
-        const next = this.#backlog.shift()!;
-        this.#running.add(next);
-        this.#options.onMessage(next);
-      }
+    if (this.#running.delete(message) && this.#backlog.length > 0 && !this.#draining) {
+      // Never from inside an answer: the next handler starts after this
+      // message's outcome has been carried out and logged.
+      this.#draining = true;
+      queueMicrotask(() => this.#drainBacklog());
     }
     if (this.#retired.size > 0) {
       for (const connection of this.#retired) {
@@ -429,6 +471,15 @@ export class Consumer {
       }
     }
     if (this.#short || this.#bucket !== null) this.#balance();
+  }
+
+  #drainBacklog(): void {
+    this.#draining = false;
+    while (this.#backlog.length > 0 && this.#running.size < this.#maxInFlight) {
+      const next = this.#backlog.shift()!;
+      this.#running.add(next);
+      this.#options.onMessage(next);
+    }
   }
 
   #scheduleRefill(): void {
@@ -439,15 +490,17 @@ export class Consumer {
     }, Math.max(5, this.#bucket!.msUntilNext()));
   }
 
-  #scheduleRotation(needed: boolean): void {
-    if (needed && this.#rotateTimer === null) {
-      this.#rotateTimer = setInterval(() => {
-        this.#rotation++;
-        this.#balance();
-      }, this.#timings.rdyRotateMs);
-    } else if (!needed && this.#rotateTimer !== null) {
-      clearInterval(this.#rotateTimer);
+  /** Plans again at `at` (performance.now() time), unless a plan is already due sooner. */
+  #scheduleRotation(at: number, now: number): void {
+    if (at >= this.#rotateAt) return;
+    if (this.#rotateTimer !== null) clearTimeout(this.#rotateTimer);
+    this.#rotateTimer = null;
+    this.#rotateAt = at;
+    if (at === Infinity || this.#stopping) return;
+    this.#rotateTimer = setTimeout(() => {
       this.#rotateTimer = null;
-    }
+      this.#rotateAt = Infinity;
+      this.#balance();
+    }, Math.max(1, Math.ceil(at - now)));
   }
 }

@@ -41,7 +41,7 @@ export const FAST_TIMINGS: Partial<ConsumerTimings> = {
   lookupdPollIntervalMs: 200,
   reconnectMinMs: 100,
   reconnectMaxMs: 500,
-  rdyRotateMs: 200,
+  rdyIdleMs: 100,
 };
 
 /** Parses `yaml`, starts a supervisor for it and resolves once its entries have started. */
