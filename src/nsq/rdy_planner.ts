@@ -93,7 +93,7 @@ export function scarceSliceMs(total: number, connections: number): number {
  * ```
  */
 export function planRdy(input: RdyPlanInput): RdyPlan {
-  const { connections, now } = input;
+  const { connections } = input;
   const n = connections.length;
   const total = Math.max(0, Math.floor(input.total) || 0);
   let targets: number[];
