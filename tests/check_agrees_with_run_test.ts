@@ -4,7 +4,9 @@
  * and report every problem at once, each at its `file:line:col`.
  */
 import assert from "node:assert/strict";
+import { ConfigError } from "../src/config/config_error.ts";
 import { type CliResult, runCli, spawnCli, TempDir } from "./helpers/daemon_process.ts";
+import { startInProcess } from "./helpers/in_process.ts";
 
 const NSQ = ["nsq:", "  nsqd_tcp_addresses: [127.0.0.1:1]"];
 
@@ -167,4 +169,29 @@ Deno.test("a worker whose default export is a plain object runs as under check",
   await run.waitForLine((line) => line.includes('"starting"'));
   run.signal("SIGTERM");
   assert.equal((await run.status).code, 0, run.stderr.join("\n"));
+});
+
+Deno.test("the in-process test daemon makes the checks of check and run", async () => {
+  const yaml = [
+    ...NSQ,
+    "workers:",
+    "  - topic: pageviews",
+    "    channel: counter",
+    "    worker: test/worker",
+    "    options: { colour: red }",
+    "",
+  ].join("\n");
+  const worker = { options: { label: "x" }, handle() {} };
+  await assert.rejects(
+    startInProcess({ yaml, workers: { "test/worker": worker } }),
+    (error) => {
+      assert.ok(error instanceof ConfigError, String(error));
+      assert.equal(
+        error.message,
+        `${locate("test.yaml", yaml, "colour")}: workers[0].options.colour is not an option of ` +
+          `workers/test/worker.ts (its options: label)`,
+      );
+      return true;
+    },
+  );
 });

@@ -12,6 +12,7 @@ import type { Config } from "../../src/config/types.ts";
 import { createStore } from "../../src/dedupe/create_store.ts";
 import { logger, setupLogging } from "../../src/log.ts";
 import type { ConsumerTimings } from "../../src/nsq/consumer.ts";
+import type { ConnectionOptions } from "../../src/nsq/nsqjs.ts";
 import { Supervisor } from "../../src/supervisor.ts";
 import { prepare } from "../../src/prepare.ts";
 import type { WorkerDefinition } from "../../src/worker.ts";
@@ -35,6 +36,8 @@ export interface StartInProcessOptions {
   readonly workers: Record<string, WorkerDefinition>;
   /** Faster discovery and reconnection for tests. */
   readonly timings?: Partial<ConsumerTimings>;
+  /** Over the connection settings of the config, e.g. shorter heartbeats. */
+  readonly connection?: Partial<ConnectionOptions>;
 }
 
 /** Test timings: lookupd asked every 200 ms, reconnects after 100 ms. */
@@ -67,7 +70,7 @@ export async function startInProcess(options: StartInProcessOptions): Promise<In
     config,
     workers,
     store: await createStore(config.dedupe, logger("dedupe")),
-    connection,
+    connection: { ...connection, ...options.connection },
     timings: { ...FAST_TIMINGS, ...options.timings },
   });
   await supervisor.start();
