@@ -8,7 +8,20 @@ import { ConfigError } from "../src/config/config_error.ts";
 import { type CliResult, runCli, spawnCli, TempDir } from "./helpers/daemon_process.ts";
 import { startInProcess } from "./helpers/in_process.ts";
 
-const NSQ = ["nsq:", "  nsqd_tcp_addresses: [127.0.0.1:1]"];
+/**
+ * A config on an nsqd nothing listens on: `extra` lines after its address
+ * (indented ones belong to `nsq:`), then one entry per list of lines after
+ * its topic and channel.
+ */
+function configText(extra: string[], ...entries: string[][]): string {
+  const items = entries.map((lines, i) => [
+    `  - topic: ${i === 0 ? "pageviews" : `topic${i}`}`,
+    "    channel: counter",
+    ...lines.map((line) => `    ${line}`),
+  ]);
+  return ["nsq:", "  nsqd_tcp_addresses: [127.0.0.1:1]", ...extra, "workers:", ...items.flat(), ""]
+    .join("\n");
+}
 
 /** `file:line:col` of the first occurrence of `needle` in `text` (1-based). */
 function locate(file: string, text: string, needle: string): string {
@@ -56,18 +69,15 @@ function assertRefused(results: CliResult[], lines: (string | RegExp)[]): void {
 Deno.test("TLS files that are missing or unreadable are refused at their line", async () => {
   await using dir = await TempDir.create();
   await Deno.mkdir(dir.join("key.pem"));
-  const text = [
-    ...NSQ,
-    "  tls:",
-    "    ca_file: missing-ca.pem",
-    "    cert_file: missing-cert.pem",
-    "    key_file: key.pem",
-    "workers:",
-    "  - topic: pageviews",
-    "    channel: counter",
-    "    worker: demo/pageview",
-    "",
-  ].join("\n");
+  const text = configText(
+    [
+      "  tls:",
+      "    ca_file: missing-ca.pem",
+      "    cert_file: missing-cert.pem",
+      "    key_file: key.pem",
+    ],
+    ["worker: demo/pageview"],
+  );
   const results = await checkAndRun(dir, text);
   const at = (needle: string) => locate("config.yaml", text, needle);
   assertRefused(results, [
@@ -79,15 +89,7 @@ Deno.test("TLS files that are missing or unreadable are refused at their line", 
 
 Deno.test("compression: snappy without --allow-ffi is refused at its line", async () => {
   await using dir = await TempDir.create();
-  const text = [
-    ...NSQ,
-    "  compression: snappy",
-    "workers:",
-    "  - topic: pageviews",
-    "    channel: counter",
-    "    worker: demo/pageview",
-    "",
-  ].join("\n");
+  const text = configText(["  compression: snappy"], ["worker: demo/pageview"]);
   const results = await checkAndRun(dir, text);
   assertRefused(results, [
     `${locate("config.yaml", text, "snappy")}: nsq.compression is snappy, whose codec is a ` +
@@ -98,19 +100,11 @@ Deno.test("compression: snappy without --allow-ffi is refused at its line", asyn
 
 Deno.test("config errors and worker errors are reported together", async () => {
   await using dir = await TempDir.create();
-  const text = [
-    ...NSQ,
-    "workers:",
-    "  - topic: pageviews",
-    "    channel: counter",
-    "    worker: demo/pageveiw",
-    "    max_in_flight: ten",
-    "  - topic: clicks",
-    "    channel: counter",
-    "    worker: demo/pageview",
-    "    options: { label: 42, colour: red }",
-    "",
-  ].join("\n");
+  const text = configText(
+    [],
+    ["worker: demo/pageveiw", "max_in_flight: ten"],
+    ["worker: demo/pageview", "options: { label: 42, colour: red }"],
+  );
   const results = await checkAndRun(dir, text);
   const at = (needle: string) => locate("config.yaml", text, needle);
   assertRefused(results, [
@@ -132,14 +126,7 @@ Deno.test("a syntax error in a worker module is reported with its file:line:col"
     ["export default {", "  handle(body: string) {", "    call(1, body;", "  },", "};", ""]
       .join("\n"),
   );
-  const text = [
-    ...NSQ,
-    "workers:",
-    "  - topic: pageviews",
-    "    channel: counter",
-    "    worker: broken",
-    "",
-  ].join("\n");
+  const text = configText([], ["worker: broken"]);
   const results = await checkAndRun(dir, text, { workersDir: workers });
   assertRefused(results, [
     `${locate("config.yaml", text, "broken")}: workers/broken.ts:3:17: cannot be loaded: ` +
@@ -149,15 +136,11 @@ Deno.test("a syntax error in a worker module is reported with its file:line:col"
 
 Deno.test("a worker whose default export is a plain object runs as under check", async () => {
   await using dir = await TempDir.create();
-  const text = [
-    ...NSQ,
-    "workers:",
-    "  - topic: pageviews",
-    "    channel: counter",
-    "    worker: plain_object",
-    "    options: { label: mine }",
-    "",
-  ].join("\n");
+  // No HTTP listener: another test may hold the default port.
+  const text = configText(["http:", "  listen: null"], [
+    "worker: plain_object",
+    "options: { label: mine }",
+  ]);
   const path = await dir.writeConfig(text);
   const check = await runCli(["check", "-c", path], { entry: "fixture" });
   assert.deepEqual(check, {
@@ -172,15 +155,7 @@ Deno.test("a worker whose default export is a plain object runs as under check",
 });
 
 Deno.test("the in-process test daemon makes the checks of check and run", async () => {
-  const yaml = [
-    ...NSQ,
-    "workers:",
-    "  - topic: pageviews",
-    "    channel: counter",
-    "    worker: test/worker",
-    "    options: { colour: red }",
-    "",
-  ].join("\n");
+  const yaml = configText([], ["worker: test/worker", "options: { colour: red }"]);
   const worker = { options: { label: "x" }, handle() {} };
   await assert.rejects(
     startInProcess({ yaml, workers: { "test/worker": worker } }),
