@@ -8,12 +8,13 @@
 import { parseArgs } from "node:util";
 import { ConfigError } from "./config/config_error.ts";
 import { formatDuration } from "./config/duration.ts";
-import { loadConfig } from "./config/load.ts";
+import { loadConfig, readConfigDraft } from "./config/load.ts";
 import type { Config, Entry } from "./config/types.ts";
 import { runDaemon } from "./daemon.ts";
 import { NSQJS_VERSION } from "./nsq/nsqjs.ts";
 import { VERSION } from "./version.ts";
-import { loadEntryWorkers } from "./worker_loader.ts";
+import { prepare } from "./prepare.ts";
+import { moduleSource } from "./worker_loader.ts";
 
 /** Where the CLI writes; tests capture it. */
 export interface CliOutput {
@@ -91,8 +92,9 @@ export async function main(
         output.out(`nsqworker ${VERSION}\ndeno ${Deno.version.deno}\nnsqjs ${NSQJS_VERSION}\n`);
         return 0;
       case "check": {
-        const config = await loadConfig(configPath);
-        const workers = await loadEntryWorkers(config, overrides.workersDir);
+        const { config, workers } = await prepare(await readConfigDraft(configPath), {
+          workers: moduleSource(overrides.workersDir),
+        });
         const names = [...new Set(workers.map((w) => w.name))].join(", ");
         output.out(
           `${configPath}: OK: ${config.workers.length} ${

@@ -18,23 +18,14 @@ export const IDLE_TIMEOUT_MS = 2 * HEARTBEAT_INTERVAL_MS + 5_000;
 
 /**
  * The connection options for `nsq`; `readFile` reads the TLS files it names.
- * Throws when `compression: snappy` cannot work: its codec is a native
- * addon, which needs `--allow-ffi` (the compiled binary has none).
+ * Whether those files can be read and the codec loaded is checked before,
+ * with the config (`prepare.ts`), where a problem has its line.
  */
 export function connectionOptions(
   nsq: NsqConfig,
   readFile: (path: string) => Uint8Array,
   clientId?: string,
 ): ConnectionOptions {
-  if (nsq.compression === "snappy") {
-    const { state } = Deno.permissions.querySync({ name: "ffi" });
-    if (state !== "granted") {
-      throw new Error(
-        "nsq.compression is snappy, whose codec is a native addon that needs --allow-ffi; " +
-          "the compiled binary does not have it: use deflate",
-      );
-    }
-  }
   const tls = nsq.tls;
   const read = (path: string | null) => path === null ? null : readFile(path);
   return {

@@ -1,14 +1,14 @@
 /**
- * The composition root of `nsqworker run`: config → workers → logging →
- * supervisor, with the process's signals. The only place besides main.ts
+ * The composition root of `nsqworker run`: config and workers (checked by
+ * `prepare`, as `check` does) → logging → supervisor, with the process's
+ * signals. The only place besides main.ts
  * that touches the process.
  *
  * @module
  */
 
-import { loadConfig } from "./config/load.ts";
+import { readConfigDraft } from "./config/load.ts";
 import type { Config, LogConfig } from "./config/types.ts";
-import { connectionOptions } from "./connection_options.ts";
 import { createStore } from "./dedupe/create_store.ts";
 import { createHandler } from "./http/handler.ts";
 import { type HttpServer, startHttpServer } from "./http/server.ts";
@@ -17,7 +17,8 @@ import { flushLogging, logger, setupLogging } from "./log.ts";
 import type { ConsumerTimings } from "./nsq/consumer.ts";
 import { Supervisor } from "./supervisor.ts";
 import { VERSION } from "./version.ts";
-import { loadEntryWorkers, WORKERS_DIR } from "./worker_loader.ts";
+import { prepare } from "./prepare.ts";
+import { moduleSource } from "./worker_loader.ts";
 
 /** Settings of a daemon run. */
 export interface DaemonOptions {
@@ -38,10 +39,11 @@ export interface DaemonOptions {
  * anything connects.
  */
 export async function runDaemon(options: DaemonOptions): Promise<void> {
-  const workersDir = options.workersDir ?? WORKERS_DIR;
-  const readFile = (path: string) => Deno.readFileSync(path);
-  const config = await loadConfig(options.configPath);
-  const workers = await loadEntryWorkers(config, workersDir);
+  const sources = { workers: moduleSource(options.workersDir) };
+  const { config, workers, connection } = await prepare(
+    await readConfigDraft(options.configPath),
+    sources,
+  );
   await setupLogging({ ...config.log, ...options.log });
   const log = logger("daemon");
   const store = await createStore(config.dedupe, logger("dedupe"));
@@ -49,7 +51,7 @@ export async function runDaemon(options: DaemonOptions): Promise<void> {
     config,
     workers,
     store,
-    connection: connectionOptions(config.nsq, readFile),
+    connection,
     ...(options.timings ? { timings: options.timings } : {}),
   });
   const http = await listenHttp(config, supervisor);
@@ -69,10 +71,9 @@ export async function runDaemon(options: DaemonOptions): Promise<void> {
   const reload = async (reason: string) => {
     log.info("reloading the config", { reason, config: options.configPath });
     try {
-      const next = await loadConfig(options.configPath);
-      const nextWorkers = await loadEntryWorkers(next, workersDir);
-      await supervisor.reload(next, nextWorkers, connectionOptions(next.nsq, readFile));
-      await setupLogging({ ...next.log, ...options.log });
+      const next = await prepare(await readConfigDraft(options.configPath), sources);
+      await supervisor.reload(next.config, next.workers, next.connection);
+      await setupLogging({ ...next.config.log, ...options.log });
     } catch (error) {
       log.error("reload refused; the running config stays", {
         error: error instanceof Error ? error.message : String(error),

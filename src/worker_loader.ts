@@ -7,9 +7,10 @@
  * @module
  */
 
-import { ConfigError, type ConfigIssue } from "./config/config_error.ts";
+import type { ConfigIssue } from "./config/config_error.ts";
 import { WORKER_NAME } from "./config/names.ts";
-import type { Config } from "./config/types.ts";
+import type { KeyLocation } from "./config/reader.ts";
+import type { WorkerReference } from "./config/types.ts";
 import type { WorkerDefinition, WorkerOptions } from "./worker.ts";
 
 /** The `workers/` folder beside `src/`; in the compiled binary, its embedded copy. */
@@ -45,95 +46,166 @@ export interface LoadedWorker {
   readonly options: Readonly<WorkerOptions>;
 }
 
+/**
+ * Where worker modules come from: resolves a worker name to its module's
+ * default export, or throws a {@link WorkerLoadError}. The daemon imports
+ * from `workers/`; tests hand definitions over inline.
+ */
+export type WorkerSource = (name: string) => Promise<unknown>;
+
 /** The path of a worker's module relative to the project, e.g. `workers/demo/pageview.ts`. */
 export function workerFile(name: string): string {
   return `workers/${name}.ts`;
 }
 
+/** Imports `workers/<name>.ts` from `workersDir` and gives its default export. */
+export function moduleSource(workersDir: URL = WORKERS_DIR): WorkerSource {
+  return async (name) => {
+    if (!WORKER_NAME.test(name)) {
+      throw new WorkerLoadError(
+        `worker must be a module name under workers/ such as demo/pageview, got ${
+          JSON.stringify(name)
+        }`,
+      );
+    }
+    const url = new URL(`${name}.ts`, workersDir);
+    let module: Record<string, unknown>;
+    try {
+      module = await import(url.href);
+    } catch (error) {
+      throw new WorkerLoadError(describeImportError(error, url, name, workersDir), {
+        cause: error,
+      });
+    }
+    return module.default;
+  };
+}
+
 /**
  * Imports `workers/<name>.ts`, checks its default export and merges
- * `entryOptions` over the worker's own `options`.
+ * `entryOptions` over the worker's own `options`; throws the first problem.
  */
 export async function loadWorker(
   name: string,
   entryOptions: Readonly<WorkerOptions> = {},
   workersDir: URL = WORKERS_DIR,
 ): Promise<LoadedWorker> {
-  if (!WORKER_NAME.test(name)) {
-    throw new WorkerLoadError(
-      `worker must be a module name under workers/ such as demo/pageview, got ${
-        JSON.stringify(name)
-      }`,
-    );
-  }
   const file = workerFile(name);
-  const url = new URL(`${name}.ts`, workersDir);
-  let module: Record<string, unknown>;
-  try {
-    module = await import(url.href);
-  } catch (error) {
-    throw new WorkerLoadError(`${file}: ${describeImportError(error, url)}`, { cause: error });
+  const definition = checkDefinition(file, await moduleSource(workersDir)(name));
+  if (Array.isArray(definition)) throw new WorkerLoadError(definition[0]!);
+  const problems = optionProblems(file, definition.options, entryOptions);
+  if (problems.length > 0) {
+    throw new WorkerLoadError(`${file}: options.${problems[0]!.key} ${problems[0]!.problem}`);
   }
-  const definition = checkDefinition(file, module.default);
+  return loaded(name, file, definition, entryOptions);
+}
+
+/** The workers of a config, by entry index, and every problem found loading them. */
+export interface LoadedWorkers {
+  readonly workers: ReadonlyMap<number, LoadedWorker>;
+  readonly issues: readonly ConfigIssue[];
+}
+
+/**
+ * Loads the worker of every reference and checks it against its entry's
+ * options. A module that cannot be loaded, or whose default export has the
+ * wrong shape, is reported at its `worker:`; a bad option at the option
+ * itself (`keys` says where each is written). Nothing throws but the
+ * unexpected.
+ */
+export async function loadWorkers(
+  references: readonly WorkerReference[],
+  keys: Readonly<Record<string, KeyLocation>>,
+  source: WorkerSource,
+): Promise<LoadedWorkers> {
+  const results = await Promise.allSettled(references.map((ref) => source(ref.name)));
+  const issues: ConfigIssue[] = [];
+  const workers = new Map<number, LoadedWorker>();
+  for (const [i, result] of results.entries()) {
+    const ref = references[i]!;
+    const file = workerFile(ref.name);
+    const atWorker = (message: string) =>
+      issues.push({ ...ref.location, path: `workers[${ref.index}].worker`, message });
+    if (result.status === "rejected") {
+      if (!(result.reason instanceof WorkerLoadError)) throw result.reason;
+      atWorker(result.reason.message);
+      continue;
+    }
+    const definition = checkDefinition(file, result.value);
+    if (Array.isArray(definition)) {
+      for (const problem of definition) atWorker(problem);
+      continue;
+    }
+    if (ref.options === null) continue;
+    const problems = optionProblems(file, definition.options, ref.options);
+    for (const { key, problem, at } of problems) {
+      const path = `workers[${ref.index}].options.${key}`;
+      const place = keys[path]?.[at] ?? ref.location;
+      issues.push({ ...place, path, message: `${path} ${problem}` });
+    }
+    if (problems.length === 0) {
+      workers.set(ref.index, loaded(ref.name, file, definition, ref.options));
+    }
+  }
+  return { workers, issues };
+}
+
+function loaded(
+  name: string,
+  file: string,
+  definition: WorkerDefinition,
+  entryOptions: Readonly<WorkerOptions>,
+): LoadedWorker {
   return Object.freeze({
     name,
     file,
     definition,
-    options: Object.freeze(mergeOptions(file, definition.options, entryOptions)),
+    options: Object.freeze({ ...definition.options, ...entryOptions }),
   });
 }
 
-/**
- * Loads the worker of every entry of `config`, in order. Every failure is
- * reported, at the `worker:` line of its entry, in one {@link ConfigError}.
- */
-export async function loadEntryWorkers(
-  config: Config,
-  workersDir: URL = WORKERS_DIR,
-): Promise<LoadedWorker[]> {
-  const results = await Promise.allSettled(
-    config.workers.map((entry) => loadWorker(entry.worker, entry.options, workersDir)),
-  );
-  const issues: ConfigIssue[] = [];
-  const loaded: LoadedWorker[] = [];
-  for (const [i, result] of results.entries()) {
-    if (result.status === "fulfilled") {
-      loaded.push(result.value);
-      continue;
-    }
-    const { file, line, col } = config.workers[i]!.workerLocation;
-    const reason = result.reason;
-    if (!(reason instanceof WorkerLoadError)) throw reason;
-    issues.push({ file, line, col, path: `workers[${i}].worker`, message: reason.message });
-  }
-  if (issues.length > 0) throw new ConfigError(issues);
-  return loaded;
-}
+/** `file:line:col` inside workers/ of the first place an import error names there. */
+const PLACE = /(file:\/\/[^\s)]+):(\d+):(\d+)/g;
+// Deno colours the place in some messages (Module not found).
+// deno-lint-ignore no-control-regex
+const ANSI = /\x1b\[[0-9;]*m/g;
 
-function describeImportError(error: unknown, url: URL): string {
-  const message = error instanceof Error ? error.message : String(error);
+/**
+ * The import error's first line, after the place in the worker's code it
+ * names (a syntax error's line and column), so the operator can go there.
+ */
+function describeImportError(error: unknown, url: URL, name: string, workersDir: URL): string {
+  const message = (error instanceof Error ? error.message : String(error)).replace(ANSI, "");
+  const stack = error instanceof Error ? (error.stack ?? "").replace(ANSI, "") : "";
   const firstLine = message.split("\n", 1)[0] ?? "";
   if (firstLine.includes("Module not found") && firstLine.includes(url.href)) {
-    return "no such worker module";
+    return `${workerFile(name)}: no such worker module`;
   }
-  return `cannot be loaded: ${firstLine}`;
+  for (const [, where, line, col] of `${message}\n${stack}`.matchAll(PLACE)) {
+    if (where!.startsWith(workersDir.href)) {
+      return `workers/${
+        where!.slice(workersDir.href.length)
+      }:${line}:${col}: cannot be loaded: ${firstLine}`;
+    }
+  }
+  return `${workerFile(name)}: cannot be loaded: ${firstLine}`;
 }
 
-function checkDefinition(file: string, value: unknown): WorkerDefinition {
+/** The definition, or every problem of its shape (each starting with `file`). */
+function checkDefinition(file: string, value: unknown): WorkerDefinition | string[] {
   if (value === undefined) {
-    throw new WorkerLoadError(
-      `${file}: has no default export (export default defineWorker({...}))`,
-    );
+    return [`${file}: has no default export (export default defineWorker({...}))`];
   }
   if (typeof value !== "object" || value === null || Array.isArray(value)) {
-    throw new WorkerLoadError(
+    return [
       `${file}: default export must be an object made by defineWorker(), got ${describe(value)}`,
-    );
+    ];
   }
+  const problems: string[] = [];
   const definition = value as Record<string, unknown>;
   for (const key of Object.keys(definition)) {
     if (!DEFINITION_KEYS.has(key)) {
-      throw new WorkerLoadError(
+      problems.push(
         `${file}: default export has an unknown key ${JSON.stringify(key)} (known: ${
           [...DEFINITION_KEYS].join(", ")
         })`,
@@ -141,55 +213,70 @@ function checkDefinition(file: string, value: unknown): WorkerDefinition {
     }
   }
   if (typeof definition.handle !== "function") {
-    throw new WorkerLoadError(`${file}: default export has no handle() function`);
+    problems.push(`${file}: default export has no handle() function`);
   }
   for (const key of FUNCTION_KEYS) {
     const hook = definition[key];
-    if (hook !== undefined && typeof hook !== "function") {
-      throw new WorkerLoadError(`${file}: ${key} must be a function, got ${describe(hook)}`);
+    if (key !== "handle" && hook !== undefined && typeof hook !== "function") {
+      problems.push(`${file}: ${key} must be a function, got ${describe(hook)}`);
     }
   }
   const decode = definition.decode;
   if (decode !== undefined && typeof decode !== "function" && !DECODERS.has(decode as string)) {
-    throw new WorkerLoadError(
+    problems.push(
       `${file}: decode must be "json", "text", "bytes" or a function, got ${describe(decode)}`,
     );
   }
   const options = definition.options;
   if (options !== undefined && !isPlainObject(options)) {
-    throw new WorkerLoadError(`${file}: options must be an object, got ${describe(options)}`);
+    problems.push(`${file}: options must be an object, got ${describe(options)}`);
   }
-  return definition as unknown as WorkerDefinition;
+  return problems.length > 0 ? problems : definition as unknown as WorkerDefinition;
+}
+
+/** A problem with one entry option, and whether it lies in its key or its value. */
+interface OptionProblem {
+  readonly key: string;
+  /** What follows `options.<key>` in the message. */
+  readonly problem: string;
+  readonly at: "key" | "value";
 }
 
 /**
  * A worker that declares `options` names every option it reads, so an entry
  * option it does not declare is a typo, and one of another type a mistake.
+ * Every such option is reported.
  */
-function mergeOptions(
+function optionProblems(
   file: string,
   defaults: WorkerOptions | undefined,
   entryOptions: Readonly<WorkerOptions>,
-): WorkerOptions {
-  if (defaults === undefined) return { ...entryOptions };
+): OptionProblem[] {
+  if (defaults === undefined) return [];
+  const problems: OptionProblem[] = [];
   for (const [key, value] of Object.entries(entryOptions)) {
     if (!Object.hasOwn(defaults, key)) {
-      throw new WorkerLoadError(
-        `${file}: options.${key} is not an option of this worker (its options: ${
+      problems.push({
+        key,
+        at: "key",
+        problem: `is not an option of ${file} (its options: ${
           Object.keys(defaults).join(", ") || "none"
         })`,
-      );
+      });
+      continue;
     }
     const fallback = defaults[key];
     if (fallback !== null && value !== null && kind(fallback) !== kind(value)) {
-      throw new WorkerLoadError(
-        `${file}: options.${key} must be ${kind(fallback)} like its default ${
+      problems.push({
+        key,
+        at: "value",
+        problem: `must be ${kind(fallback)} like the default of ${file} (${
           JSON.stringify(fallback)
-        }, got ${describe(value)}`,
-      );
+        }), got ${describe(value)}`,
+      });
     }
   }
-  return { ...defaults, ...entryOptions };
+  return problems;
 }
 
 function isPlainObject(value: unknown): value is Record<string, unknown> {

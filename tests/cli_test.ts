@@ -275,7 +275,7 @@ Deno.test("check loads workers from overrides.workersDir and checks their option
   assert.equal(stdout, "");
   assert.equal(
     stderr,
-    `${locate(path, text, "record")}: workers/record.ts: options.sleep_ms must be a number ` +
-      `like its default 0, got "soon"\n`,
+    `${locate(path, text, "soon")}: workers[0].options.sleep_ms must be a number like the ` +
+      `default of workers/record.ts (0), got "soon"\n`,
   );
 });

@@ -9,9 +9,15 @@ import { isNsqName, MAX_NAME_LENGTH, NSQ_NAME_RULE } from "./names.ts";
 import { type At, INVALID, type Invalid } from "./reader.ts";
 import { checkSettings, ENTRY_FIELDS, SETTING_FIELDS } from "./schema.ts";
 import { complete, readSection, type ReadValues, type Section } from "./section.ts";
-import type { Entry } from "./types.ts";
+import type { Entry, WorkerReference } from "./types.ts";
 
 type Settings = ReadValues<typeof SETTING_FIELDS>;
+
+/** The entries, and the `worker:` of each that has a readable one. */
+export interface ReadEntries {
+  readonly entries: Entry[] | Invalid;
+  readonly references: WorkerReference[];
+}
 
 /**
  * Reads every entry. `defaults` is INVALID when `defaults:` is not a mapping;
@@ -22,18 +28,33 @@ export function readEntries(
   items: readonly At[],
   defaults: Section<typeof SETTING_FIELDS> | Invalid,
   prefix: string | Invalid,
-): Entry[] | Invalid {
+): ReadEntries {
   if (defaults !== INVALID && prefix !== INVALID) checkFixedDeadLetter(defaults, prefix);
   const inherited = defaults === INVALID ? allInvalid() : defaults.values;
   const firstAt = new Map<string, At>();
-  const entries: (Entry | Invalid)[] = items.map((at) => {
+  const references: WorkerReference[] = [];
+  const entries: (Entry | Invalid)[] = items.map((at, index) => {
     const s = readSection(at, ENTRY_FIELDS, inherited);
     if (s === INVALID) return INVALID;
+    const { worker, options } = s.values;
+    const workerAt = s.present.get("worker");
+    if (worker !== INVALID && workerAt !== undefined) {
+      const location = workerAt.location();
+      references.push({
+        index,
+        name: worker,
+        location,
+        options: options === INVALID ? null : options,
+      });
+    }
     checkSettings(s);
     checkDuplicate(s, firstAt);
     return prefix === INVALID ? INVALID : entry(s, prefix);
   });
-  return entries.some((e) => e === INVALID) ? INVALID : entries as Entry[];
+  return {
+    entries: entries.some((e) => e === INVALID) ? INVALID : entries as Entry[],
+    references,
+  };
 }
 
 function allInvalid(): Settings {

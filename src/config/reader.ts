@@ -52,9 +52,17 @@ export type Found =
  */
 const MAX_ALIAS_READS = 10_000;
 
+/** Where a key and its value are written. */
+export interface KeyLocation {
+  readonly key: SourceLocation;
+  readonly value: SourceLocation;
+}
+
 /** Collects the issues of one file and knows how to place a node in it. */
 export class Reader {
   readonly #issues: { offset: number | null; issue: ConfigIssue }[] = [];
+  /** Every key read so far, by key path: checks made after parsing report there. */
+  readonly #keys = new Map<string, { key: number; value: number }>();
   readonly #targets = new Map<Alias, Node | undefined>();
   /** How many times an alias has been followed so far. */
   aliasReads = 0;
@@ -86,6 +94,24 @@ export class Reader {
   locate(offset: number): SourceLocation {
     const { line, col } = this.lineCounter.linePos(offset);
     return { file: this.file, line, col };
+  }
+
+  /**
+   * Where each key read so far is written, by key path (e.g.
+   * `nsq.tls.ca_file`, `workers[0].options.label`).
+   */
+  keyLocations(): Record<string, KeyLocation> {
+    const out: Record<string, KeyLocation> = {};
+    for (const [path, { key, value }] of this.#keys) {
+      out[path] = { key: this.locate(key), value: this.locate(value) };
+    }
+    return out;
+  }
+
+  /** Records where the key at `path` and its value are written; the first reading counts. */
+  placeKey(path: string, key: number | null, value: number | null): void {
+    if (this.#keys.has(path) || (key === null && value === null)) return;
+    this.#keys.set(path, { key: key ?? value!, value: value ?? key! });
   }
 
   /** Every issue so far in document order (unplaced ones last), without repeats. */
@@ -214,7 +240,9 @@ export class At {
         continue;
       }
       firstLine.set(key, keyOffset === null ? 0 : this.reader.lineCounter.linePos(keyOffset).line);
-      entries.push({ key, at: this.#child(pair.value, path, keyOffset) });
+      const at = this.#child(pair.value, path, keyOffset);
+      this.reader.placeKey(path, keyOffset, at.offset);
+      entries.push({ key, at });
     }
     return { shape: "mapping", entries };
   }

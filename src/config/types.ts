@@ -90,6 +90,20 @@ export interface Entry extends EntrySettings {
   readonly workerLocation: SourceLocation;
 }
 
+/**
+ * An entry's `worker:` as read, even from a config with other problems, so
+ * that its module can be checked in the same pass.
+ */
+export interface WorkerReference {
+  /** The entry's index in `workers:`. */
+  readonly index: number;
+  readonly name: string;
+  /** Where `worker:` is written. */
+  readonly location: SourceLocation;
+  /** The entry's `options`; null when they could not be read. */
+  readonly options: Readonly<Record<string, unknown>> | null;
+}
+
 /** Where processed dedupe keys are kept. */
 export type DedupeStoreSpec =
   | { readonly kind: "memory" }

@@ -1,20 +1,22 @@
 /**
  * Runs the daemon's supervisor inside the test process, with worker
  * definitions given inline (closures can count and record), a config given
- * as YAML text, and log records captured instead of printed.
+ * as YAML text, and log records captured instead of printed. The config and
+ * the workers go through `prepare`, the checks of `check` and `run`.
  *
  * @module
  */
 
-import { parseConfig } from "../../src/config/load.ts";
+import { draftConfig } from "../../src/config/load.ts";
 import type { Config } from "../../src/config/types.ts";
-import { connectionOptions } from "../../src/connection_options.ts";
 import { createStore } from "../../src/dedupe/create_store.ts";
 import { logger, setupLogging } from "../../src/log.ts";
 import type { ConsumerTimings } from "../../src/nsq/consumer.ts";
+import type { ConnectionOptions } from "../../src/nsq/nsqjs.ts";
 import { Supervisor } from "../../src/supervisor.ts";
+import { prepare } from "../../src/prepare.ts";
 import type { WorkerDefinition } from "../../src/worker.ts";
-import { workerFile } from "../../src/worker_loader.ts";
+import { workerFile, WorkerLoadError } from "../../src/worker_loader.ts";
 
 /** A supervisor running in this process. */
 export interface InProcessDaemon extends AsyncDisposable {
@@ -34,6 +36,8 @@ export interface StartInProcessOptions {
   readonly workers: Record<string, WorkerDefinition>;
   /** Faster discovery and reconnection for tests. */
   readonly timings?: Partial<ConsumerTimings>;
+  /** Over the connection settings of the config, e.g. shorter heartbeats. */
+  readonly connection?: Partial<ConnectionOptions>;
 }
 
 /** Test timings: lookupd asked every 200 ms, reconnects after 100 ms. */
@@ -46,26 +50,27 @@ export const FAST_TIMINGS: Partial<ConsumerTimings> = {
 
 /** Parses `yaml`, starts a supervisor for it and resolves once its entries have started. */
 export async function startInProcess(options: StartInProcessOptions): Promise<InProcessDaemon> {
-  const config = parseConfig(options.yaml, "test.yaml", {});
+  const { config, workers, connection } = await prepare(
+    draftConfig(options.yaml, "test.yaml", {}),
+    {
+      workers: (name) => {
+        const definition = options.workers[name];
+        if (definition) return Promise.resolve(definition);
+        return Promise.reject(
+          new WorkerLoadError(`${workerFile(name)}: the test gives no such worker`),
+        );
+      },
+    },
+  );
   const logs: Record<string, unknown>[] = [];
   await setupLogging({ level: "debug", format: "json" }, {
     write: (line) => logs.push(JSON.parse(line)),
-  });
-  const workers = config.workers.map((entry) => {
-    const definition = options.workers[entry.worker];
-    if (!definition) throw new Error(`test gives no worker named ${entry.worker}`);
-    return {
-      name: entry.worker,
-      file: workerFile(entry.worker),
-      definition,
-      options: { ...definition.options, ...entry.options },
-    };
   });
   const supervisor = new Supervisor({
     config,
     workers,
     store: await createStore(config.dedupe, logger("dedupe")),
-    connection: connectionOptions(config.nsq, (path) => Deno.readFileSync(path)),
+    connection: { ...connection, ...options.connection },
     timings: { ...FAST_TIMINGS, ...options.timings },
   });
   await supervisor.start();

@@ -7,13 +7,8 @@
  */
 
 import assert from "node:assert/strict";
-import { parseConfig } from "../../src/config/load.ts";
-import { connectionOptions } from "../../src/connection_options.ts";
-import { createStore } from "../../src/dedupe/create_store.ts";
-import { setupLogging } from "../../src/log.ts";
-import { Supervisor } from "../../src/supervisor.ts";
 import type { WorkerDefinition } from "../../src/worker.ts";
-import { envelope, FAST_TIMINGS, startInProcess } from "../helpers/in_process.ts";
+import { envelope, startInProcess } from "../helpers/in_process.ts";
 import { type NsqCluster, startNsq, uniqueTopic, waitFor } from "../helpers/nsq.ts";
 import { makeIds, reportFigures } from "./ledger.ts";
 
@@ -163,11 +158,6 @@ Deno.test("a handler that blocks the event loop past two heartbeats: nsqd drops 
   await using nsq = await startNsq({ lookupd: false, nsqdArgs: ["--msg-timeout=2s"] });
   const topic = uniqueTopic("blocked");
   await nsq.createChannel(topic, CHANNEL);
-  const config = parseConfig(yaml(nsq, topic, { max_in_flight: 5 }), "blocked.yaml", {});
-  const logs: Record<string, unknown>[] = [];
-  await setupLogging({ level: "debug", format: "json" }, {
-    write: (line) => logs.push(JSON.parse(line)),
-  });
   const runs = new Map<string, number>();
   let blockedMs = 0;
   const definition: WorkerDefinition<string> = {
@@ -185,19 +175,12 @@ Deno.test("a handler that blocks the event loop past two heartbeats: nsqd drops 
       runs.set(id, (runs.get(id) ?? 0) + 1);
     },
   };
-  const supervisor = new Supervisor({
-    config,
-    workers: [{ name: "faulty", file: "workers/faulty.ts", definition, options: {} }],
-    store: await createStore(config.dedupe),
-    connection: {
-      ...connectionOptions(config.nsq, (path) => Deno.readFileSync(path)),
-      heartbeatIntervalMs: 1_000,
-      idleTimeoutMs: 3_000,
-    },
-    timings: FAST_TIMINGS,
+  await using daemon = await startInProcess({
+    yaml: yaml(nsq, topic, { max_in_flight: 5 }),
+    workers: { faulty: definition },
+    connection: { heartbeatIntervalMs: 1_000, idleTimeoutMs: 3_000 },
   });
-  await using _stop = { [Symbol.asyncDispose]: () => supervisor.shutdown() };
-  await supervisor.start();
+  const { supervisor, logs } = daemon;
   await waitFor(() => supervisor.readiness().ready, { message: "connected" });
 
   const before = makeIds("before", 8);

@@ -1,0 +1,126 @@
+/**
+ * Everything `check`, `run` (and its reloads) and the in-process test daemon
+ * verify before anything connects, in one place so that they cannot drift
+ * apart: the config, every worker module and its options, the TLS files and
+ * the compression codec. Every problem is reported at once, each at its
+ * `file:line:col`.
+ *
+ * @module
+ */
+
+import { ConfigError, type ConfigIssue } from "./config/config_error.ts";
+import { type ConfigDraft, readFailure } from "./config/load.ts";
+import type { Config, NsqConfig } from "./config/types.ts";
+import { connectionOptions } from "./connection_options.ts";
+import type { ConnectionOptions } from "./nsq/nsqjs.ts";
+import {
+  type LoadedWorker,
+  loadWorkers,
+  moduleSource,
+  type WorkerSource,
+} from "./worker_loader.ts";
+
+/** A config ready to run: its workers loaded and its connection settings read. */
+export interface Prepared {
+  readonly config: Config;
+  /** The worker of each entry, in the order of `config.workers`. */
+  readonly workers: readonly LoadedWorker[];
+  /** nsqd connection settings, TLS material read. */
+  readonly connection: ConnectionOptions;
+}
+
+/** Where {@linkcode prepare} gets what lies outside the config text. */
+export interface PrepareOptions {
+  /** Worker modules; by default imported from `workers/`. */
+  readonly workers?: WorkerSource;
+  /** Reads a TLS file; by default from disk. */
+  readonly readFile?: (path: string) => Uint8Array;
+  /** Whether this process may load native addons (snappy); by default asks Deno. */
+  readonly ffiGranted?: () => boolean;
+}
+
+const TLS_FILES = [
+  ["caFile", "ca_file"],
+  ["certFile", "cert_file"],
+  ["keyFile", "key_file"],
+] as const;
+
+/**
+ * Checks everything a draft config needs to run and returns it ready, or
+ * throws one {@link ConfigError} with every problem found: those of the
+ * text, of each worker module that could be named, of the TLS files and of
+ * the codec, in file order.
+ *
+ * @example
+ * ```ts
+ * const { config, workers, connection } = await prepare(await readConfigDraft("config.yaml"));
+ * ```
+ */
+export async function prepare(draft: ConfigDraft, options: PrepareOptions = {}): Promise<Prepared> {
+  const source = options.workers ?? moduleSource();
+  const readFile = options.readFile ?? ((path: string) => Deno.readFileSync(path));
+  const ffiGranted = options.ffiGranted ??
+    (() => Deno.permissions.querySync({ name: "ffi" }).state === "granted");
+  const loaded = await loadWorkers(draft.workers, draft.keys, source);
+  const issues: ConfigIssue[] = [...draft.issues, ...loaded.issues];
+  let files = new Map<string, Uint8Array>();
+  if (draft.nsq !== null) {
+    files = readTlsFiles(draft, draft.nsq, readFile, issues);
+    if (draft.nsq.compression === "snappy" && !ffiGranted()) {
+      issues.push(
+        issueAt(
+          draft,
+          "nsq.compression",
+          "nsq.compression is snappy, whose codec is a native addon that needs --allow-ffi, " +
+            "which this process does not have (nor does the compiled binary): use deflate or none",
+        ),
+      );
+    }
+  }
+  if (draft.config === null || issues.length > 0) throw new ConfigError(inFileOrder(issues));
+  const config = draft.config;
+  return {
+    config,
+    workers: config.workers.map((_, i) => loaded.workers.get(i)!),
+    connection: connectionOptions(config.nsq, (path) => files.get(path)!),
+  };
+}
+
+/** Reads every TLS file `nsq.tls` names; one that cannot be read is an issue at its key. */
+function readTlsFiles(
+  draft: ConfigDraft,
+  nsq: NsqConfig,
+  readFile: (path: string) => Uint8Array,
+  issues: ConfigIssue[],
+): Map<string, Uint8Array> {
+  const files = new Map<string, Uint8Array>();
+  if (nsq.tls === null) return files;
+  for (const [prop, key] of TLS_FILES) {
+    const path = nsq.tls[prop];
+    if (path === null || files.has(path)) continue;
+    try {
+      files.set(path, readFile(path));
+    } catch (error) {
+      issues.push(
+        issueAt(draft, `nsq.tls.${key}`, `nsq.tls.${key} cannot be read: ${readFailure(error)}`),
+      );
+    }
+  }
+  return files;
+}
+
+/** An issue at the value of the key at `path`. */
+function issueAt(draft: ConfigDraft, path: string, message: string): ConfigIssue {
+  const place = draft.keys[path]?.value;
+  return place === undefined
+    ? { file: draft.file, line: null, col: null, path, message }
+    : { ...place, path, message };
+}
+
+/** By line and column; issues without a place last, each group in the order found. */
+function inFileOrder(issues: readonly ConfigIssue[]): ConfigIssue[] {
+  const rank = (issue: ConfigIssue) => (issue.line ?? Infinity) * 1e6 + (issue.col ?? 0);
+  return issues.map((issue, i) => ({ issue, i }))
+    .sort((a, b) => rank(a.issue) - rank(b.issue) || a.i - b.i)
+    .map(({ issue }) => issue);
+}
