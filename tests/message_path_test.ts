@@ -225,6 +225,55 @@ Deno.test("a dead letter that cannot be published requeues the message instead",
   assert.match(String(line?.publish_error), new RegExp(`127.0.0.1:${port}`));
 });
 
+Deno.test("a dead letter that cannot be published: the handler runs max_attempts times only, requeues back off", async () => {
+  await using nsq = await startNsq();
+  const topic = uniqueTopic("dlloop");
+  const closed = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const port = closed.addr.port;
+  closed.close();
+  const yaml = yamlFor(nsq, topic, {
+    max_attempts: 2,
+    requeue_delay: "100ms",
+    max_requeue_delay: "10s",
+  }).replace(/publish_nsqd_tcp_address: .*/, `publish_nsqd_tcp_address: 127.0.0.1:${port}`);
+  let runs = 0;
+  await using daemon = await startInProcess({
+    yaml,
+    workers: {
+      "test/worker": {
+        handle() {
+          runs++;
+          throw new Error(`fails ${runs}`);
+        },
+      },
+    },
+  });
+  await nsq.publish(topic, "{}");
+  const stats = daemon.supervisor.entries[0]!.stats;
+  await waitFor(() => stats.snapshot().deadLetterFailures >= 4, {
+    message: "four failed dead letter publishes",
+    timeoutMs: 15_000,
+  });
+  const failures = daemon.logs.filter((r) =>
+    r.msg === "dead, but publishing the dead letter failed; requeued"
+  );
+  assert.equal(runs, 2, "the handler ran max_attempts times, not once per dead letter retry");
+  assert.deepEqual(failures.map((r) => r.level), failures.map(() => "error"));
+  assert.match(String(failures[0]!.publish_error), new RegExp(`127.0.0.1:${port}`));
+  assert.equal(failures[0]!.error, "fails 2");
+  assert.match(String(failures[1]!.error), /attempt 3 is beyond max_attempts 2/);
+  const delays = failures.map((r) => Number(r.delay_ms));
+  for (let i = 1; i < delays.length; i++) {
+    assert.ok(delays[i]! > delays[i - 1]!, `requeue delays grow: ${delays.join(", ")}`);
+  }
+  const channel = await nsq.channel(topic, "work");
+  assert.equal(
+    channel!.depth + channel!.in_flight_count + channel!.deferred_count,
+    1,
+    "the message is still in nsqd",
+  );
+});
+
 Deno.test("a handler slower than nsqd's msg-timeout is touched and not redelivered", async () => {
   await using nsq = await startNsq({ nsqdArgs: ["--msg-timeout=1s"] });
   const topic = uniqueTopic("touch");
@@ -375,4 +424,49 @@ Deno.test("two nsqd behind one lookupd: both consumed, total RDY within max_in_f
   // Idle, every connection holds its share and the remainder is not lost.
   await waitFor(async () => (await readyCounts()).sort().join("+") === "3+4");
   assert.equal(daemon.supervisor.readiness().ready, true);
+});
+
+Deno.test("two nsqd sharing a node-id: every distinct message is handled once, none lost as a duplicate", async () => {
+  // nsqd's message ids are time + node-id + a per-millisecond sequence, so two
+  // nsqd with one node-id hand out the same ids to different messages.
+  await using nsq = await startNsq({ nsqds: 2, nsqdArgs: ["--node-id=7"] });
+  const topic = uniqueTopic("nodeid");
+  const handled = new Map<string, number>();
+  const idsSeen = new Map<string, number>();
+  await using daemon = await startInProcess({
+    yaml: yamlFor(nsq, topic, { max_in_flight: 50 }),
+    workers: {
+      "test/worker": {
+        decode: "text",
+        handle(body: string, ctx) {
+          handled.set(body, (handled.get(body) ?? 0) + 1);
+          idsSeen.set(ctx.message.id, (idsSeen.get(ctx.message.id) ?? 0) + 1);
+        },
+      },
+    },
+  });
+  // Parallel publishers to both nsqd, round after round, so that both mint
+  // ids in the same milliseconds.
+  const rounds = 20;
+  const perRound = 100;
+  for (let round = 0; round < rounds; round++) {
+    await Promise.all([0, 1].map((i) =>
+      nsq.publishMany(
+        topic,
+        Array.from({ length: perRound }, (_, n) => `${i}.${round}.${n}`),
+        i,
+      )
+    ));
+  }
+  const total = 2 * rounds * perRound;
+  const outcomes = () => daemon.supervisor.entries[0]!.stats.snapshot().outcomes;
+  await waitFor(() => outcomes().finish + outcomes().duplicate >= total, {
+    message: `${total} messages answered`,
+    timeoutMs: 20_000,
+  });
+  const shared = [...idsSeen.values()].filter((n) => n > 1).length;
+  assert.equal(outcomes().duplicate, 0, "no distinct message taken for a duplicate");
+  assert.equal(handled.size, total);
+  assert.deepEqual([...handled.values()].filter((n) => n !== 1), []);
+  assert.ok(shared > 0, "the two nsqd did hand out the same ids (else this test proves nothing)");
 });

@@ -65,6 +65,7 @@ function message(
     timestamp: 1_700_000_000_000,
     body: body instanceof Uint8Array ? body : encoder.encode(JSON.stringify(body)),
     msgTimeoutMs: fields.msgTimeoutMs ?? 60_000,
+    idScope: SCOPE,
     touch() {
       touches++;
       fields.onTouch?.();
@@ -189,14 +190,9 @@ test("a failure releases the claim so that the retry runs the handler again", as
   assert.equal(calls, 2);
 });
 
-test("a failure at max attempts (or beyond) is dead", async () => {
+test("a failure at max attempts is dead", async () => {
   const { runner, store } = setup({ handle: () => Promise.reject(new Error("still down")) });
   assertOutcome(await runner.run(message(undefined, { attempts: 3 })), {
-    kind: "dead",
-    reason: "max_attempts",
-    error: "still down",
-  });
-  assertOutcome(await runner.run(message(undefined, { attempts: 7 })), {
     kind: "dead",
     reason: "max_attempts",
     error: "still down",
@@ -384,10 +380,7 @@ test("a custom dedupe key catches the same event under two message ids", async (
   assert.equal(claimStatus(store, "7"), "done", "a number key is String()'d");
 });
 
-test("a null or undefined dedupe key falls back to the message id", async () => {
-  const { runner, store } = setup({ dedupeKey: () => null, handle: () => {} });
-  assert.equal((await runner.run(message(undefined, { id: "M1" }))).kind, "finish");
-  assert.equal(claimStatus(store, "M1"), "done");
+test("an undefined dedupe key falls back to the message id", async () => {
   const undef = setup({ dedupeKey: () => undefined, handle: () => {} });
   assert.equal((await undef.runner.run(message(undefined, { id: "M2" }))).kind, "finish");
   assert.equal(claimStatus(undef.store, "M2"), "done");
@@ -614,4 +607,71 @@ test("settings out of bounds are refused", () => {
     () => setup({ handle }, { settings: { maxRequeueDelayMs: Number.NaN } }),
     RangeError,
   );
+});
+
+test("the same message id from two nsqd (two id scopes) is two messages", async () => {
+  let calls = 0;
+  const { runner } = setup({ handle: () => void calls++ });
+  assert.equal((await runner.run({ ...message(), idScope: `${SCOPE}@a:4150` })).kind, "finish");
+  assert.equal((await runner.run({ ...message(), idScope: `${SCOPE}@b:4150` })).kind, "finish");
+  assert.deepEqual(await runner.run({ ...message(), idScope: `${SCOPE}@a:4150` }), {
+    kind: "duplicate",
+  });
+  assert.equal(calls, 2);
+});
+
+test("a custom dedupeKey is scoped to the entry, whichever nsqd delivered it", async () => {
+  let calls = 0;
+  const { runner, store } = setup({
+    dedupeKey: (body: { event: string }) => body.event,
+    handle: () => void calls++,
+  });
+  const first = { ...message({ event: "e1" }, { id: "a" }), idScope: `${SCOPE}@a:4150` };
+  const second = { ...message({ event: "e1" }, { id: "b" }), idScope: `${SCOPE}@b:4150` };
+  assert.equal((await runner.run(first)).kind, "finish");
+  assert.deepEqual(await runner.run(second), { kind: "duplicate" });
+  assert.equal(calls, 1);
+  assert.equal(claimStatus(store, "e1"), "done");
+});
+
+test("a dedupeKey returning null: no dedupe, the handler runs each time and nothing is stored", async () => {
+  let calls = 0;
+  const claims: string[] = [];
+  const memory = new MemoryStore({ capacity: 10, ttlMs: 60_000 });
+  const spy: DedupeStore = {
+    claim: (scope, key, leaseMs) => {
+      claims.push(key);
+      return memory.claim(scope, key, leaseMs);
+    },
+    done: (scope, key, token) => memory.done(scope, key, token),
+    release: (scope, key, token) => memory.release(scope, key, token),
+    renew: (scope, key, token, leaseMs) => memory.renew(scope, key, token, leaseMs),
+    close: () => memory.close(),
+  };
+  const { runner } = setup({ dedupeKey: () => null, handle: () => void calls++ }, { store: spy });
+  assert.equal((await runner.run(message())).kind, "finish");
+  assert.equal((await runner.run(message())).kind, "finish");
+  assert.equal(calls, 2);
+  assert.deepEqual(claims, []);
+});
+
+test("delivered beyond max_attempts: dead without running the handler, unless a duplicate", async () => {
+  let calls = 0;
+  const { runner, store } = setup({ handle: () => void calls++ });
+  assertOutcome(await runner.run(message(undefined, { attempts: 4 })), {
+    kind: "dead",
+    reason: "max_attempts",
+    error: "attempt 4 is beyond max_attempts 3: the handler is not run again",
+    durationMs: null,
+  });
+  assert.equal(calls, 0);
+  assert.equal(claimStatus(store, "0a1b2c3d4e5f6789"), "claimed", "the claim was released");
+  assert.equal((await runner.run(message(undefined, { id: "other", attempts: 3 }))).kind, "finish");
+  assert.deepEqual(await runner.run(message(undefined, { id: "other", attempts: 4 })), {
+    kind: "duplicate",
+  });
+  assert.equal(calls, 1);
+  const noDedupe = setup({ dedupeKey: () => null, handle: () => void calls++ });
+  assert.equal((await noDedupe.runner.run(message(undefined, { attempts: 4 }))).kind, "dead");
+  assert.equal(calls, 1);
 });

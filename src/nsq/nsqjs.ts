@@ -285,6 +285,12 @@ export class ReaderConnection {
   readonly port: number;
   /** `host:port`. */
   readonly address: string;
+  /**
+   * `<topic>/<channel>@<host:port>`: where a message id of this connection
+   * is unique (nsqd mints ids per topic from its `--node-id`, which two nsqd
+   * may share). Its messages carry it by reference.
+   */
+  readonly idScope: string;
   #conn: any;
   #events: ReaderEvents;
   #state: State = "connecting";
@@ -303,6 +309,7 @@ export class ReaderConnection {
     this.host = host;
     this.port = port;
     this.address = formatHostPort({ host, port });
+    this.idScope = `${topic}/${channel}@${this.address}`;
     this.#events = events;
     const conn = new ReaderBase(host, port, topic, channel, nsqjsOptions(options));
     this.#conn = conn;
@@ -501,6 +508,11 @@ export class NsqMessage {
   /** The connection's message timeout, in ms. */
   get msgTimeoutMs(): number {
     return this.#connection.msgTimeoutMs;
+  }
+
+  /** The dedupe scope of `id`; see {@linkcode ReaderConnection.idScope}. */
+  get idScope(): string {
+    return this.#connection.idScope;
   }
 
   /** The nsqd this message came from (`host:port`). */
