@@ -57,6 +57,10 @@ Deno.test("N messages published are each handled once and finished", async () =>
   assert.equal(channel?.requeue_count, 0);
   assert.equal(channel?.timeout_count, 0);
   assert.equal(daemon.supervisor.entries[0]!.stats.snapshot().outcomes.finish, 300);
+  const durations = daemon.logs.filter((r) => r.msg === "finished").map((r) => r.duration_ms);
+  assert.equal(durations.length, 300);
+  const unrounded = durations.filter((d) => !/^\d+(\.\d{1,2})?$/.test(String(d)));
+  assert.deepEqual(unrounded, [], "durations in log lines are rounded to 0.01 ms");
 });
 
 Deno.test("the same event published twice with a dedupeKey is handled once", async () => {
