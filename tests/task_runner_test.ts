@@ -353,11 +353,31 @@ test("stop already aborted: interrupted without running the handler", async () =
   assert.equal(claimStatus(store, "0a1b2c3d4e5f6789"), "claimed");
 });
 
-test("a stop signal that never fires leaves nothing behind", async () => {
+test("a stop signal that never fires leaves no listener behind, whatever the outcome", async () => {
+  // One signal serves every message of an entry: a listener left per message would leak.
   const stop = new AbortController();
-  const { runner } = setup({ handle: () => Promise.resolve() });
-  assert.equal((await runner.run(message(), stop.signal)).kind, "finish");
-  stop.abort(); // no listener left to run
+  const listeners = new Set<unknown>();
+  const signal = stop.signal;
+  const add = signal.addEventListener.bind(signal);
+  const remove = signal.removeEventListener.bind(signal);
+  signal.addEventListener = (type: string, listener: EventListenerOrEventListenerObject) => {
+    listeners.add(listener);
+    add(type, listener);
+  };
+  signal.removeEventListener = (type: string, listener: EventListenerOrEventListenerObject) => {
+    listeners.delete(listener);
+    remove(type, listener);
+  };
+  let calls = 0;
+  const { runner } = setup({
+    handle: () => ++calls === 2 ? Promise.reject(new Error("boom")) : Promise.resolve(),
+  }, { settings: { timeoutMs: 50 } });
+  assert.equal((await runner.run(message(undefined, { id: "a" }), signal)).kind, "finish");
+  assert.equal((await runner.run(message(undefined, { id: "b" }), signal)).kind, "retry");
+  const slow = setup({ handle: never }, { settings: { timeoutMs: 20 } });
+  assert.equal((await slow.runner.run(message(undefined, { id: "c" }), signal)).kind, "retry");
+  assert.equal(calls, 2);
+  assert.equal(listeners.size, 0, `${listeners.size} abort listeners left on the stop signal`);
 });
 
 test("a done key is a duplicate; the handler does not run", async () => {
