@@ -452,11 +452,11 @@ Deno.test("two nsqd behind one lookupd: both consumed, total RDY within max_in_f
     return counts;
   };
   const sum = (values: number[]) => values.reduce((a, b) => a + b, 0);
-  while (handled < count) {
+  await waitFor(async () => {
     assert.ok(sum(await readyCounts()) <= 7, "total RDY above max_in_flight");
     assert.ok(daemon.supervisor.entries[0]!.stats.inFlight <= 7, "in flight above max_in_flight");
-    await new Promise((resolve) => setTimeout(resolve, 10));
-  }
+    return handled >= count;
+  }, { message: `${count} handled`, intervalMs: 10, timeoutMs: 20_000 });
   assert.ok(mostInFlight <= 7, `${mostInFlight} handlers ran at once`);
   for (const i of [0, 1]) {
     await waitFor(async () => (await nsq.channel(topic, "work", i))?.message_count === count / 2);
