@@ -3,16 +3,20 @@ import { type DeadLetterEnvelope, deadLetterEnvelope } from "../src/dead_letter.
 
 const encoder = new TextEncoder();
 
-function envelope(body: Uint8Array, now?: number): DeadLetterEnvelope {
-  const bytes = deadLetterEnvelope({
+function encode(body: Uint8Array, extra: { now?: number; maxBytes?: number }): Uint8Array {
+  return deadLetterEnvelope({
     topic: "pageviews",
     channel: "counter",
     worker: "demo/pageview",
     message: { id: "0a1b2c3d4e5f6789", attempts: 5, timestamp: 1_700_000_000_123, body },
     reason: "max_attempts",
     error: 'upstream said "no"',
-    ...(now === undefined ? {} : { now }),
+    ...extra,
   });
+}
+
+function envelope(body: Uint8Array, now?: number): DeadLetterEnvelope {
+  const bytes = encode(body, now === undefined ? {} : { now });
   assert.ok(bytes instanceof Uint8Array);
   return JSON.parse(new TextDecoder().decode(bytes));
 }
@@ -79,15 +83,7 @@ Deno.test("a body that is a view into a larger buffer encodes only the view", ()
 });
 
 function cutEnvelope(body: Uint8Array, maxBytes: number): [DeadLetterEnvelope, number] {
-  const bytes = deadLetterEnvelope({
-    topic: "pageviews",
-    channel: "counter",
-    worker: "demo/pageview",
-    message: { id: "0a1b2c3d4e5f6789", attempts: 5, timestamp: 1_700_000_000_123, body },
-    reason: "decode",
-    error: "not JSON",
-    maxBytes,
-  });
+  const bytes = encode(body, { maxBytes });
   return [JSON.parse(new TextDecoder().decode(bytes)), bytes.length];
 }
 

@@ -33,6 +33,17 @@ workers:
 `;
 }
 
+/** `yaml` with a publish_nsqd_tcp_address where nothing listens, and that port. */
+function unreachablePublisher(yaml: string): [string, number] {
+  const closed = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const port = closed.addr.port;
+  closed.close();
+  return [
+    yaml.replace(/publish_nsqd_tcp_address: .*/, `publish_nsqd_tcp_address: 127.0.0.1:${port}`),
+    port,
+  ];
+}
+
 Deno.test("N messages published are each handled once and finished", async () => {
   await using nsq = await startNsq();
   const topic = uniqueTopic("all");
@@ -210,13 +221,7 @@ Deno.test("dead_letter_topic null: the message is logged, counted and finished",
 Deno.test("a dead letter that cannot be published requeues the message instead", async () => {
   await using nsq = await startNsq();
   const topic = uniqueTopic("dlfail");
-  const closed = Deno.listen({ hostname: "127.0.0.1", port: 0 });
-  const port = closed.addr.port;
-  closed.close();
-  const yaml = yamlFor(nsq, topic).replace(
-    /publish_nsqd_tcp_address: .*/,
-    `publish_nsqd_tcp_address: 127.0.0.1:${port}`,
-  );
+  const [yaml, port] = unreachablePublisher(yamlFor(nsq, topic));
   await using daemon = await startInProcess({ yaml, workers: { "test/worker": { handle() {} } } });
   await nsq.publish(topic, "not json");
   const stats = daemon.supervisor.entries[0]!.stats;
@@ -233,14 +238,9 @@ Deno.test("a dead letter that cannot be published requeues the message instead",
 Deno.test("a dead letter that cannot be published: the handler runs max_attempts times only, requeues back off", async () => {
   await using nsq = await startNsq();
   const topic = uniqueTopic("dlloop");
-  const closed = Deno.listen({ hostname: "127.0.0.1", port: 0 });
-  const port = closed.addr.port;
-  closed.close();
-  const yaml = yamlFor(nsq, topic, {
-    max_attempts: 2,
-    requeue_delay: "100ms",
-    max_requeue_delay: "10s",
-  }).replace(/publish_nsqd_tcp_address: .*/, `publish_nsqd_tcp_address: 127.0.0.1:${port}`);
+  const [yaml, port] = unreachablePublisher(
+    yamlFor(nsq, topic, { max_attempts: 2, requeue_delay: "100ms", max_requeue_delay: "10s" }),
+  );
   let runs = 0;
   await using daemon = await startInProcess({
     yaml,
