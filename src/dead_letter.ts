@@ -47,7 +47,11 @@ export interface DeadLetterEnvelope {
   readonly error: string;
   readonly body: string;
   readonly body_encoding: "utf8" | "base64";
-  /** Present when the body was cut to keep the envelope within nsqd's message size. */
+  /**
+   * Present when the body was cut to keep the envelope within nsqd's message
+   * size; the head kept has the encoding the whole body has, and a UTF-8 head
+   * ends on a whole character.
+   */
   readonly body_truncated?: true;
   /** The original body's size in bytes, when it was cut. */
   readonly body_bytes?: number;
@@ -109,18 +113,45 @@ export function deadLetterEnvelope(input: DeadLetterInput): Uint8Array {
   const bytes = encoder.encode(JSON.stringify(envelope));
   const maxBytes = input.maxBytes ?? MAX_DEAD_LETTER_BYTES;
   if (bytes.length <= maxBytes) return bytes;
-  // Too large for nsqd: keep the head of the body, in base64, whose size
-  // (unlike escaped UTF-8) is known before encoding.
+  // Too large for nsqd: keep the head of the body, in the encoding the whole
+  // body has, so that a reader need not guess.
   const cut: DeadLetterEnvelope = {
     ...envelope,
     body: "",
-    body_encoding: "base64",
     body_truncated: true,
     body_bytes: message.body.length,
   };
   const room = maxBytes - encoder.encode(JSON.stringify(cut)).length;
-  const keep = Math.max(0, Math.floor(room / 4) * 3);
-  return encoder.encode(
-    JSON.stringify({ ...cut, body: message.body.subarray(0, keep).toBase64() }),
-  );
+  const head = bodyEncoding === "utf8"
+    ? utf8Head(body, room)
+    : message.body.subarray(0, Math.max(0, Math.floor(room / 4) * 3)).toBase64();
+  return encoder.encode(JSON.stringify({ ...cut, body: head }));
+}
+
+/** The size in bytes of `text` as a JSON string, without its quotes. */
+function jsonBytes(text: string): number {
+  return encoder.encode(JSON.stringify(text)).length - 2;
+}
+
+/**
+ * The longest head of `text` that takes at most `room` bytes as a JSON
+ * string, never ending in half a surrogate pair (half a UTF-8 sequence).
+ * Escaping makes the size of a head unknown before encoding it, hence the
+ * binary search; only an oversized dead letter comes here.
+ */
+function utf8Head(text: string, room: number): string {
+  let fits = 0;
+  let over = text.length + 1;
+  while (over - fits > 1) {
+    const middle = Math.floor((fits + over) / 2);
+    if (jsonBytes(wholeCharacters(text, middle)) <= room) fits = middle;
+    else over = middle;
+  }
+  return wholeCharacters(text, fits);
+}
+
+function wholeCharacters(text: string, end: number): string {
+  const last = text.charCodeAt(end - 1);
+  // A high surrogate at the end: its low half was cut off.
+  return last >= 0xd800 && last <= 0xdbff ? text.slice(0, end - 1) : text.slice(0, end);
 }

@@ -161,22 +161,6 @@ export function boundLogger(base: Logger, properties: Record<string, unknown>): 
   };
 }
 
-/**
- * Hides a secret for display: `"***"` when it is set, `""` when it is not,
- * so that `list` and `/stats` can say whether a secret is configured.
- *
- * @example
- * ```ts
- * import { redact } from "./log.ts";
- *
- * redact("s3cr3t"); // "***"
- * redact(null); // ""
- * ```
- */
-export function redact(value: string | null): string {
-  return value === null || value === "" ? "" : "***";
-}
-
 class CategoryLogger implements Logger {
   readonly #tape: TapeLogger;
   readonly #fields: Readonly<Record<string, unknown>> | null;

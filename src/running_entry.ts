@@ -13,6 +13,7 @@ import { EntryStats } from "./entry_stats.ts";
 import { boundLogger, isLogged } from "./log.ts";
 import { Consumer, type ConsumerTimings } from "./nsq/consumer.ts";
 import type { ConnectionOptions, NsqMessage } from "./nsq/nsqjs.ts";
+import { retryDelay } from "./runner/backoff.ts";
 import { describeError, type Outcome, type StoreFailure } from "./runner/outcome.ts";
 import { type TaskMessage, TaskRunner } from "./runner/task_runner.ts";
 import type { LoadedWorker } from "./worker_loader.ts";
@@ -321,9 +322,13 @@ export class RunningEntry {
       await this.#options.publisher.publishRaw(entry.deadLetterTopic, envelope);
     } catch (error) {
       this.stats.deadLetterFailures++;
-      message.requeue(entry.requeueDelayMs);
+      // The entry's backoff: when it comes back its handler is not run again
+      // (attempts are beyond max_attempts), only this publish is retried.
+      const delayMs = retryDelay(message.attempts, entry.requeueDelayMs, entry.maxRequeueDelayMs);
+      message.requeue(delayMs);
       this.#log.error("dead, but publishing the dead letter failed; requeued", {
         ...fields,
+        delay_ms: delayMs,
         publish_error: describeError(error),
       });
       return;
@@ -342,7 +347,8 @@ export class RunningEntry {
       outcome: outcome.kind,
     };
     if ("durationMs" in outcome && outcome.durationMs !== null) {
-      fields.duration_ms = outcome.durationMs;
+      // Hundredths of a millisecond are plenty in a log line; metrics keep it all.
+      fields.duration_ms = Math.round(outcome.durationMs * 100) / 100;
     }
     if ("delayMs" in outcome) fields.delay_ms = outcome.delayMs;
     if ("error" in outcome) fields.error = outcome.error;

@@ -84,7 +84,10 @@ export interface WorkerContext<O extends WorkerOptions = WorkerOptions> extends 
  *   throws {@link PermanentError} → dead-lettered at once.
  * - `validate` returning false → dead-lettered, not retried.
  * - `dedupeKey` → a message whose key was already handled is finished without
- *   running `handle`; the default key is the NSQ message id.
+ *   running `handle`. Its keys are scoped to the entry, so it catches an event
+ *   published twice. Returning `undefined` (or no `dedupeKey`) means the
+ *   default key, the NSQ message id scoped to the nsqd that delivered it (it
+ *   catches redeliveries after a lost FIN); `null` means no dedupe at all.
  */
 // deno-lint-ignore no-explicit-any
 export interface WorkerDefinition<T = any, O extends WorkerOptions = WorkerOptions> {

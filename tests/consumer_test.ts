@@ -364,16 +364,15 @@ Deno.test("a frozen nsqd is found dead by the idle timeout; the consumer reconne
   assert.equal(run.log.count("nsqd connection lost; reconnecting"), 0);
 
   const pid = await pidOf(nsqd);
-  const stoppedAt = performance.now();
   Deno.kill(pid, "SIGSTOP");
   try {
+    // TCP alone would not notice for minutes; the 2 s idle timeout (from the
+    // last heartbeat, up to 1 s before SIGSTOP) gives up within seconds. The
+    // deadline leaves room for a loaded machine, not for TCP's timeouts.
     await waitFor(() => run.log.count("nsqd connection lost; reconnecting") > 0, {
-      message: "the connection to a frozen nsqd to be given up",
-      timeoutMs: 6_000,
+      message: "the connection to a frozen nsqd to be given up by the idle timeout",
+      timeoutMs: 10_000,
     });
-    // The idle clock started at the last heartbeat, up to 1 s before SIGSTOP.
-    const elapsed = performance.now() - stoppedAt;
-    assert.ok(elapsed < 3_500, `given up ${Math.round(elapsed)} ms after SIGSTOP`);
     assert.equal(run.consumer.isConnected, false);
   } finally {
     Deno.kill(pid, "SIGCONT");

@@ -3,16 +3,20 @@ import { type DeadLetterEnvelope, deadLetterEnvelope } from "../src/dead_letter.
 
 const encoder = new TextEncoder();
 
-function envelope(body: Uint8Array, now?: number): DeadLetterEnvelope {
-  const bytes = deadLetterEnvelope({
+function encode(body: Uint8Array, extra: { now?: number; maxBytes?: number }): Uint8Array {
+  return deadLetterEnvelope({
     topic: "pageviews",
     channel: "counter",
     worker: "demo/pageview",
     message: { id: "0a1b2c3d4e5f6789", attempts: 5, timestamp: 1_700_000_000_123, body },
     reason: "max_attempts",
     error: 'upstream said "no"',
-    ...(now === undefined ? {} : { now }),
+    ...extra,
   });
+}
+
+function envelope(body: Uint8Array, now?: number): DeadLetterEnvelope {
+  const bytes = encode(body, now === undefined ? {} : { now });
   assert.ok(bytes instanceof Uint8Array);
   return JSON.parse(new TextDecoder().decode(bytes));
 }
@@ -76,4 +80,47 @@ Deno.test("a body that is a view into a larger buffer encodes only the view", ()
   assert.equal(envelope(buffer.subarray(2, 7)).body, "hello");
   const binary = new Uint8Array([1, 0xff, 0xfe, 2]).subarray(1, 3);
   assert.equal(envelope(binary).body, "//4=");
+});
+
+function cutEnvelope(body: Uint8Array, maxBytes: number): [DeadLetterEnvelope, number] {
+  const bytes = encode(body, { maxBytes });
+  return [JSON.parse(new TextDecoder().decode(bytes)), bytes.length];
+}
+
+function startsWith(whole: Uint8Array, head: Uint8Array): boolean {
+  return head.length <= whole.length && head.every((byte, i) => whole[i] === byte);
+}
+
+Deno.test("a UTF-8 body too large for nsqd is cut as UTF-8 text, within the limit", () => {
+  const body = encoder.encode("plain ascii, not json ".repeat(60_000)); // ~1.3 MiB
+  const [result, size] = cutEnvelope(body, 1024 * 1024);
+  assert.equal(result.body_encoding, "utf8");
+  assert.equal(result.body_truncated, true);
+  assert.equal(result.body_bytes, body.length);
+  assert.ok(size <= 1024 * 1024, `${size} bytes`);
+  assert.ok(size > 1024 * 1024 - 16, `the room is used: ${size} bytes`);
+  assert.ok(startsWith(body, encoder.encode(result.body)));
+});
+
+Deno.test("a truncated UTF-8 body never ends in half a character, whatever the escaping", () => {
+  for (const text of ["é", "😀", "\u0000", '"', "a😀é\n"]) {
+    const body = encoder.encode(text.repeat(400));
+    for (let maxBytes = 400; maxBytes < 440; maxBytes++) {
+      const [result, size] = cutEnvelope(body, maxBytes);
+      assert.equal(result.body_encoding, "utf8");
+      assert.ok(size <= maxBytes, `${JSON.stringify(text)}: ${size} > ${maxBytes}`);
+      const head = encoder.encode(result.body);
+      assert.ok(startsWith(body, head), `${JSON.stringify(text)} cut at ${maxBytes}: not a prefix`);
+      assert.ok(result.body.isWellFormed(), "no lone surrogate");
+    }
+  }
+});
+
+Deno.test("a binary body too large is cut in base64", () => {
+  const body = new Uint8Array(2000).fill(0xff);
+  const [result, size] = cutEnvelope(body, 1000);
+  assert.equal(result.body_encoding, "base64");
+  assert.equal(result.body_truncated, true);
+  assert.ok(size <= 1000);
+  assert.ok(startsWith(body, Uint8Array.fromBase64(result.body)));
 });

@@ -51,6 +51,7 @@ function message(attempts = 1, msgTimeoutMs = 60_000): TaskMessage {
     body: new TextEncoder().encode('{"event_id":"e1"}'),
     msgTimeoutMs,
     touch() {},
+    idScope: `${SCOPE}@127.0.0.1:4150`,
   };
 }
 

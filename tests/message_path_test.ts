@@ -5,6 +5,7 @@
 
 import assert from "node:assert/strict";
 import { PermanentError } from "../src/mod.ts";
+import { type NsqMessage, ReaderConnection } from "../src/nsq/nsqjs.ts";
 import type { WorkerDefinition } from "../src/worker.ts";
 import { deferred, envelope, startInProcess } from "./helpers/in_process.ts";
 import { type NsqCluster, startNsq, uniqueTopic, waitFor } from "./helpers/nsq.ts";
@@ -32,6 +33,17 @@ workers:
 `;
 }
 
+/** `yaml` with a publish_nsqd_tcp_address where nothing listens, and that port. */
+function unreachablePublisher(yaml: string): [string, number] {
+  const closed = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const port = closed.addr.port;
+  closed.close();
+  return [
+    yaml.replace(/publish_nsqd_tcp_address: .*/, `publish_nsqd_tcp_address: 127.0.0.1:${port}`),
+    port,
+  ];
+}
+
 Deno.test("N messages published are each handled once and finished", async () => {
   await using nsq = await startNsq();
   const topic = uniqueTopic("all");
@@ -57,6 +69,10 @@ Deno.test("N messages published are each handled once and finished", async () =>
   assert.equal(channel?.requeue_count, 0);
   assert.equal(channel?.timeout_count, 0);
   assert.equal(daemon.supervisor.entries[0]!.stats.snapshot().outcomes.finish, 300);
+  const durations = daemon.logs.filter((r) => r.msg === "finished").map((r) => r.duration_ms);
+  assert.equal(durations.length, 300);
+  const unrounded = durations.filter((d) => !/^\d+(\.\d{1,2})?$/.test(String(d)));
+  assert.deepEqual(unrounded, [], "durations in log lines are rounded to 0.01 ms");
 });
 
 Deno.test("the same event published twice with a dedupeKey is handled once", async () => {
@@ -205,13 +221,7 @@ Deno.test("dead_letter_topic null: the message is logged, counted and finished",
 Deno.test("a dead letter that cannot be published requeues the message instead", async () => {
   await using nsq = await startNsq();
   const topic = uniqueTopic("dlfail");
-  const closed = Deno.listen({ hostname: "127.0.0.1", port: 0 });
-  const port = closed.addr.port;
-  closed.close();
-  const yaml = yamlFor(nsq, topic).replace(
-    /publish_nsqd_tcp_address: .*/,
-    `publish_nsqd_tcp_address: 127.0.0.1:${port}`,
-  );
+  const [yaml, port] = unreachablePublisher(yamlFor(nsq, topic));
   await using daemon = await startInProcess({ yaml, workers: { "test/worker": { handle() {} } } });
   await nsq.publish(topic, "not json");
   const stats = daemon.supervisor.entries[0]!.stats;
@@ -225,29 +235,108 @@ Deno.test("a dead letter that cannot be published requeues the message instead",
   assert.match(String(line?.publish_error), new RegExp(`127.0.0.1:${port}`));
 });
 
-Deno.test("a handler slower than nsqd's msg-timeout is touched and not redelivered", async () => {
-  await using nsq = await startNsq({ nsqdArgs: ["--msg-timeout=1s"] });
-  const topic = uniqueTopic("touch");
-  let calls = 0;
+Deno.test("a dead letter that cannot be published: the handler runs max_attempts times only, requeues back off", async () => {
+  await using nsq = await startNsq();
+  const topic = uniqueTopic("dlloop");
+  const [yaml, port] = unreachablePublisher(
+    yamlFor(nsq, topic, { max_attempts: 2, requeue_delay: "100ms", max_requeue_delay: "10s" }),
+  );
+  let runs = 0;
   await using daemon = await startInProcess({
-    yaml: yamlFor(nsq, topic, { timeout: "10s" }),
+    yaml,
     workers: {
       "test/worker": {
-        async handle(_body, ctx) {
-          calls++;
-          await new Promise((resolve) => setTimeout(resolve, 2500));
-          assert.equal(ctx.signal.aborted, false);
+        handle() {
+          runs++;
+          throw new Error(`fails ${runs}`);
         },
       },
     },
   });
   await nsq.publish(topic, "{}");
   const stats = daemon.supervisor.entries[0]!.stats;
-  await waitFor(() => stats.snapshot().outcomes.finish === 1, { timeoutMs: 10_000 });
+  await waitFor(() => stats.snapshot().deadLetterFailures >= 4, {
+    message: "four failed dead letter publishes",
+    timeoutMs: 15_000,
+  });
+  const failures = daemon.logs.filter((r) =>
+    r.msg === "dead, but publishing the dead letter failed; requeued"
+  );
+  assert.equal(runs, 2, "the handler ran max_attempts times, not once per dead letter retry");
+  assert.deepEqual(failures.map((r) => r.level), failures.map(() => "error"));
+  assert.match(String(failures[0]!.publish_error), new RegExp(`127.0.0.1:${port}`));
+  assert.equal(failures[0]!.error, "fails 2");
+  assert.match(String(failures[1]!.error), /attempt 3 is beyond max_attempts 2/);
+  const delays = failures.map((r) => Number(r.delay_ms));
+  for (let i = 1; i < delays.length; i++) {
+    assert.ok(delays[i]! > delays[i - 1]!, `requeue delays grow: ${delays.join(", ")}`);
+  }
   const channel = await nsq.channel(topic, "work");
-  assert.equal(calls, 1);
-  assert.equal(channel?.timeout_count, 0);
-  assert.equal(channel?.requeue_count, 0);
+  assert.equal(
+    channel!.depth + channel!.in_flight_count + channel!.deferred_count,
+    1,
+    "the message is still in nsqd",
+  );
+});
+
+Deno.test("a handler slower than nsqd's msg-timeout is touched and not redelivered", async () => {
+  await using nsq = await startNsq({ nsqdArgs: ["--msg-timeout=1s"] });
+  const topic = uniqueTopic("touch");
+  const [host, port] = nsq.nsqds[0]!.tcpAddress.split(":");
+  let calls = 0;
+  // nsqd looks for timed-out messages of a new channel only after its next
+  // refresh of the channel list (every 5 s in nsqd 1.3.0). A canary held
+  // without TOUCH by a bare connection shows when that scan has happened:
+  // once it timed out, an untouched message delivered before it would have
+  // too. The handler runs until then.
+  const canaryTimedOut = async () => ((await nsq.channel(topic, "work"))?.timeout_count ?? 0) >= 1;
+  let canary: ReaderConnection | null = null;
+  const started = deferred();
+  await using daemon = await startInProcess({
+    yaml: yamlFor(nsq, topic, { timeout: "30s", max_in_flight: 1 }),
+    workers: {
+      "test/worker": {
+        async handle(_body, ctx) {
+          calls++;
+          started.resolve();
+          await waitFor(canaryTimedOut, { message: "the canary timed out", timeoutMs: 15_000 });
+          assert.equal(ctx.signal.aborted, false);
+        },
+      },
+    },
+  });
+  await nsq.publish(topic, "{}");
+  await started.promise;
+  const held: NsqMessage[] = [];
+  canary = new ReaderConnection(host!, Number(port), topic, "work", {
+    authSecret: null,
+    tls: null,
+    compression: "none",
+    heartbeatIntervalMs: 1_000,
+    idleTimeoutMs: 10_000,
+  }, {
+    ready: () => canary!.setRdy(1),
+    message: (message) => void held.push(message),
+    responded() {},
+    closed() {},
+    error() {},
+  });
+  canary.connect();
+  try {
+    await nsq.publish(topic, "canary");
+    const stats = daemon.supervisor.entries[0]!.stats;
+    await waitFor(() => stats.snapshot().outcomes.finish === 1, { timeoutMs: 15_000 });
+    assert.equal(calls, 1);
+    assert.ok(held.length >= 1, "the canary went to the bare connection");
+    assert.ok(held.every((m) => decoder.decode(m.body) === "canary"));
+    const channel = await nsq.channel(topic, "work");
+    assert.equal(channel?.timeout_count, 1, "only the canary timed out");
+    assert.equal(channel?.requeue_count, 0);
+  } finally {
+    for (const message of held) message.finish();
+    await canary.drain();
+    await canary.close();
+  }
 });
 
 Deno.test("a handler slower than timeout is aborted and retried", async () => {
@@ -363,11 +452,11 @@ Deno.test("two nsqd behind one lookupd: both consumed, total RDY within max_in_f
     return counts;
   };
   const sum = (values: number[]) => values.reduce((a, b) => a + b, 0);
-  while (handled < count) {
+  await waitFor(async () => {
     assert.ok(sum(await readyCounts()) <= 7, "total RDY above max_in_flight");
     assert.ok(daemon.supervisor.entries[0]!.stats.inFlight <= 7, "in flight above max_in_flight");
-    await new Promise((resolve) => setTimeout(resolve, 10));
-  }
+    return handled >= count;
+  }, { message: `${count} handled`, intervalMs: 10, timeoutMs: 20_000 });
   assert.ok(mostInFlight <= 7, `${mostInFlight} handlers ran at once`);
   for (const i of [0, 1]) {
     await waitFor(async () => (await nsq.channel(topic, "work", i))?.message_count === count / 2);
@@ -375,4 +464,49 @@ Deno.test("two nsqd behind one lookupd: both consumed, total RDY within max_in_f
   // Idle, every connection holds its share and the remainder is not lost.
   await waitFor(async () => (await readyCounts()).sort().join("+") === "3+4");
   assert.equal(daemon.supervisor.readiness().ready, true);
+});
+
+Deno.test("two nsqd sharing a node-id: every distinct message is handled once, none lost as a duplicate", async () => {
+  // nsqd's message ids are time + node-id + a per-millisecond sequence, so two
+  // nsqd with one node-id hand out the same ids to different messages.
+  await using nsq = await startNsq({ nsqds: 2, nsqdArgs: ["--node-id=7"] });
+  const topic = uniqueTopic("nodeid");
+  const handled = new Map<string, number>();
+  const idsSeen = new Map<string, number>();
+  await using daemon = await startInProcess({
+    yaml: yamlFor(nsq, topic, { max_in_flight: 50 }),
+    workers: {
+      "test/worker": {
+        decode: "text",
+        handle(body: string, ctx) {
+          handled.set(body, (handled.get(body) ?? 0) + 1);
+          idsSeen.set(ctx.message.id, (idsSeen.get(ctx.message.id) ?? 0) + 1);
+        },
+      },
+    },
+  });
+  // Parallel publishers to both nsqd, round after round, so that both mint
+  // ids in the same milliseconds.
+  const rounds = 20;
+  const perRound = 100;
+  for (let round = 0; round < rounds; round++) {
+    await Promise.all([0, 1].map((i) =>
+      nsq.publishMany(
+        topic,
+        Array.from({ length: perRound }, (_, n) => `${i}.${round}.${n}`),
+        i,
+      )
+    ));
+  }
+  const total = 2 * rounds * perRound;
+  const outcomes = () => daemon.supervisor.entries[0]!.stats.snapshot().outcomes;
+  await waitFor(() => outcomes().finish + outcomes().duplicate >= total, {
+    message: `${total} messages answered`,
+    timeoutMs: 20_000,
+  });
+  const shared = [...idsSeen.values()].filter((n) => n > 1).length;
+  assert.equal(outcomes().duplicate, 0, "no distinct message taken for a duplicate");
+  assert.equal(handled.size, total);
+  assert.deepEqual([...handled.values()].filter((n) => n !== 1), []);
+  assert.ok(shared > 0, "the two nsqd did hand out the same ids (else this test proves nothing)");
 });

@@ -5,8 +5,10 @@
  */
 import assert from "node:assert/strict";
 import { join } from "node:path";
+import { VERSION } from "../src/version.ts";
 import {
   type ConnectionOptions,
+  NSQJS_VERSION,
   type NsqMessage,
   ReaderConnection,
   type TlsOptions,
@@ -428,6 +430,16 @@ function startTlsNsq(certificates: Certificates): Promise<NsqCluster> {
 function tls(ca: Uint8Array | null, insecureSkipVerify = false): { tls: TlsOptions } {
   return { tls: { ca, cert: null, key: null, insecureSkipVerify } };
 }
+
+Deno.test("the user agent names the nsqworker and nsqjs versions", async () => {
+  await using nsq = await startNsq({ lookupd: false });
+  const topic = uniqueTopic("agent");
+  await using reader = read(nsq, { topic });
+  await waitFor(() => reader.events.includes("ready"), { message: "subscribed" });
+  const [client] = await rawClients(nsq, topic);
+  assert.equal(client?.user_agent, `nsqworker/${VERSION} nsqjs/${NSQJS_VERSION}`);
+  assert.match(String(client?.user_agent), /^nsqworker\/\d+\.\d+\.\d+\S* nsqjs\/0\.13\.0$/);
+});
 
 Deno.test("TLS to 127.0.0.1 verifies a certificate for IP:127.0.0.1", async () => {
   using uncaught = trapUncaught();

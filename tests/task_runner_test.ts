@@ -65,6 +65,7 @@ function message(
     timestamp: 1_700_000_000_000,
     body: body instanceof Uint8Array ? body : encoder.encode(JSON.stringify(body)),
     msgTimeoutMs: fields.msgTimeoutMs ?? 60_000,
+    idScope: SCOPE,
     touch() {
       touches++;
       fields.onTouch?.();
@@ -189,14 +190,9 @@ test("a failure releases the claim so that the retry runs the handler again", as
   assert.equal(calls, 2);
 });
 
-test("a failure at max attempts (or beyond) is dead", async () => {
+test("a failure at max attempts is dead", async () => {
   const { runner, store } = setup({ handle: () => Promise.reject(new Error("still down")) });
   assertOutcome(await runner.run(message(undefined, { attempts: 3 })), {
-    kind: "dead",
-    reason: "max_attempts",
-    error: "still down",
-  });
-  assertOutcome(await runner.run(message(undefined, { attempts: 7 })), {
     kind: "dead",
     reason: "max_attempts",
     error: "still down",
@@ -357,11 +353,31 @@ test("stop already aborted: interrupted without running the handler", async () =
   assert.equal(claimStatus(store, "0a1b2c3d4e5f6789"), "claimed");
 });
 
-test("a stop signal that never fires leaves nothing behind", async () => {
+test("a stop signal that never fires leaves no listener behind, whatever the outcome", async () => {
+  // One signal serves every message of an entry: a listener left per message would leak.
   const stop = new AbortController();
-  const { runner } = setup({ handle: () => Promise.resolve() });
-  assert.equal((await runner.run(message(), stop.signal)).kind, "finish");
-  stop.abort(); // no listener left to run
+  const listeners = new Set<unknown>();
+  const signal = stop.signal;
+  const add = signal.addEventListener.bind(signal);
+  const remove = signal.removeEventListener.bind(signal);
+  signal.addEventListener = (type: string, listener: EventListenerOrEventListenerObject) => {
+    listeners.add(listener);
+    add(type, listener);
+  };
+  signal.removeEventListener = (type: string, listener: EventListenerOrEventListenerObject) => {
+    listeners.delete(listener);
+    remove(type, listener);
+  };
+  let calls = 0;
+  const { runner } = setup({
+    handle: () => ++calls === 2 ? Promise.reject(new Error("boom")) : Promise.resolve(),
+  }, { settings: { timeoutMs: 50 } });
+  assert.equal((await runner.run(message(undefined, { id: "a" }), signal)).kind, "finish");
+  assert.equal((await runner.run(message(undefined, { id: "b" }), signal)).kind, "retry");
+  const slow = setup({ handle: never }, { settings: { timeoutMs: 20 } });
+  assert.equal((await slow.runner.run(message(undefined, { id: "c" }), signal)).kind, "retry");
+  assert.equal(calls, 2);
+  assert.equal(listeners.size, 0, `${listeners.size} abort listeners left on the stop signal`);
 });
 
 test("a done key is a duplicate; the handler does not run", async () => {
@@ -378,16 +394,16 @@ test("a custom dedupe key catches the same event under two message ids", async (
     dedupeKey: (body: { event_id: number }) => body.event_id,
     handle: () => void calls++,
   });
-  assert.equal((await runner.run(message({ event_id: 7 }, { id: "A" }))).kind, "finish");
-  assert.equal((await runner.run(message({ event_id: 7 }, { id: "B" }))).kind, "duplicate");
+  // Scoped to the entry, whichever nsqd delivered each copy.
+  const first = { ...message({ event_id: 7 }, { id: "A" }), idScope: `${SCOPE}@a:4150` };
+  const second = { ...message({ event_id: 7 }, { id: "B" }), idScope: `${SCOPE}@b:4150` };
+  assert.equal((await runner.run(first)).kind, "finish");
+  assert.equal((await runner.run(second)).kind, "duplicate");
   assert.equal(calls, 1);
   assert.equal(claimStatus(store, "7"), "done", "a number key is String()'d");
 });
 
-test("a null or undefined dedupe key falls back to the message id", async () => {
-  const { runner, store } = setup({ dedupeKey: () => null, handle: () => {} });
-  assert.equal((await runner.run(message(undefined, { id: "M1" }))).kind, "finish");
-  assert.equal(claimStatus(store, "M1"), "done");
+test("an undefined dedupe key falls back to the message id", async () => {
   const undef = setup({ dedupeKey: () => undefined, handle: () => {} });
   assert.equal((await undef.runner.run(message(undefined, { id: "M2" }))).kind, "finish");
   assert.equal(claimStatus(undef.store, "M2"), "done");
@@ -614,4 +630,57 @@ test("settings out of bounds are refused", () => {
     () => setup({ handle }, { settings: { maxRequeueDelayMs: Number.NaN } }),
     RangeError,
   );
+});
+
+test("the same message id from two nsqd (two id scopes) is two messages", async () => {
+  let calls = 0;
+  const { runner } = setup({ handle: () => void calls++ });
+  assert.equal((await runner.run({ ...message(), idScope: `${SCOPE}@a:4150` })).kind, "finish");
+  assert.equal((await runner.run({ ...message(), idScope: `${SCOPE}@b:4150` })).kind, "finish");
+  assert.deepEqual(await runner.run({ ...message(), idScope: `${SCOPE}@a:4150` }), {
+    kind: "duplicate",
+  });
+  assert.equal(calls, 2);
+});
+
+test("a dedupeKey returning null: no dedupe, the handler runs each time and nothing is stored", async () => {
+  let calls = 0;
+  const claims: string[] = [];
+  const memory = new MemoryStore({ capacity: 10, ttlMs: 60_000 });
+  const spy: DedupeStore = {
+    claim: (scope, key, leaseMs) => {
+      claims.push(key);
+      return memory.claim(scope, key, leaseMs);
+    },
+    done: (scope, key, token) => memory.done(scope, key, token),
+    release: (scope, key, token) => memory.release(scope, key, token),
+    renew: (scope, key, token, leaseMs) => memory.renew(scope, key, token, leaseMs),
+    close: () => memory.close(),
+  };
+  const { runner } = setup({ dedupeKey: () => null, handle: () => void calls++ }, { store: spy });
+  assert.equal((await runner.run(message())).kind, "finish");
+  assert.equal((await runner.run(message())).kind, "finish");
+  assert.equal(calls, 2);
+  assert.deepEqual(claims, []);
+});
+
+test("delivered beyond max_attempts: dead without running the handler, unless a duplicate", async () => {
+  let calls = 0;
+  const { runner, store } = setup({ handle: () => void calls++ });
+  assertOutcome(await runner.run(message(undefined, { attempts: 4 })), {
+    kind: "dead",
+    reason: "max_attempts",
+    error: "attempt 4 is beyond max_attempts 3: the handler is not run again",
+    durationMs: null,
+  });
+  assert.equal(calls, 0);
+  assert.equal(claimStatus(store, "0a1b2c3d4e5f6789"), "claimed", "the claim was released");
+  assert.equal((await runner.run(message(undefined, { id: "other", attempts: 3 }))).kind, "finish");
+  assert.deepEqual(await runner.run(message(undefined, { id: "other", attempts: 4 })), {
+    kind: "duplicate",
+  });
+  assert.equal(calls, 1);
+  const noDedupe = setup({ dedupeKey: () => null, handle: () => void calls++ });
+  assert.equal((await noDedupe.runner.run(message(undefined, { attempts: 4 }))).kind, "dead");
+  assert.equal(calls, 1);
 });

@@ -15,7 +15,9 @@
  * - our callbacks never throw into nsqjs's socket handlers;
  * - `close()` waits for pending responses to reach the socket before
  *   ending it (nsqjs destroys the socket right after queueing CLS);
- * - TLS sends the server name (SNI) and verifies against it.
+ * - TLS sends the server name (SNI) and verifies against it;
+ * - with TLS asked for, an nsqd that does not take it up is an error, not
+ *   a silent fallback to plaintext (before AUTH can send the secret).
  *
  * Importing `lib/nsqdconnection.js` directly also keeps nsqjs's lookupd
  * client (node-fetch, and with it the deprecated `punycode` module) from
@@ -32,6 +34,7 @@ import { Buffer } from "node:buffer";
 import { isIP } from "node:net";
 import { connect as tlsConnect } from "node:tls";
 import { formatHostPort } from "../config/address.ts";
+import { VERSION } from "../version.ts";
 
 /** The nsqjs version in use, for `nsqworker version`. */
 export const NSQJS_VERSION: string = nsqjsVersion;
@@ -133,6 +136,22 @@ function withIdentity(base: any, userAgent: string): any {
     constructor(...args: unknown[]) {
       super(...args);
       const machine = this.statemachine;
+      // nsqjs goes on in plaintext when nsqd does not take up TLS; with TLS
+      // asked for, that is a downgrade (and AUTH would send the secret in
+      // clear), so the connection fails before anything else is sent.
+      const onIdentify = machine.states.IDENTIFY_RESPONSE.response;
+      machine.states.IDENTIFY_RESPONSE.response = (data: Buffer) => {
+        if (this.config.tls && !negotiatesTls(data)) {
+          const nsqd = formatHostPort({ host: this.nsqdHost, port: this.nsqdPort });
+          return machine.goto(
+            "ERROR",
+            new Error(
+              `nsq.tls is set but nsqd ${nsqd} did not negotiate TLS (its IDENTIFY answer has no tls_v1: true); refusing to continue in plaintext`,
+            ),
+          );
+        }
+        return onIdentify(data);
+      };
       const authenticate = machine.states.AUTH.Enter;
       machine.states.AUTH.Enter = () =>
         machine.identifyResponse?.auth_required
@@ -203,7 +222,16 @@ function withIdentity(base: any, userAgent: string): any {
   };
 }
 
-const USER_AGENT = `nsqworker (nsqjs/${nsqjsVersion})`;
+/** Whether nsqd's answer to IDENTIFY takes up TLS (a bare `OK` is an nsqd without feature negotiation). */
+function negotiatesTls(data: Buffer): boolean {
+  try {
+    return JSON.parse(data.toString())?.tls_v1 === true;
+  } catch {
+    return false;
+  }
+}
+
+const USER_AGENT = `nsqworker/${VERSION} nsqjs/${nsqjsVersion}`;
 const ReaderBase = withIdentity(withServerName(NSQDConnection), USER_AGENT);
 const WriterBase = withIdentity(withServerName(WriterNSQDConnection), USER_AGENT);
 
@@ -285,6 +313,12 @@ export class ReaderConnection {
   readonly port: number;
   /** `host:port`. */
   readonly address: string;
+  /**
+   * `<topic>/<channel>@<host:port>`: where a message id of this connection
+   * is unique (nsqd mints ids per topic from its `--node-id`, which two nsqd
+   * may share). Its messages carry it by reference.
+   */
+  readonly idScope: string;
   #conn: any;
   #events: ReaderEvents;
   #state: State = "connecting";
@@ -303,6 +337,7 @@ export class ReaderConnection {
     this.host = host;
     this.port = port;
     this.address = formatHostPort({ host, port });
+    this.idScope = `${topic}/${channel}@${this.address}`;
     this.#events = events;
     const conn = new ReaderBase(host, port, topic, channel, nsqjsOptions(options));
     this.#conn = conn;
@@ -501,6 +536,11 @@ export class NsqMessage {
   /** The connection's message timeout, in ms. */
   get msgTimeoutMs(): number {
     return this.#connection.msgTimeoutMs;
+  }
+
+  /** The dedupe scope of `id`; see {@linkcode ReaderConnection.idScope}. */
+  get idScope(): string {
+    return this.#connection.idScope;
   }
 
   /** The nsqd this message came from (`host:port`). */

@@ -25,6 +25,13 @@ export interface TaskMessage extends Message {
   readonly msgTimeoutMs: number;
   /** Sends `TOUCH` for this message, resetting nsqd's message timeout. */
   touch(): void;
+  /**
+   * The dedupe scope of the default key, `id`: the entry's scope and the nsqd
+   * that delivered the message. nsqd mints ids from a time, its `--node-id`
+   * and a per-millisecond sequence, so two nsqd sharing a node-id give the
+   * same id to different messages. Made once per connection, not per message.
+   */
+  readonly idScope: string;
 }
 
 /** The entry settings the runner uses (a config `Entry` has them all). */
@@ -43,7 +50,7 @@ export interface TaskSettings {
 export interface TaskRunnerOptions {
   /** The entry's worker module. */
   readonly worker: WorkerDefinition;
-  /** `"<topic>/<channel>"`: the dedupe scope of the entry. */
+  /** `"<topic>/<channel>"`: the dedupe scope of the entry's custom `dedupeKey`s. */
   readonly scope: string;
   /** The entry's settings. */
   readonly settings: TaskSettings;
@@ -134,6 +141,7 @@ function ignore(): void {}
  *   body: new TextEncoder().encode('{"clicks":3}'),
  *   msgTimeoutMs: 60_000,
  *   touch() {},
+ *   idScope: "pageviews/counter@127.0.0.1:4150",
  * });
  * outcome.kind; // "finish"
  * ```
@@ -222,7 +230,8 @@ export class TaskRunner {
       if (!valid) return dead("validate", `validate returned ${String(valid)}`, null);
     }
 
-    let key = message.id;
+    let key: string | null = message.id;
+    let scope = message.idScope;
     if (worker.dedupeKey !== undefined) {
       let custom: unknown;
       try {
@@ -232,7 +241,10 @@ export class TaskRunner {
       }
       if (typeof custom === "string" || typeof custom === "number" || typeof custom === "bigint") {
         key = String(custom);
-      } else if (custom !== null && custom !== undefined) {
+        scope = this.#scope;
+      } else if (custom === null) {
+        key = null;
+      } else if (custom !== undefined) {
         // String() of an object or a Promise is the same for every message: all but one would be duplicates.
         if (isPromiseLike(custom)) Promise.resolve(custom).catch(ignore);
         return dead(
@@ -248,9 +260,14 @@ export class TaskRunner {
     const periodMs = touchPeriod(message.msgTimeoutMs, this.#timeoutMs);
     // With touches, the lease is renewed at each one, so it only has to reach the next.
     const leaseMs = periodMs + LEASE_MARGIN_MS;
+    if (key === null) {
+      // The worker asked for no dedupe of this message: nothing to claim or mark done.
+      if (message.attempts > this.#maxAttempts) return this.#beyondLimit(message);
+      return await this.#handle(message, body, scope, null, null, periodMs, leaseMs, stop);
+    }
     let claim: Claim;
     try {
-      const pending = this.#store.claim(this.#scope, key, leaseMs);
+      const pending = this.#store.claim(scope, key, leaseMs);
       claim = pending instanceof Promise ? await pending : pending;
     } catch (error) {
       const failure: StoreFailure = {
@@ -261,7 +278,9 @@ export class TaskRunner {
         const retry = this.#retry(message, `dedupe store failed: ${failure.error}`, null);
         return { ...retry, storeFailure: failure };
       }
-      const outcome = await this.#handle(message, body, key, null, periodMs, leaseMs, stop);
+      const outcome = message.attempts > this.#maxAttempts
+        ? this.#beyondLimit(message)
+        : await this.#handle(message, body, scope, key, null, periodMs, leaseMs, stop);
       return outcome.kind === "duplicate" || outcome.kind === "busy"
         ? outcome
         : { ...outcome, storeFailure: failure };
@@ -273,18 +292,39 @@ export class TaskRunner {
         delayMs: retryDelay(1, this.#busyBaseMs, this.#maxRequeueDelayMs, this.#random),
       };
     }
-    return await this.#handle(message, body, key, claim.token, periodMs, leaseMs, stop);
+    if (message.attempts > this.#maxAttempts) {
+      // Checked after the claim: a copy whose key is done is still a duplicate.
+      await this.#release(scope, key, claim.token);
+      return this.#beyondLimit(message);
+    }
+    return await this.#handle(message, body, scope, key, claim.token, periodMs, leaseMs, stop);
   }
 
   /**
-   * Runs the handler for a claimed key (`token` owns the claim), or without
-   * dedupe (`token` null: nothing to renew or release, and the done mark is
-   * a best effort).
+   * A message delivered more than `maxAttempts` times is dead-lettered
+   * without running its handler: the handler already had its attempts (and
+   * the dead letter could not be published), or requeues that do not run
+   * it (busy, a store failure, a shutdown) used them up. Either way running
+   * it again would run it past its limit; only the dead letter is retried.
+   */
+  #beyondLimit(message: TaskMessage): Outcome {
+    return dead(
+      "max_attempts",
+      `attempt ${message.attempts} is beyond max_attempts ${this.#maxAttempts}: the handler is not run again`,
+      null,
+    );
+  }
+
+  /**
+   * Runs the handler for a claimed key (`token` owns the claim), for a key
+   * whose claim failed (`token` null: nothing to renew or release, and the
+   * done mark is a best effort), or without dedupe (`key` null).
    */
   async #handle(
     message: TaskMessage,
     body: unknown,
-    key: string,
+    scope: string,
+    key: string | null,
     token: string | null,
     periodMs: number,
     leaseMs: number,
@@ -292,7 +332,7 @@ export class TaskRunner {
   ): Promise<Outcome> {
     const worker = this.#worker;
     if (stop?.aborted) {
-      await this.#release(key, token);
+      await this.#release(scope, key, token);
       return { kind: "interrupted", durationMs: 0 };
     }
 
@@ -302,36 +342,37 @@ export class TaskRunner {
     try {
       result = worker.handle(body, this.#context(message, controller.signal));
     } catch (error) {
-      return await this.#failed(message, key, token, error, this.#now() - started);
+      return await this.#failed(message, scope, key, token, error, this.#now() - started);
     }
 
     if (isPromiseLike(result)) {
-      const race = new Race(message, this.#store, this.#scope, key, token, periodMs, leaseMs);
+      const race = new Race(message, this.#store, scope, key, token, periodMs, leaseMs);
       race.start(this.#timeoutMs, stop);
       watch(race, result);
       await race.settled.promise;
       const durationMs = this.#now() - started;
       switch (race.state) {
         case THREW:
-          return await this.#failed(message, key, token, race.error, durationMs);
+          return await this.#failed(message, scope, key, token, race.error, durationMs);
         case TIMED_OUT: {
           const error = `handler timed out after ${this.#timeoutMs}ms`;
           controller.abort(new DOMException(error, "TimeoutError"));
-          await this.#release(key, token);
+          await this.#release(scope, key, token);
           return this.#failure(message, error, durationMs);
         }
         case STOPPED:
           controller.abort((stop as AbortSignal).reason);
-          await this.#release(key, token);
+          await this.#release(scope, key, token);
           return { kind: "interrupted", durationMs };
       }
       // RETURNED: finished below, like a synchronous return.
     }
 
     const durationMs = this.#now() - started;
+    if (key === null) return { kind: "finish", durationMs };
     try {
       // A token owns nothing when the claim failed; done marks the key regardless.
-      const pending = this.#store.done(this.#scope, key, token ?? "");
+      const pending = this.#store.done(scope, key, token ?? "");
       if (pending instanceof Promise) await pending;
     } catch {
       // The work happened and stays finished; a lost mark only lets a later duplicate run again.
@@ -341,12 +382,13 @@ export class TaskRunner {
 
   async #failed(
     message: TaskMessage,
-    key: string,
+    scope: string,
+    key: string | null,
     token: string | null,
     error: unknown,
     durationMs: number,
   ): Promise<Outcome> {
-    await this.#release(key, token);
+    await this.#release(scope, key, token);
     if (error instanceof PermanentError) {
       return dead("permanent", truncate(String(error.message)), durationMs);
     }
@@ -372,10 +414,10 @@ export class TaskRunner {
     return { kind: "retry", delayMs, error, durationMs };
   }
 
-  async #release(key: string, token: string | null): Promise<void> {
-    if (token === null) return;
+  async #release(scope: string, key: string | null, token: string | null): Promise<void> {
+    if (key === null || token === null) return;
     try {
-      const pending = this.#store.release(this.#scope, key, token);
+      const pending = this.#store.release(scope, key, token);
       if (pending instanceof Promise) await pending;
     } catch {
       // The outcome stands; a claim that could not be released lapses with its lease.
@@ -394,7 +436,8 @@ class Race {
   readonly message: TaskMessage;
   readonly store: DedupeStore;
   readonly scope: string;
-  readonly key: string;
+  /** Null when the message has no dedupe. */
+  readonly key: string | null;
   /** Null when the handler runs without a claim: nothing to renew. */
   readonly token: string | null;
   readonly periodMs: number;
@@ -408,7 +451,7 @@ class Race {
     message: TaskMessage,
     store: DedupeStore,
     scope: string,
-    key: string,
+    key: string | null,
     token: string | null,
     periodMs: number,
     leaseMs: number,
@@ -464,7 +507,7 @@ class Race {
     } catch {
       // A closed connection: nsqd redelivers the message, nothing to save here.
     }
-    if (this.token !== null) {
+    if (this.key !== null && this.token !== null) {
       try {
         const pending = this.store.renew(this.scope, this.key, this.token, this.leaseMs);
         if (pending instanceof Promise) pending.catch(ignore);

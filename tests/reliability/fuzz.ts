@@ -445,6 +445,7 @@ export async function fuzzDecodePath(iterations: number, seed: number): Promise<
         body,
         msgTimeoutMs: 60_000,
         touch() {},
+        idScope: "t/c@127.0.0.1:4150",
       };
       let outcome;
       try {
