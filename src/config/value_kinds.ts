@@ -6,9 +6,17 @@
  */
 
 import { dirname, isAbsolute, join } from "node:path";
-import { normalizeLookupdAddress, parseHostPort } from "./address.ts";
-import { type Kind, textWith } from "./kinds.ts";
-import { hasNameCharsOnly, isNsqName, NSQ_NAME_RULE, workerNameProblem } from "./names.ts";
+import { formatHostPort, normalizeLookupdAddress, parseHostPort } from "./address.ts";
+import { describedAs, ENV_REFERENCE, type Kind, textWith, writtenAs } from "./kinds.ts";
+import {
+  hasNameCharsOnly,
+  isNsqName,
+  MAX_NAME_LENGTH,
+  NSQ_NAME,
+  NSQ_NAME_RULE,
+  WORKER_NAME,
+  workerNameProblem,
+} from "./names.ts";
 import { type At, INVALID, type Invalid } from "./reader.ts";
 import type { DedupeStoreSpec, HostPort, RateLimit } from "./types.ts";
 
@@ -16,6 +24,7 @@ import type { DedupeStoreSpec, HostPort, RateLimit } from "./types.ts";
 export function nsqName(what: "topic" | "channel"): Kind<string> {
   return textWith(
     `an NSQ ${what} name (${NSQ_NAME_RULE})`,
+    { type: "string", pattern: NSQ_NAME.source, maxLength: MAX_NAME_LENGTH },
     (name) => isNsqName(name) ? name : undefined,
   );
 }
@@ -23,12 +32,14 @@ export function nsqName(what: "topic" | "channel"): Kind<string> {
 /** `topic_prefix`: characters a topic may contain, possibly none. */
 export const topicPrefix: Kind<string> = textWith(
   "made of characters a topic name may contain (a-z A-Z 0-9 . _ -)",
+  { type: "string", pattern: "^[.a-zA-Z0-9_-]*$", maxLength: MAX_NAME_LENGTH - 1 },
   (prefix) => hasNameCharsOnly(prefix) ? prefix : undefined,
 );
 
 /** A `worker:` value: a module under `workers/`, without extension. */
 export const workerName: Kind<string> = textWith(
   "a module name under workers/ like demo/pageview",
+  { type: "string", pattern: WORKER_NAME.source },
   (name, at) => {
     const problem = workerNameProblem(name);
     return problem === null ? name : at.fail(problem);
@@ -37,15 +48,20 @@ export const workerName: Kind<string> = textWith(
 
 /** `host:port`; `allowPortZero` for listen addresses (the system picks a port). */
 export function hostPort(allowPortZero = false): Kind<HostPort> {
-  return textWith(
-    `a host:port address like 127.0.0.1:4150 (port ${allowPortZero ? 0 : 1} to 65535)`,
-    (value) => parseHostPort(value, allowPortZero) ?? undefined,
+  return writtenAs(
+    textWith(
+      `a host:port address like 127.0.0.1:4150 (port ${allowPortZero ? 0 : 1} to 65535)`,
+      { type: "string", pattern: "^.+:[0-9]{1,5}$" },
+      (value) => parseHostPort(value, allowPortZero) ?? undefined,
+    ),
+    formatHostPort,
   );
 }
 
 /** An nsqlookupd HTTP address, normalized to a base URL. */
 export const lookupdAddress: Kind<string> = textWith(
   "an nsqlookupd HTTP address like http://127.0.0.1:4161 or 127.0.0.1:4161",
+  { type: "string", minLength: 1 },
   (value) => normalizeLookupdAddress(value) ?? undefined,
 );
 
@@ -55,6 +71,7 @@ const PER_MS: Readonly<Record<string, number>> = { s: 1_000, m: 60_000, h: 3_600
 /** A rate such as `200/s`, `50/m` or `1000/h`. */
 export const rateLimit: Kind<RateLimit> = textWith(
   "a rate like 200/s, 50/m or 1000/h",
+  { type: "string", pattern: RATE.source },
   (value) => {
     const [, count, unit] = RATE.exec(value) ?? [];
     const perMs = PER_MS[unit ?? ""];
@@ -74,6 +91,7 @@ const STATIC_PART = /^[.a-zA-Z0-9_-]*(#ephemeral)?$/;
  */
 export const deadLetterTemplate: Kind<string> = textWith(
   `a topic name where {topic} stands for the entry's topic, like "{topic}.dead", or null`,
+  { type: "string", pattern: "^([.a-zA-Z0-9_-]|\\{topic\\})+(#ephemeral)?$" },
   (template, at) => {
     const unknown = (template.match(PLACEHOLDER) ?? []).find((p) => p !== "{topic}");
     if (unknown !== undefined) {
@@ -89,6 +107,7 @@ export const deadLetterTemplate: Kind<string> = textWith(
 /** A file path; relative paths are taken from the config file's directory. */
 export const filePath: Kind<string> = textWith(
   "a file path",
+  { type: "string", minLength: 1 },
   (path, at) => path === "" ? undefined : resolveFrom(at.reader.file, path),
 );
 
@@ -106,7 +125,7 @@ function redact(value: string): string {
 const STORE_EXPECTED = "memory, sqlite:PATH or redis://HOST:PORT/DB";
 
 /** `dedupe.store`: `memory`, `sqlite:PATH` or `redis://[user:pass@]host:port[/db]`. */
-export const dedupeStore: Kind<DedupeStoreSpec> = (at) => {
+export const dedupeStore: Kind<DedupeStoreSpec> = describedAs((at) => {
   const found = at.found();
   if (found === INVALID) return INVALID;
   const value = found.shape === "scalar" ? found.value : undefined;
@@ -119,7 +138,13 @@ export const dedupeStore: Kind<DedupeStoreSpec> = (at) => {
   }
   if (/^rediss?:\/\//.test(value)) return redisStore(at, value);
   return at.fail(`must be ${STORE_EXPECTED}, got ${JSON.stringify(redact(value))}`);
-};
+}, {
+  anyOf: [{
+    description: STORE_EXPECTED,
+    type: "string",
+    pattern: "^(memory|sqlite:.+|rediss?://.+)$",
+  }, ENV_REFERENCE],
+}, (spec) => spec.kind === "memory" ? "memory" : spec.kind === "sqlite" ? `sqlite:${spec.path}` : spec.url);
 
 function redisStore(at: At, value: string): DedupeStoreSpec | Invalid {
   const refuse = (why: string): Invalid =>
