@@ -162,7 +162,9 @@ function parse(args: readonly string[]) {
   const word = positionals[0] ?? "run";
   if (word === "replay" || word === "schema") {
     throw new UsageError(
-      word === "schema" ? "schema takes no arguments" : "replay must come first: nsqworker replay …",
+      word === "schema"
+        ? "schema takes no arguments"
+        : "replay must come first: nsqworker replay …",
     );
   }
   if (!(COMMANDS as readonly string[]).includes(word)) {

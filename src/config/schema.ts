@@ -158,20 +158,23 @@ const tlsFiles = section(TLS_FIELDS, (s): TlsConfig | Invalid => {
 });
 
 /** `nsq.tls`: false (or empty), true, or a mapping of files. */
-const tls: Kind<TlsConfig | null> = describedAs((at) => {
-  const found = at.found();
-  if (found === INVALID) return INVALID;
-  if (found.shape === "mapping") return tlsFiles(at);
-  if (found.shape === "scalar" && (found.value === false || found.value === null)) return null;
-  if (found.shape === "scalar" && found.value === true) {
-    return { caFile: null, certFile: null, keyFile: null, insecureSkipVerify: false };
-  }
-  return at.mustBe(
-    "true, false or a mapping of ca_file, cert_file, key_file and insecure_skip_verify",
-    found,
-  );
-}, (of) => ({ anyOf: [{ type: ["boolean", "null"] }, of(tlsFiles), ENV_REFERENCE] }), (value) =>
-  value === null ? false : value);
+const tls: Kind<TlsConfig | null> = describedAs(
+  (at) => {
+    const found = at.found();
+    if (found === INVALID) return INVALID;
+    if (found.shape === "mapping") return tlsFiles(at);
+    if (found.shape === "scalar" && (found.value === false || found.value === null)) return null;
+    if (found.shape === "scalar" && found.value === true) {
+      return { caFile: null, certFile: null, keyFile: null, insecureSkipVerify: false };
+    }
+    return at.mustBe(
+      "true, false or a mapping of ca_file, cert_file, key_file and insecure_skip_verify",
+      found,
+    );
+  },
+  (of) => ({ anyOf: [{ type: ["boolean", "null"] }, of(tlsFiles), ENV_REFERENCE] }),
+  (value) => value === null ? false : value,
+);
 
 const NSQ_FIELDS = {
   lookupd_http_addresses: field(

@@ -51,17 +51,24 @@ export function hostPort(allowPortZero = false): Kind<HostPort> {
   return writtenAs(
     textWith(
       `a host:port address like 127.0.0.1:4150 (port ${allowPortZero ? 0 : 1} to 65535)`,
-      { type: "string", pattern: "^.+:[0-9]{1,5}$" },
+      { type: "string", pattern: hostPortPattern(allowPortZero) },
       (value) => parseHostPort(value, allowPortZero) ?? undefined,
     ),
     formatHostPort,
   );
 }
 
+/** `host:port` as a JSON Schema pattern: a name or address (IPv6 in brackets), and a port. */
+function hostPortPattern(allowPortZero: boolean): string {
+  const port = `6553[0-5]|655[0-2][0-9]|65[0-4][0-9]{2}|6[0-4][0-9]{3}|[1-5][0-9]{4}|` +
+    `[1-9][0-9]{0,3}${allowPortZero ? "|0" : ""}`;
+  return `^(\\[[0-9a-fA-F:.]+\\]|[^:/\\s\\[\\]]+):(${port})$`;
+}
+
 /** An nsqlookupd HTTP address, normalized to a base URL. */
 export const lookupdAddress: Kind<string> = textWith(
   "an nsqlookupd HTTP address like http://127.0.0.1:4161 or 127.0.0.1:4161",
-  { type: "string", minLength: 1 },
+  { type: "string", pattern: "^(https?://)?[^/\\s]+/?$" },
   (value) => normalizeLookupdAddress(value) ?? undefined,
 );
 
@@ -125,26 +132,33 @@ function redact(value: string): string {
 const STORE_EXPECTED = "memory, sqlite:PATH or redis://HOST:PORT/DB";
 
 /** `dedupe.store`: `memory`, `sqlite:PATH` or `redis://[user:pass@]host:port[/db]`. */
-export const dedupeStore: Kind<DedupeStoreSpec> = describedAs((at) => {
-  const found = at.found();
-  if (found === INVALID) return INVALID;
-  const value = found.shape === "scalar" ? found.value : undefined;
-  if (typeof value !== "string") return at.mustBe(STORE_EXPECTED, found);
-  if (value === "memory") return { kind: "memory" };
-  if (value.startsWith("sqlite:")) {
-    const path = value.slice("sqlite:".length);
-    if (path === "") return at.fail(`needs a file path after sqlite:, like sqlite:data/dedupe.db`);
-    return { kind: "sqlite", path: resolveFrom(at.reader.file, path) };
-  }
-  if (/^rediss?:\/\//.test(value)) return redisStore(at, value);
-  return at.fail(`must be ${STORE_EXPECTED}, got ${JSON.stringify(redact(value))}`);
-}, {
-  anyOf: [{
-    description: STORE_EXPECTED,
-    type: "string",
-    pattern: "^(memory|sqlite:.+|rediss?://.+)$",
-  }, ENV_REFERENCE],
-}, (spec) => spec.kind === "memory" ? "memory" : spec.kind === "sqlite" ? `sqlite:${spec.path}` : spec.url);
+export const dedupeStore: Kind<DedupeStoreSpec> = describedAs(
+  (at) => {
+    const found = at.found();
+    if (found === INVALID) return INVALID;
+    const value = found.shape === "scalar" ? found.value : undefined;
+    if (typeof value !== "string") return at.mustBe(STORE_EXPECTED, found);
+    if (value === "memory") return { kind: "memory" };
+    if (value.startsWith("sqlite:")) {
+      const path = value.slice("sqlite:".length);
+      if (path === "") {
+        return at.fail(`needs a file path after sqlite:, like sqlite:data/dedupe.db`);
+      }
+      return { kind: "sqlite", path: resolveFrom(at.reader.file, path) };
+    }
+    if (/^rediss?:\/\//.test(value)) return redisStore(at, value);
+    return at.fail(`must be ${STORE_EXPECTED}, got ${JSON.stringify(redact(value))}`);
+  },
+  {
+    anyOf: [{
+      description: STORE_EXPECTED,
+      type: "string",
+      pattern: "^(memory|sqlite:.+|rediss?://[^/?#]+(/([0-9]|1[0-5])?)?)$",
+    }, ENV_REFERENCE],
+  },
+  (spec) =>
+    spec.kind === "memory" ? "memory" : spec.kind === "sqlite" ? `sqlite:${spec.path}` : spec.url,
+);
 
 function redisStore(at: At, value: string): DedupeStoreSpec | Invalid {
   const refuse = (why: string): Invalid =>

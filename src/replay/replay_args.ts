@@ -100,7 +100,9 @@ export function parseReplayArgs(args: readonly string[]): ReplayOptions {
 function positiveInteger(flag: string, text: string): number {
   const n = Number(text);
   if (/^\d+$/.test(text) && Number.isSafeInteger(n) && n > 0) return n;
-  throw new ReplayUsageError(`replay ${flag} must be a positive integer, got ${JSON.stringify(text)}`);
+  throw new ReplayUsageError(
+    `replay ${flag} must be a positive integer, got ${JSON.stringify(text)}`,
+  );
 }
 
 function rate(text: string): { count: number; perMs: number } {
