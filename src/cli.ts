@@ -1,5 +1,5 @@
 /**
- * The command line: `run`, `check`, `list`, `version`, `--help`.
+ * The command line: `run`, `check`, `list`, `replay`, `schema`, `version`, `--help`.
  * Exit codes: 0 done, 2 bad usage or configuration, 1 runtime failure.
  *
  * @module
@@ -12,6 +12,8 @@ import { loadConfig, readConfigDraft } from "./config/load.ts";
 import type { Config, Entry } from "./config/types.ts";
 import { runDaemon } from "./daemon.ts";
 import { NSQJS_VERSION } from "./nsq/nsqjs.ts";
+import { replayCommand } from "./replay/replay_command.ts";
+import { configJsonSchema } from "./config/json_schema.ts";
 import { VERSION } from "./version.ts";
 import { prepare } from "./prepare.ts";
 import { moduleSource } from "./worker_loader.ts";
@@ -43,6 +45,10 @@ Usage:
                                       run the daemon (default FILE: ./config.yaml)
   nsqworker check [-c FILE]           validate the config and load every worker
   nsqworker list  [-c FILE]           print the entries and their settings
+  nsqworker replay --from TOPIC.dead [--to TOPIC] [--channel NAME] [--reason R]
+                   [--worker W] [--match TEXT] [--limit N] [--rate N/s] [--dry-run] [-c FILE]
+                                      publish dead letters' bodies again (channel default: replay)
+  nsqworker schema                    print the JSON Schema of config.yaml
   nsqworker version                   print the versions
   nsqworker --help                    print this help
 
@@ -75,6 +81,14 @@ export async function main(
   output: CliOutput,
   overrides: CliOverrides = {},
 ): Promise<number> {
+  // These two take flags of their own.
+  if (args[0] === "replay") {
+    return replayCommand(args.slice(1), output, output === STDIO && Deno.stderr.isTerminal());
+  }
+  if (args[0] === "schema" && args.length === 1) {
+    output.out(`${JSON.stringify(configJsonSchema(), null, 2)}\n`);
+    return 0;
+  }
   let parsed;
   try {
     parsed = parse(args);
@@ -148,6 +162,13 @@ function parse(args: readonly string[]) {
     throw new UsageError(`expected one command, got ${positionals.join(" ")}`);
   }
   const word = positionals[0] ?? "run";
+  if (word === "replay" || word === "schema") {
+    throw new UsageError(
+      word === "schema"
+        ? "schema takes no arguments"
+        : "replay must come first: nsqworker replay …",
+    );
+  }
   if (!(COMMANDS as readonly string[]).includes(word)) {
     throw new UsageError(
       `unknown command ${JSON.stringify(word)}; expected one of ${COMMANDS.join(", ")}`,

@@ -13,7 +13,9 @@ const UNIT_MS = new Map([
   ["ms", 1],
 ]);
 
-const DURATION = /^(?:\d+(?:ms|s|m|h|d))+$/;
+/** A duration in words, as a JSON Schema pattern (see {@linkcode parseDuration}). */
+export const DURATION_PATTERN = "^(?:\\d+(?:ms|s|m|h|d))+$";
+const DURATION = new RegExp(DURATION_PATTERN);
 const PART = /(\d+)(ms|s|m|h|d)/g;
 
 /**

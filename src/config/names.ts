@@ -8,7 +8,8 @@
 /** NSQ's own limit on topic and channel names. */
 export const MAX_NAME_LENGTH = 64;
 
-const NSQ_NAME = /^[.a-zA-Z0-9_-]+(#ephemeral)?$/;
+/** A topic or channel name, without its length limit. */
+export const NSQ_NAME = /^[.a-zA-Z0-9_-]+(#ephemeral)?$/;
 const NAME_CHARS = /^[.a-zA-Z0-9_-]*$/;
 
 /** What a topic or channel name may look like, for error messages. */

@@ -9,7 +9,9 @@ import { formatHostPort, isLoopbackHost } from "./address.ts";
 import { formatDuration } from "./duration.ts";
 import {
   boolean,
+  describedAs,
   duration,
+  ENV_REFERENCE,
   integer,
   type Kind,
   list,
@@ -35,22 +37,62 @@ import {
 
 /** The settings of `defaults:`, which every entry of `workers:` may override. */
 export const SETTING_FIELDS = {
-  max_in_flight: field("maxInFlight", integer(1, 2500), 50),
-  max_attempts: field("maxAttempts", integer(1, 1000), 5),
-  requeue_delay: field("requeueDelayMs", duration("0ms", "1h"), 5_000),
+  max_in_flight: field(
+    "maxInFlight",
+    integer(1, 2500),
+    50,
+    "messages handled at once by the entry, over all its nsqd",
+  ),
+  max_attempts: field(
+    "maxAttempts",
+    integer(1, 1000),
+    5,
+    "deliveries before a failing message is dead-lettered",
+  ),
+  requeue_delay: field(
+    "requeueDelayMs",
+    duration("0ms", "1h"),
+    5_000,
+    "delay of the first retry; it doubles each attempt, with ±25 % jitter",
+  ),
   // nsqd refuses a REQ delay above its --max-req-timeout, 1h by default.
-  max_requeue_delay: field("maxRequeueDelayMs", duration("0ms", "1h"), 900_000),
-  timeout: field("timeoutMs", duration("1ms", "24h"), 60_000),
-  dead_letter_topic: field("deadLetterTopic", nullable(deadLetterTemplate), "{topic}.dead"),
-  rate_limit: field("rateLimit", nullable(rateLimit), null),
+  max_requeue_delay: field(
+    "maxRequeueDelayMs",
+    duration("0ms", "1h"),
+    900_000,
+    "cap of the retry delay; at most 1h (nsqd's --max-req-timeout)",
+  ),
+  timeout: field(
+    "timeoutMs",
+    duration("1ms", "24h"),
+    60_000,
+    "handler deadline: ctx.signal aborts and the message is retried",
+  ),
+  dead_letter_topic: field(
+    "deadLetterTopic",
+    nullable(deadLetterTemplate),
+    "{topic}.dead",
+    "where dead messages go; {topic} is the entry's topic; null: log and count only",
+  ),
+  rate_limit: field(
+    "rateLimit",
+    nullable(rateLimit),
+    null,
+    "at most this many messages per second, minute or hour (200/s, 50/m, 1000/h), enforced through RDY; null: no limit",
+  ),
 } as const;
 
 /** The keys of one item of `workers:`. */
 export const ENTRY_FIELDS = {
-  topic: field("topic", nsqName("topic"), REQUIRED),
-  channel: field("channel", nsqName("channel"), REQUIRED),
-  worker: field("worker", workerName, REQUIRED),
-  options: field("options", mapping, {}),
+  topic: field("topic", nsqName("topic"), REQUIRED, "the NSQ topic (topic_prefix is prepended)"),
+  channel: field("channel", nsqName("channel"), REQUIRED, "the NSQ channel"),
+  worker: field(
+    "worker",
+    workerName,
+    REQUIRED,
+    "the module under workers/, without .ts: demo/pageview is workers/demo/pageview.ts",
+  ),
+  options: field("options", mapping, {}, "handed to the worker, merged over its own defaults"),
   ...SETTING_FIELDS,
 } as const;
 
@@ -87,10 +129,20 @@ const defaults: Kind<Section<typeof SETTING_FIELDS>> = section(SETTING_FIELDS, (
 });
 
 const TLS_FIELDS = {
-  ca_file: field("caFile", nullable(filePath), null),
-  cert_file: field("certFile", nullable(filePath), null),
-  key_file: field("keyFile", nullable(filePath), null),
-  insecure_skip_verify: field("insecureSkipVerify", boolean, false),
+  ca_file: field(
+    "caFile",
+    nullable(filePath),
+    null,
+    "CA certificates that sign nsqd's certificate (default: the system's)",
+  ),
+  cert_file: field("certFile", nullable(filePath), null, "client certificate, with key_file"),
+  key_file: field("keyFile", nullable(filePath), null, "client key, with cert_file"),
+  insecure_skip_verify: field(
+    "insecureSkipVerify",
+    boolean,
+    false,
+    "accept any nsqd certificate (testing only)",
+  ),
 } as const;
 
 const tlsFiles = section(TLS_FIELDS, (s): TlsConfig | Invalid => {
@@ -106,41 +158,79 @@ const tlsFiles = section(TLS_FIELDS, (s): TlsConfig | Invalid => {
 });
 
 /** `nsq.tls`: false (or empty), true, or a mapping of files. */
-const tls: Kind<TlsConfig | null> = (at) => {
-  const found = at.found();
-  if (found === INVALID) return INVALID;
-  if (found.shape === "mapping") return tlsFiles(at);
-  if (found.shape === "scalar" && (found.value === false || found.value === null)) return null;
-  if (found.shape === "scalar" && found.value === true) {
-    return { caFile: null, certFile: null, keyFile: null, insecureSkipVerify: false };
-  }
-  return at.mustBe(
-    "true, false or a mapping of ca_file, cert_file, key_file and insecure_skip_verify",
-    found,
-  );
-};
+const tls: Kind<TlsConfig | null> = describedAs(
+  (at) => {
+    const found = at.found();
+    if (found === INVALID) return INVALID;
+    if (found.shape === "mapping") return tlsFiles(at);
+    if (found.shape === "scalar" && (found.value === false || found.value === null)) return null;
+    if (found.shape === "scalar" && found.value === true) {
+      return { caFile: null, certFile: null, keyFile: null, insecureSkipVerify: false };
+    }
+    return at.mustBe(
+      "true, false or a mapping of ca_file, cert_file, key_file and insecure_skip_verify",
+      found,
+    );
+  },
+  (of) => ({ anyOf: [{ type: ["boolean", "null"] }, of(tlsFiles), ENV_REFERENCE] }),
+  (value) => value === null ? false : value,
+);
 
 const NSQ_FIELDS = {
   lookupd_http_addresses: field(
     "lookupdHttpAddresses",
     list(lookupdAddress, "a list of nsqlookupd HTTP addresses"),
     [],
+    "nsqlookupd HTTP addresses (and/or nsqd_tcp_addresses)",
   ),
   nsqd_tcp_addresses: field(
     "nsqdTcpAddresses",
     list(hostPort(), "a list of host:port addresses"),
     [],
+    "nsqd TCP addresses connected to directly (and/or lookupd_http_addresses)",
   ),
   // How soon a new nsqd for a topic is found; go-nsq's default is 60s.
-  lookupd_poll_interval: field("lookupdPollIntervalMs", duration("1s", "1h"), 15_000),
+  lookupd_poll_interval: field(
+    "lookupdPollIntervalMs",
+    duration("1s", "1h"),
+    15_000,
+    "how often nsqlookupd is asked for new nsqd",
+  ),
   // How long nsqd may hold messages for us before sending; null keeps nsqd's
   // own default (250ms), which sets most of the latency at moderate rates.
-  output_buffer_timeout: field("outputBufferTimeoutMs", nullable(duration("1ms", "30s")), null),
-  publish_nsqd_tcp_address: field("publishNsqdTcpAddress", nullable(hostPort()), null),
-  topic_prefix: field("topicPrefix", topicPrefix, ""),
-  auth_secret: field("authSecret", optionalText, null, { secret: true }),
-  tls: field("tls", tls, null),
-  compression: field("compression", oneOf("none", "deflate", "snappy"), "none"),
+  output_buffer_timeout: field(
+    "outputBufferTimeoutMs",
+    nullable(duration("1ms", "30s")),
+    null,
+    "how long nsqd may hold messages before sending; null: nsqd's 250ms",
+  ),
+  publish_nsqd_tcp_address: field(
+    "publishNsqdTcpAddress",
+    nullable(hostPort()),
+    null,
+    "where ctx.publish and dead letters go (default: the first nsqd_tcp_addresses)",
+  ),
+  topic_prefix: field(
+    "topicPrefix",
+    topicPrefix,
+    "",
+    "prepended to every topic subscribed to or published to",
+  ),
+  auth_secret: field("authSecret", optionalText, null, "sent to nsqd in AUTH; never logged", {
+    secret: true,
+  }),
+  tls: field(
+    "tls",
+    tls,
+    null,
+    "TLS to nsqd: true, or a mapping of ca_file, cert_file, key_file, insecure_skip_verify",
+  ),
+  compression: field(
+    "compression",
+    oneOf("none", "deflate", "snappy"),
+    "none",
+    "compression of nsqd connections (snappy needs --allow-ffi)",
+  ),
 } as const;
 
 const nsq = section(NSQ_FIELDS, (s): NsqConfig | Invalid => {
@@ -165,25 +255,56 @@ const nsq = section(NSQ_FIELDS, (s): NsqConfig | Invalid => {
 });
 
 const DEDUPE_FIELDS = {
-  store: field("store", dedupeStore, { kind: "memory" }),
-  capacity: field("capacity", integer(1, 10_000_000), 100_000),
-  ttl: field("ttlMs", duration("1s", "30d"), 86_400_000),
+  store: field(
+    "store",
+    dedupeStore,
+    { kind: "memory" },
+    "memory, sqlite:PATH or redis://[user:pass@]HOST:PORT/DB",
+  ),
+  capacity: field("capacity", integer(1, 10_000_000), 100_000, "keys the memory store keeps (LRU)"),
+  ttl: field("ttlMs", duration("1s", "30d"), 86_400_000, "how long a handled key is remembered"),
   // retry: REQ and wait for the store; process: run the handler without dedupe.
-  on_store_error: field("onStoreError", oneOf("retry", "process"), "retry"),
+  on_store_error: field(
+    "onStoreError",
+    oneOf("retry", "process"),
+    "retry",
+    "when the store fails: retry (requeue until it answers) or process (handle without dedupe)",
+  ),
 } as const;
 
 const dedupe: Kind<DedupeConfig> = section(DEDUPE_FIELDS, (s) => complete(s.values));
 
 const LOG_FIELDS = {
-  level: field("level", oneOf("debug", "info", "warning", "error"), "info"),
-  format: field("format", oneOf("json", "pretty"), "json"),
+  level: field(
+    "level",
+    oneOf("debug", "info", "warning", "error"),
+    "info",
+    "the lowest level logged",
+  ),
+  format: field(
+    "format",
+    oneOf("json", "pretty"),
+    "json",
+    "json (one object a line on stdout) or pretty",
+  ),
 } as const;
 
 const log: Kind<LogConfig> = section(LOG_FIELDS, (s) => complete(s.values));
 
 const HTTP_FIELDS = {
-  listen: field("listen", nullable(hostPort(true)), { host: "127.0.0.1", port: 4190 }),
-  token: field("token", optionalText, null, { secret: true }),
+  listen: field(
+    "listen",
+    nullable(hostPort(true)),
+    { host: "127.0.0.1", port: 4190 },
+    "host:port of the HTTP listener (port 0: any free port); null disables it",
+  ),
+  token: field(
+    "token",
+    optionalText,
+    null,
+    "bearer token for pause and resume; required when listen is not loopback",
+    { secret: true },
+  ),
 } as const;
 
 const http = section(HTTP_FIELDS, (s): HttpConfig | Invalid => {
@@ -200,23 +321,44 @@ const http = section(HTTP_FIELDS, (s): HttpConfig | Invalid => {
   return complete(s.values);
 });
 
+const entryList: Kind<readonly At[]> = describedAs((at) => {
+  const found = at.found();
+  if (found === INVALID) return INVALID;
+  if (found.shape === "list" && found.items.length > 0) return found.items;
+  return at.mustBe("a list of at least one entry (topic, channel, worker)", found);
+}, (of) => ({ type: "array", minItems: 1, items: of(entryKeys) }));
+
+/**
+ * The keys of one entry as a kind, for the schema only: entries are read in
+ * `entries.ts`, against `defaults:`.
+ */
+const entryKeys = section(ENTRY_FIELDS, (s) => complete(s.values));
+
 /**
  * The top-level keys. `workers` items are kept as found: they are read
  * against `defaults` and `nsq.topic_prefix` once those are known.
  */
 export const CONFIG_FIELDS = {
-  nsq: field("nsq", nsq, AS_EMPTY),
-  defaults: field("defaults", defaults, AS_EMPTY),
-  dedupe: field("dedupe", dedupe, AS_EMPTY),
-  log: field("log", log, AS_EMPTY),
-  http: field("http", http, AS_EMPTY),
-  shutdown_timeout: field("shutdownTimeoutMs", duration("0ms", "1h"), 30_000),
-  workers: field("workers", entryList, REQUIRED),
+  nsq: field("nsq", nsq, AS_EMPTY, "how to reach NSQ"),
+  defaults: field(
+    "defaults",
+    defaults,
+    AS_EMPTY,
+    "settings of every entry, each overridable per entry",
+  ),
+  dedupe: field("dedupe", dedupe, AS_EMPTY, "the store of handled dedupe keys"),
+  log: field("log", log, AS_EMPTY, "logging"),
+  http: field(
+    "http",
+    http,
+    AS_EMPTY,
+    "the HTTP listener: /ping, /ready, /stats, /metrics, pause and resume",
+  ),
+  shutdown_timeout: field(
+    "shutdownTimeoutMs",
+    duration("0ms", "1h"),
+    30_000,
+    "how long in-flight handlers may finish after SIGTERM",
+  ),
+  workers: field("workers", entryList, REQUIRED, "the entries: one consumer per topic and channel"),
 } as const;
-
-function entryList(at: At): readonly At[] | Invalid {
-  const found = at.found();
-  if (found === INVALID) return INVALID;
-  if (found.shape === "list" && found.items.length > 0) return found.items;
-  return at.mustBe("a list of at least one entry (topic, channel, worker)", found);
-}

@@ -25,6 +25,8 @@ export interface Field<P extends string, K extends Kind<unknown>> {
   readonly fallback: KindValue<K> | typeof REQUIRED | typeof AS_EMPTY;
   /** The value is a secret: messages never show it. */
   readonly secret: boolean;
+  /** What the key is for, shown by editors through `nsqworker schema`. */
+  readonly description: string;
 }
 
 /**
@@ -32,16 +34,19 @@ export interface Field<P extends string, K extends Kind<unknown>> {
  *
  * @example
  * ```ts
- * const fields = { max_in_flight: field("maxInFlight", integer(1, 2500), 50) };
+ * const fields = {
+ *   max_in_flight: field("maxInFlight", integer(1, 2500), 50, "messages handled at once"),
+ * };
  * ```
  */
 export function field<P extends string, K extends Kind<unknown>>(
   prop: P,
   kind: K,
   fallback: KindValue<K> | typeof REQUIRED | typeof AS_EMPTY,
+  description: string,
   options: { secret?: boolean } = {},
 ): Field<P, K> {
-  return { prop, kind, fallback, secret: options.secret ?? false };
+  return { prop, kind, fallback, secret: options.secret ?? false, description };
 }
 
 /** The keys of a mapping, by their YAML name. */
@@ -135,10 +140,19 @@ export function section<S extends Fields, T>(
   fields: S,
   check: (section: Section<S>) => T | Invalid,
 ): Kind<T> {
-  return (at) => {
+  const kind: Kind<T> = (at) => {
     const read = readSection(at, fields);
     return read === INVALID ? INVALID : check(read);
   };
+  SECTIONS.set(kind, fields);
+  return kind;
+}
+
+const SECTIONS = new WeakMap<Kind<unknown>, Fields>();
+
+/** The declared keys of a kind made by {@linkcode section}, for `nsqworker schema`. */
+export function sectionFields(kind: Kind<unknown>): Fields | undefined {
+  return SECTIONS.get(kind);
 }
 
 /**

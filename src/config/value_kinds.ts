@@ -6,9 +6,17 @@
  */
 
 import { dirname, isAbsolute, join } from "node:path";
-import { normalizeLookupdAddress, parseHostPort } from "./address.ts";
-import { type Kind, textWith } from "./kinds.ts";
-import { hasNameCharsOnly, isNsqName, NSQ_NAME_RULE, workerNameProblem } from "./names.ts";
+import { formatHostPort, normalizeLookupdAddress, parseHostPort } from "./address.ts";
+import { describedAs, ENV_REFERENCE, type Kind, textWith, writtenAs } from "./kinds.ts";
+import {
+  hasNameCharsOnly,
+  isNsqName,
+  MAX_NAME_LENGTH,
+  NSQ_NAME,
+  NSQ_NAME_RULE,
+  WORKER_NAME,
+  workerNameProblem,
+} from "./names.ts";
 import { type At, INVALID, type Invalid } from "./reader.ts";
 import type { DedupeStoreSpec, HostPort, RateLimit } from "./types.ts";
 
@@ -16,6 +24,7 @@ import type { DedupeStoreSpec, HostPort, RateLimit } from "./types.ts";
 export function nsqName(what: "topic" | "channel"): Kind<string> {
   return textWith(
     `an NSQ ${what} name (${NSQ_NAME_RULE})`,
+    { type: "string", pattern: NSQ_NAME.source, maxLength: MAX_NAME_LENGTH },
     (name) => isNsqName(name) ? name : undefined,
   );
 }
@@ -23,12 +32,14 @@ export function nsqName(what: "topic" | "channel"): Kind<string> {
 /** `topic_prefix`: characters a topic may contain, possibly none. */
 export const topicPrefix: Kind<string> = textWith(
   "made of characters a topic name may contain (a-z A-Z 0-9 . _ -)",
+  { type: "string", pattern: "^[.a-zA-Z0-9_-]*$", maxLength: MAX_NAME_LENGTH - 1 },
   (prefix) => hasNameCharsOnly(prefix) ? prefix : undefined,
 );
 
 /** A `worker:` value: a module under `workers/`, without extension. */
 export const workerName: Kind<string> = textWith(
   "a module name under workers/ like demo/pageview",
+  { type: "string", pattern: WORKER_NAME.source },
   (name, at) => {
     const problem = workerNameProblem(name);
     return problem === null ? name : at.fail(problem);
@@ -37,15 +48,27 @@ export const workerName: Kind<string> = textWith(
 
 /** `host:port`; `allowPortZero` for listen addresses (the system picks a port). */
 export function hostPort(allowPortZero = false): Kind<HostPort> {
-  return textWith(
-    `a host:port address like 127.0.0.1:4150 (port ${allowPortZero ? 0 : 1} to 65535)`,
-    (value) => parseHostPort(value, allowPortZero) ?? undefined,
+  return writtenAs(
+    textWith(
+      `a host:port address like 127.0.0.1:4150 (port ${allowPortZero ? 0 : 1} to 65535)`,
+      { type: "string", pattern: hostPortPattern(allowPortZero) },
+      (value) => parseHostPort(value, allowPortZero) ?? undefined,
+    ),
+    formatHostPort,
   );
+}
+
+/** `host:port` as a JSON Schema pattern: a name or address (IPv6 in brackets), and a port. */
+function hostPortPattern(allowPortZero: boolean): string {
+  const port = `6553[0-5]|655[0-2][0-9]|65[0-4][0-9]{2}|6[0-4][0-9]{3}|[1-5][0-9]{4}|` +
+    `[1-9][0-9]{0,3}${allowPortZero ? "|0" : ""}`;
+  return `^(\\[[0-9a-fA-F:.]+\\]|[^:/\\s\\[\\]]+):(${port})$`;
 }
 
 /** An nsqlookupd HTTP address, normalized to a base URL. */
 export const lookupdAddress: Kind<string> = textWith(
   "an nsqlookupd HTTP address like http://127.0.0.1:4161 or 127.0.0.1:4161",
+  { type: "string", pattern: "^(https?://)?[^/\\s]+/?$" },
   (value) => normalizeLookupdAddress(value) ?? undefined,
 );
 
@@ -55,6 +78,7 @@ const PER_MS: Readonly<Record<string, number>> = { s: 1_000, m: 60_000, h: 3_600
 /** A rate such as `200/s`, `50/m` or `1000/h`. */
 export const rateLimit: Kind<RateLimit> = textWith(
   "a rate like 200/s, 50/m or 1000/h",
+  { type: "string", pattern: RATE.source },
   (value) => {
     const [, count, unit] = RATE.exec(value) ?? [];
     const perMs = PER_MS[unit ?? ""];
@@ -74,6 +98,7 @@ const STATIC_PART = /^[.a-zA-Z0-9_-]*(#ephemeral)?$/;
  */
 export const deadLetterTemplate: Kind<string> = textWith(
   `a topic name where {topic} stands for the entry's topic, like "{topic}.dead", or null`,
+  { type: "string", pattern: "^([.a-zA-Z0-9_-]|\\{topic\\})+(#ephemeral)?$" },
   (template, at) => {
     const unknown = (template.match(PLACEHOLDER) ?? []).find((p) => p !== "{topic}");
     if (unknown !== undefined) {
@@ -89,6 +114,7 @@ export const deadLetterTemplate: Kind<string> = textWith(
 /** A file path; relative paths are taken from the config file's directory. */
 export const filePath: Kind<string> = textWith(
   "a file path",
+  { type: "string", minLength: 1 },
   (path, at) => path === "" ? undefined : resolveFrom(at.reader.file, path),
 );
 
@@ -106,20 +132,33 @@ function redact(value: string): string {
 const STORE_EXPECTED = "memory, sqlite:PATH or redis://HOST:PORT/DB";
 
 /** `dedupe.store`: `memory`, `sqlite:PATH` or `redis://[user:pass@]host:port[/db]`. */
-export const dedupeStore: Kind<DedupeStoreSpec> = (at) => {
-  const found = at.found();
-  if (found === INVALID) return INVALID;
-  const value = found.shape === "scalar" ? found.value : undefined;
-  if (typeof value !== "string") return at.mustBe(STORE_EXPECTED, found);
-  if (value === "memory") return { kind: "memory" };
-  if (value.startsWith("sqlite:")) {
-    const path = value.slice("sqlite:".length);
-    if (path === "") return at.fail(`needs a file path after sqlite:, like sqlite:data/dedupe.db`);
-    return { kind: "sqlite", path: resolveFrom(at.reader.file, path) };
-  }
-  if (/^rediss?:\/\//.test(value)) return redisStore(at, value);
-  return at.fail(`must be ${STORE_EXPECTED}, got ${JSON.stringify(redact(value))}`);
-};
+export const dedupeStore: Kind<DedupeStoreSpec> = describedAs(
+  (at) => {
+    const found = at.found();
+    if (found === INVALID) return INVALID;
+    const value = found.shape === "scalar" ? found.value : undefined;
+    if (typeof value !== "string") return at.mustBe(STORE_EXPECTED, found);
+    if (value === "memory") return { kind: "memory" };
+    if (value.startsWith("sqlite:")) {
+      const path = value.slice("sqlite:".length);
+      if (path === "") {
+        return at.fail(`needs a file path after sqlite:, like sqlite:data/dedupe.db`);
+      }
+      return { kind: "sqlite", path: resolveFrom(at.reader.file, path) };
+    }
+    if (/^rediss?:\/\//.test(value)) return redisStore(at, value);
+    return at.fail(`must be ${STORE_EXPECTED}, got ${JSON.stringify(redact(value))}`);
+  },
+  {
+    anyOf: [{
+      description: STORE_EXPECTED,
+      type: "string",
+      pattern: "^(memory|sqlite:.+|rediss?://[^/?#]+(/([0-9]|1[0-5])?)?)$",
+    }, ENV_REFERENCE],
+  },
+  (spec) =>
+    spec.kind === "memory" ? "memory" : spec.kind === "sqlite" ? `sqlite:${spec.path}` : spec.url,
+);
 
 function redisStore(at: At, value: string): DedupeStoreSpec | Invalid {
   const refuse = (why: string): Invalid =>

@@ -1,0 +1,102 @@
+/**
+ * The nsqd that hold a dead letter topic, with the HTTP address each
+ * answers `/stats` on, and how many messages its channel still holds.
+ *
+ * @module
+ */
+
+import { formatHostPort } from "../config/address.ts";
+import type { NsqConfig } from "../config/types.ts";
+
+/** One nsqd: its TCP address, and its HTTP base URL for stats. */
+export interface NsqdAddress {
+  readonly host: string;
+  readonly port: number;
+  readonly httpUrl: string;
+}
+
+/**
+ * The direct `nsqd_tcp_addresses`, and the producers of `topic` that each
+ * nsqlookupd knows, once each. A direct nsqd's HTTP port is taken to be its
+ * TCP port + 1 (nsqd's own pairing, 4150/4151) unless nsqlookupd tells.
+ */
+export async function findNsqds(nsq: NsqConfig, topic: string): Promise<NsqdAddress[]> {
+  const found = new Map<string, NsqdAddress>();
+  for (const { host, port } of nsq.nsqdTcpAddresses) {
+    found.set(formatHostPort({ host, port }), {
+      host,
+      port,
+      httpUrl: `http://${formatHostPort({ host, port: port + 1 })}`,
+    });
+  }
+  const answers = await Promise.all(
+    nsq.lookupdHttpAddresses.map((base) => lookupWithHttp(base, topic)),
+  );
+  for (const producer of answers.flat()) {
+    found.set(formatHostPort(producer), producer);
+  }
+  return [...found.values()];
+}
+
+async function lookupWithHttp(baseUrl: string, topic: string): Promise<NsqdAddress[]> {
+  const url = `${baseUrl}/lookup?topic=${encodeURIComponent(topic)}`;
+  const response = await fetch(url, { signal: AbortSignal.timeout(5000) });
+  const text = await response.text();
+  if (response.status === 404) return []; // nobody has published the topic
+  if (!response.ok) throw new Error(`${url} answered ${response.status}: ${text.slice(0, 200)}`);
+  let producers: unknown;
+  try {
+    const data = JSON.parse(text);
+    producers = (data?.data ?? data)?.producers;
+  } catch {
+    // reported below, with what was answered
+  }
+  if (!Array.isArray(producers)) {
+    throw new Error(`${url} answered without a producers list: ${text.slice(0, 200)}`);
+  }
+  return producers.flatMap((p) => {
+    const host = p?.broadcast_address ?? p?.hostname;
+    const { tcp_port: port, http_port: httpPort } = p ?? {};
+    if (typeof host !== "string" || !Number.isInteger(port) || !Number.isInteger(httpPort)) {
+      return [];
+    }
+    return [{ host, port, httpUrl: `http://${formatHostPort({ host, port: httpPort })}` }];
+  });
+}
+
+/**
+ * Messages of `topic`/`channel` on one nsqd that no consumer holds: depth and
+ * deferred. Null when nsqd's HTTP API does not answer.
+ */
+export async function channelBacklog(
+  nsqd: NsqdAddress,
+  topic: string,
+  channel: string,
+): Promise<{ depth: number; inFlight: number; deferred: number } | null> {
+  const url = `${nsqd.httpUrl}/stats?format=json&topic=${encodeURIComponent(topic)}&channel=${
+    encodeURIComponent(channel)
+  }`;
+  try {
+    const response = await fetch(url, { signal: AbortSignal.timeout(2000) });
+    if (!response.ok) {
+      await response.body?.cancel();
+      return null;
+    }
+    const stats = await response.json();
+    const topics: unknown[] = stats?.topics ?? stats?.data?.topics ?? [];
+    for (const t of topics as { topic_name?: string; channels?: unknown[] }[]) {
+      if (t.topic_name !== topic) continue;
+      for (const c of (t.channels ?? []) as Record<string, unknown>[]) {
+        if (c.channel_name !== channel) continue;
+        return {
+          depth: Number(c.depth) || 0,
+          inFlight: Number(c.in_flight_count) || 0,
+          deferred: Number(c.deferred_count) || 0,
+        };
+      }
+    }
+    return { depth: 0, inFlight: 0, deferred: 0 };
+  } catch {
+    return null;
+  }
+}
