@@ -62,6 +62,10 @@ const DAEMON_ONLY = new Set([
   "worker_missing_module.yaml",
   "worker_option_type.yaml",
   "worker_option_unknown.yaml",
+  "worker_options_two_problems.yaml",
+  // files on disk
+  "tls_ca_missing.yaml",
+  "tls_key_is_directory.yaml",
 ]);
 
 function validator() {
