@@ -30,6 +30,7 @@ import {
 } from "@logtape/logtape";
 import type { LogConfig, LogLevel } from "./config/types.ts";
 import type { Logger } from "./worker.ts";
+import { errorText } from "./error_text.ts";
 
 /** Options of {@link setupLogging}. */
 export interface LoggingOptions {
@@ -404,7 +405,7 @@ function fallbackLine(record: LogRecord, error: unknown): string {
     level: levelName(record.level),
     msg: typeof record.rawMessage === "string" ? record.rawMessage : "",
     logger: record.category.join("."),
-    log_error: error instanceof Error ? error.message : String(error),
+    log_error: errorText(error),
   });
 }
 

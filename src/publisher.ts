@@ -10,6 +10,7 @@ import { isNsqName } from "./config/names.ts";
 import type { HostPort } from "./config/types.ts";
 import { type ConnectionOptions, WriterConnection } from "./nsq/nsqjs.ts";
 import type { Logger, PublishBody, Publisher } from "./worker.ts";
+import { errorText } from "./error_text.ts";
 
 const encoder = new TextEncoder();
 
@@ -129,7 +130,7 @@ export class NsqPublisher implements Publisher {
         this.#writer = null;
         writer.destroy();
       }
-      const reason = error instanceof Error ? error.message : String(error);
+      const reason = errorText(error);
       throw new PublishError(`cannot publish to ${where}: ${reason}`, { cause: error });
     }
   }

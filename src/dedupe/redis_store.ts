@@ -12,6 +12,7 @@ import type { Logger } from "../worker.ts";
 import { ClaimTokens } from "./claim_token.ts";
 import { Deadlines } from "./deadlines.ts";
 import type { Claim, DedupeStore } from "./store.ts";
+import { errorText } from "../error_text.ts";
 
 /** Options of {@linkcode RedisStore}. */
 export interface RedisStoreOptions {
@@ -348,7 +349,7 @@ export class RedisStore implements DedupeStore {
 
   /** The error as an `Error` whose message names neither the password nor the URL's credentials. */
   #redacted(error: unknown): Error {
-    const message = error instanceof Error ? error.message : String(error);
+    const message = errorText(error);
     let clean = redactUrl(message);
     for (const secret of this.#secrets) clean = clean.replaceAll(secret, "***");
     if (clean === message && error instanceof Error) return error;
