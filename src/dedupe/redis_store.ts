@@ -13,6 +13,7 @@ import { ClaimTokens } from "./claim_token.ts";
 import { Deadlines } from "./deadlines.ts";
 import type { Claim, DedupeStore } from "./store.ts";
 import { errorText } from "../error_text.ts";
+import { redact } from "../redact.ts";
 
 /** Options of {@linkcode RedisStore}. */
 export interface RedisStoreOptions {
@@ -148,7 +149,7 @@ export class RedisStore implements DedupeStore {
     } catch {
       throw new RangeError(
         `Cannot create the redis dedupe store as 'url' must be a redis:// URL: current value is ${
-          redactUrl(url)
+          redact(url)
         }`,
       );
     }
@@ -350,8 +351,7 @@ export class RedisStore implements DedupeStore {
   /** The error as an `Error` whose message names neither the password nor the URL's credentials. */
   #redacted(error: unknown): Error {
     const message = errorText(error);
-    let clean = redactUrl(message);
-    for (const secret of this.#secrets) clean = clean.replaceAll(secret, "***");
+    const clean = redact(message, this.#secrets);
     if (clean === message && error instanceof Error) return error;
     return new Error(clean);
   }
@@ -365,9 +365,3 @@ function safeDecode(text: string): string {
   }
 }
 
-const URL_CREDENTIALS = /(rediss?:\/\/[^\s/@:]*:)[^\s@]*@/gi;
-
-/** Replaces the password of any redis URL in `text` with `***`. */
-export function redactUrl(text: string): string {
-  return text.replace(URL_CREDENTIALS, "$1***@");
-}
