@@ -14,6 +14,7 @@ import { Deadlines } from "./deadlines.ts";
 import type { Claim, DedupeStore } from "./store.ts";
 import { errorText } from "../error_text.ts";
 import { redact } from "../redact.ts";
+import { TIMED_OUT, withTimeout } from "../with_timeout.ts";
 
 /** Options of {@linkcode RedisStore}. */
 export interface RedisStoreOptions {
@@ -270,18 +271,12 @@ export class RedisStore implements DedupeStore {
   async #close(): Promise<void> {
     const client = this.#client;
     if (!client.isOpen) return;
-    let timer: ReturnType<typeof setTimeout> | undefined;
-    const gave = new Promise<"timeout">((resolve) => {
-      timer = setTimeout(resolve, this.#commandTimeoutMs, "timeout");
-    });
     try {
       // close() lets the replies in flight arrive; destroy() when redis does not answer them.
-      const result = await Promise.race([client.close().then(() => "closed" as const), gave]);
-      if (result === "timeout") client.destroy();
+      if (await withTimeout(client.close(), this.#commandTimeoutMs) === TIMED_OUT) client.destroy();
     } catch {
       if (client.isOpen) client.destroy();
     } finally {
-      clearTimeout(timer);
       this.#deadlines.clear(new Error(`the redis dedupe store (${this.#where}) is closed`));
     }
     // The client cannot cancel the wait before its next attempt; it gives up when that ends.
@@ -364,4 +359,3 @@ function safeDecode(text: string): string {
     return text;
   }
 }
-
