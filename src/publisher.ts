@@ -12,6 +12,7 @@ import { type ConnectionOptions, WriterConnection } from "./nsq/nsqjs.ts";
 import type { Logger, PublishBody, Publisher } from "./worker.ts";
 import { errorText } from "./error_text.ts";
 import { TIMED_OUT, withTimeout } from "./with_timeout.ts";
+import { NSQD_LIMITS } from "./nsqd_limits.ts";
 
 const encoder = new TextEncoder();
 
@@ -157,9 +158,6 @@ export class NsqPublisher implements Publisher {
     return this.#writer;
   }
 }
-
-/** nsqd's defaults for `--max-msg-size`, `--max-body-size` and `--max-req-timeout`. */
-export const NSQD_LIMITS = { msgBytes: 1_048_576, bodyBytes: 5_242_880, deferMs: 3_600_000 };
 
 /**
  * Why nsqd would refuse this publish, or null. nsqd answers such a publish
