@@ -17,6 +17,7 @@ import { configJsonSchema } from "./config/json_schema.ts";
 import { VERSION } from "./version.ts";
 import { prepare } from "./prepare.ts";
 import { moduleSource } from "./worker_loader.ts";
+import { errorText } from "./error_text.ts";
 
 /** Where the CLI writes; tests capture it. */
 export interface CliOutput {
@@ -139,7 +140,7 @@ export async function main(
       output.err(`${error.message}\n`);
       return 2;
     }
-    output.err(`nsqworker: ${error instanceof Error ? error.message : String(error)}\n`);
+    output.err(`nsqworker: ${errorText(error)}\n`);
     return 1;
   }
 }

@@ -19,6 +19,7 @@ import { Supervisor } from "./supervisor.ts";
 import { VERSION } from "./version.ts";
 import { prepare } from "./prepare.ts";
 import { moduleSource } from "./worker_loader.ts";
+import { errorText } from "./error_text.ts";
 
 /** Settings of a daemon run. */
 export interface DaemonOptions {
@@ -76,7 +77,7 @@ export async function runDaemon(options: DaemonOptions): Promise<void> {
       await setupLogging({ ...next.config.log, ...options.log });
     } catch (error) {
       log.error("reload refused; the running config stays", {
-        error: error instanceof Error ? error.message : String(error),
+        error: errorText(error),
       });
     }
   };

@@ -5,6 +5,7 @@
  */
 
 import type { DeadReason } from "./runner/outcome.ts";
+import { NSQD_LIMITS } from "./nsqd_limits.ts";
 
 /** What {@linkcode deadLetterEnvelope} needs to know about a dead message. */
 export interface DeadLetterInput {
@@ -61,7 +62,7 @@ export interface DeadLetterEnvelope {
  * nsqd's default `--max-msg-size`: it refuses a larger dead letter, and a
  * refused dead letter is requeued, so an envelope must never exceed it.
  */
-export const MAX_DEAD_LETTER_BYTES = 1024 * 1024;
+export const MAX_DEAD_LETTER_BYTES: number = NSQD_LIMITS.msgBytes;
 
 /** Keeps a leading BOM: the body must come back byte for byte. */
 const utf8 = new TextDecoder("utf-8", { fatal: true, ignoreBOM: true });

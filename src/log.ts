@@ -24,12 +24,13 @@ import {
   configure,
   dispose,
   getLogger,
-  type Logger as TapeLogger,
+  type Logger as LogTapeLogger,
   type LogLevel as TapeLevel,
   type LogRecord,
 } from "@logtape/logtape";
 import type { LogConfig, LogLevel } from "./config/types.ts";
 import type { Logger } from "./worker.ts";
+import { errorText } from "./error_text.ts";
 
 /** Options of {@link setupLogging}. */
 export interface LoggingOptions {
@@ -43,15 +44,18 @@ export interface LoggingOptions {
 
 const ROOT_CATEGORY = "nsqworker";
 
-const RANKS: Readonly<Record<LogLevel, number>> = { debug: 0, info: 1, warning: 2, error: 3 };
-
 /**
- * The lowest rank that gets written. Checked before anything else in every
- * logging call so that a disabled call (per-message debug lines) costs one
- * comparison. Nothing passes until {@link setupLogging} has run, as LogTape
- * drops everything while unconfigured anyway.
+ * LogTape's own answer to `isEnabledFor()` for each level, read once after
+ * every {@link setupLogging}: the hot path asks per message whether a debug
+ * line would be written, and a property read costs less than LogTape's walk
+ * up the category tree. Nothing is logged before the first setup.
  */
-let threshold = Number.POSITIVE_INFINITY;
+let enabled: Readonly<Record<LogLevel, boolean>> = {
+  debug: false,
+  info: false,
+  warning: false,
+  error: false,
+};
 
 /** Serializes setup and flush: LogTape refuses a reconfiguration while one runs. */
 let pending: Promise<unknown> = Promise.resolve();
@@ -94,7 +98,13 @@ export function setupLogging(config: LogConfig, options: LoggingOptions = {}): P
         },
       ],
     });
-    threshold = RANKS[config.level];
+    const root = getLogger(ROOT_CATEGORY);
+    enabled = {
+      debug: root.isEnabledFor("debug"),
+      info: root.isEnabledFor("info"),
+      warning: root.isEnabledFor("warning"),
+      error: root.isEnabledFor("error"),
+    };
   });
 }
 
@@ -125,7 +135,7 @@ export function flushLogging(): Promise<void> {
  * ```
  */
 export function logger(...category: string[]): Logger {
-  return new CategoryLogger(getLogger([ROOT_CATEGORY, ...category]), null);
+  return new TapeLogger(getLogger([ROOT_CATEGORY, ...category]));
 }
 
 /**
@@ -133,7 +143,7 @@ export function logger(...category: string[]): Logger {
  * the properties of a line that would be dropped.
  */
 export function isLogged(level: LogLevel): boolean {
-  return RANKS[level] >= threshold;
+  return enabled[level];
 }
 
 /**
@@ -149,7 +159,7 @@ export function isLogged(level: LogLevel): boolean {
  * ```
  */
 export function boundLogger(base: Logger, properties: Record<string, unknown>): Logger {
-  if (base instanceof CategoryLogger) return base.bind(properties);
+  if (base instanceof TapeLogger) return base.with(properties);
   const fields = { ...properties };
   const merge = (extra?: Record<string, unknown>) =>
     extra === undefined ? fields : { ...fields, ...extra };
@@ -161,60 +171,57 @@ export function boundLogger(base: Logger, properties: Record<string, unknown>): 
   };
 }
 
-class CategoryLogger implements Logger {
-  readonly #tape: TapeLogger;
-  readonly #fields: Readonly<Record<string, unknown>> | null;
+/**
+ * Our {@link Logger} on a LogTape logger: bound fields are LogTape's
+ * `with()`, the level check is LogTape's, and a log call never throws.
+ */
+class TapeLogger implements Logger {
+  readonly #tape: LogTapeLogger;
 
-  constructor(tape: TapeLogger, fields: Readonly<Record<string, unknown>> | null) {
+  constructor(tape: LogTapeLogger) {
     this.#tape = tape;
-    this.#fields = fields;
   }
 
-  bind(properties: Record<string, unknown>): CategoryLogger {
-    const fields = this.#fields === null ? { ...properties } : { ...this.#fields, ...properties };
-    return new CategoryLogger(this.#tape, fields);
+  with(properties: Record<string, unknown>): TapeLogger {
+    return new TapeLogger(this.#tape.with(properties));
   }
 
   debug(message: string, properties?: Record<string, unknown>): void {
-    if (threshold <= RANKS.debug) this.#emit("debug", message, properties);
-  }
-
-  info(message: string, properties?: Record<string, unknown>): void {
-    if (threshold <= RANKS.info) this.#emit("info", message, properties);
-  }
-
-  warning(message: string, properties?: Record<string, unknown>): void {
-    if (threshold <= RANKS.warning) this.#emit("warning", message, properties);
-  }
-
-  error(message: string, properties?: Record<string, unknown>): void {
-    if (threshold <= RANKS.error) this.#emit("error", message, properties);
-  }
-
-  #emit(level: LogLevel, message: string, properties: Record<string, unknown> | undefined): void {
     try {
-      const fields = this.#fields;
-      const record: LogRecord = {
-        // emit() fills in the category by copying the record through property
-        // descriptors, which costs more than the rest of the line; given one,
-        // it passes the record on as is.
-        category: this.#tape.category,
-        level,
-        // Already rendered: that keeps braces in messages literal.
-        message: [message],
-        rawMessage: message,
-        timestamp: Date.now(),
-        properties: fields === null
-          ? properties ?? {}
-          : properties === undefined
-          ? fields
-          : { ...fields, ...properties },
-      };
-      this.#tape.emit(record);
+      this.#tape.debug(text(message), properties);
     } catch {
       // A log call must never fail the handler that made it.
     }
   }
+
+  info(message: string, properties?: Record<string, unknown>): void {
+    try {
+      this.#tape.info(text(message), properties);
+    } catch {
+      // As in debug().
+    }
+  }
+
+  warning(message: string, properties?: Record<string, unknown>): void {
+    try {
+      this.#tape.warning(text(message), properties);
+    } catch {
+      // As in debug().
+    }
+  }
+
+  error(message: string, properties?: Record<string, unknown>): void {
+    try {
+      this.#tape.error(text(message), properties);
+    } catch {
+      // As in debug().
+    }
+  }
+}
+
+/** Workers written in JavaScript may pass a non-string message; LogTape would take an object for properties. */
+function text(message: unknown): string {
+  return typeof message === "string" ? message : renderInline(message);
 }
 
 const encoder = new TextEncoder();
@@ -254,11 +261,6 @@ function makeSink(config: LogConfig, write: (line: string) => void, color: boole
       // Sinks never throw into callers; a failing writer loses the line.
     }
   };
-  // This sink formats each record before returning, so LogTape need not copy
-  // records (and their properties) for it first, as it does for sinks that
-  // may keep them. LogTape's own stream and console sinks carry this mark;
-  // without it, output is the same, only slower.
-  Object.defineProperty(sink, Symbol.for("LogTape.sinkSnapshotPolicy.immediate"), { value: true });
   return sink;
 }
 
@@ -275,6 +277,12 @@ function levelName(level: TapeLevel): LogLevel {
 }
 
 function renderMessage(record: LogRecord): string {
+  // Our loggers give LogTape the text as it must appear; LogTape reads
+  // `{name}` in it as a placeholder when it builds `message`, so the text is
+  // taken from `rawMessage`, which LogTape documents as the message unprocessed.
+  if (typeof record.rawMessage === "string" && record.category[0] === ROOT_CATEGORY) {
+    return record.rawMessage;
+  }
   const parts = record.message;
   if (parts.length === 1 && typeof parts[0] === "string") return parts[0];
   let text = "";
@@ -397,7 +405,7 @@ function fallbackLine(record: LogRecord, error: unknown): string {
     level: levelName(record.level),
     msg: typeof record.rawMessage === "string" ? record.rawMessage : "",
     logger: record.category.join("."),
-    log_error: error instanceof Error ? error.message : String(error),
+    log_error: errorText(error),
   });
 }
 

@@ -10,6 +10,9 @@ import { isNsqName } from "./config/names.ts";
 import type { HostPort } from "./config/types.ts";
 import { type ConnectionOptions, WriterConnection } from "./nsq/nsqjs.ts";
 import type { Logger, PublishBody, Publisher } from "./worker.ts";
+import { errorText } from "./error_text.ts";
+import { TIMED_OUT, withTimeout } from "./with_timeout.ts";
+import { NSQD_LIMITS } from "./nsqd_limits.ts";
 
 const encoder = new TextEncoder();
 
@@ -112,16 +115,14 @@ export class NsqPublisher implements Publisher {
     const writer = this.#connection(address);
     const where = `${topic} at nsqd ${writer.address}`;
     try {
-      await withTimeout(
-        writer.ready,
-        this.#options.connectTimeoutMs ?? 5000,
-        "no connection within",
-      );
-      await withTimeout(
-        writer.publish(topic, bodies, deferMs),
-        this.#options.publishTimeoutMs ?? 10_000,
-        "no answer within",
-      );
+      const connectMs = this.#options.connectTimeoutMs ?? 5000;
+      if (await withTimeout(writer.ready, connectMs) === TIMED_OUT) {
+        throw new Error(`no connection within ${connectMs}ms`);
+      }
+      const publishMs = this.#options.publishTimeoutMs ?? 10_000;
+      if (await withTimeout(writer.publish(topic, bodies, deferMs), publishMs) === TIMED_OUT) {
+        throw new Error(`no answer within ${publishMs}ms`);
+      }
     } catch (error) {
       // A connection that timed out may still answer later, out of order:
       // start afresh on the next publish.
@@ -129,7 +130,7 @@ export class NsqPublisher implements Publisher {
         this.#writer = null;
         writer.destroy();
       }
-      const reason = error instanceof Error ? error.message : String(error);
+      const reason = errorText(error);
       throw new PublishError(`cannot publish to ${where}: ${reason}`, { cause: error });
     }
   }
@@ -158,9 +159,6 @@ export class NsqPublisher implements Publisher {
   }
 }
 
-/** nsqd's defaults for `--max-msg-size`, `--max-body-size` and `--max-req-timeout`. */
-export const NSQD_LIMITS = { msgBytes: 1_048_576, bodyBytes: 5_242_880, deferMs: 3_600_000 };
-
 /**
  * Why nsqd would refuse this publish, or null. nsqd answers such a publish
  * with a fatal error and closes the connection, failing every other publish
@@ -185,12 +183,4 @@ function refusalOf(topic: string, bodies: readonly Uint8Array[], deferMs: number
     return `a delay of ${deferMs}ms is over nsqd's --max-req-timeout of ${NSQD_LIMITS.deferMs}ms`;
   }
   return null;
-}
-
-function withTimeout<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`${what} ${ms}ms`)), ms);
-  });
-  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
 }

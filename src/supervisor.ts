@@ -16,6 +16,7 @@ import { entryKey, planReload, type ReloadPlan } from "./reload_plan.ts";
 import { describeError } from "./runner/outcome.ts";
 import { type EntryPublisher, RunningEntry } from "./running_entry.ts";
 import type { LoadedWorker } from "./worker_loader.ts";
+import { withTimeout } from "./with_timeout.ts";
 
 /** What the supervisor is built from. */
 export interface SupervisorOptions {
@@ -217,7 +218,9 @@ export class Supervisor {
     const steps: [string, () => Promise<void>][] = [
       // A reload whose new entries hang in setup() must not hold the
       // shutdown: its entries are in the map already and are stopped below.
-      ["pending reload", () => settledWithin(this.#reloading, timeout)],
+      ["pending reload", async () => {
+        await withTimeout(this.#reloading, timeout);
+      }],
       ["entries", async () => {
         await Promise.all(this.entries.map((entry) => entry.stop(timeout)));
       }],
@@ -246,12 +249,4 @@ function checkWorkers(config: Config, workers: readonly LoadedWorker[]): void {
       `expected one loaded worker per entry (${config.workers.length}), got ${workers.length}`,
     );
   }
-}
-
-/** Waits for `promise` to settle, or `ms`, whichever comes first. */
-async function settledWithin(promise: Promise<unknown>, ms: number): Promise<void> {
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  const elapsed = new Promise<void>((resolve) => timer = setTimeout(resolve, ms));
-  await Promise.race([promise.then(() => {}, () => {}), elapsed]);
-  clearTimeout(timer);
 }

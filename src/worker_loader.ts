@@ -12,6 +12,7 @@ import { WORKER_NAME } from "./config/names.ts";
 import type { KeyLocation } from "./config/reader.ts";
 import type { WorkerReference } from "./config/types.ts";
 import type { WorkerDefinition, WorkerOptions } from "./worker.ts";
+import { errorText } from "./error_text.ts";
 
 /** The `workers/` folder beside `src/`; in the compiled binary, its embedded copy. */
 export const WORKERS_DIR: URL = new URL("../workers/", import.meta.url);
@@ -175,7 +176,7 @@ const ANSI = /\x1b\[[0-9;]*m/g;
  * names (a syntax error's line and column), so the operator can go there.
  */
 function describeImportError(error: unknown, url: URL, name: string, workersDir: URL): string {
-  const message = (error instanceof Error ? error.message : String(error)).replace(ANSI, "");
+  const message = errorText(error).replace(ANSI, "");
   const stack = error instanceof Error ? (error.stack ?? "").replace(ANSI, "") : "";
   const firstLine = message.split("\n", 1)[0] ?? "";
   if (firstLine.includes("Module not found") && firstLine.includes(url.href)) {

@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import type { LogConfig } from "../src/config/types.ts";
-import { boundLogger, flushLogging, logger, setupLogging } from "../src/log.ts";
+import { getLogger } from "@logtape/logtape";
+import { boundLogger, flushLogging, isLogged, logger, setupLogging } from "../src/log.ts";
 import type { Logger } from "../src/worker.ts";
 
 /** Sets up logging into an array, returned. */
@@ -238,6 +239,68 @@ Deno.test("reconfiguring replaces the level, format and writer", async () => {
   assert.deepEqual(parse(first).map((r) => r.msg), ["before"]);
   assert.equal(second.length, 1);
   assert.match(second[0]!, /WARN {2}after/);
+});
+
+Deno.test("loggers made before the first setup log through every later one", async () => {
+  // Loggers are made at import time, long before setupLogging runs; each
+  // configuration must reach them, bound fields included.
+  const early = boundLogger(logger("early"), { topic: "pageviews" });
+  const first = await capture({ level: "info", format: "json" });
+  early.info("one", { n: 1 });
+  const second = await capture({ level: "debug", format: "json" });
+  early.debug("two", { n: 2 });
+  await flushLogging();
+
+  const [one] = parse(first);
+  assert.deepEqual({ ...one, time: 0 }, {
+    time: 0,
+    level: "info",
+    msg: "one",
+    logger: "nsqworker.early",
+    topic: "pageviews",
+    n: 1,
+  });
+  assert.deepEqual(parse(second).map((r) => [r.level, r.msg, r.topic, r.n]), [
+    ["debug", "two", "pageviews", 2],
+  ]);
+});
+
+Deno.test("records made by LogTape's own API come out in our format", async () => {
+  const lines = await capture({ level: "info", format: "json" });
+  getLogger(["nsqworker", "tape"]).with({ topic: "pageviews" }).warning("as given {topic}", {
+    n: 1,
+  });
+  getLogger(["nsqworker", "tape"]).debug("below the level");
+  await flushLogging();
+
+  assert.deepEqual(parse(lines).map((r) => ({ ...r, time: 0 })), [{
+    time: 0,
+    level: "warning",
+    msg: "as given {topic}",
+    logger: "nsqworker.tape",
+    topic: "pageviews",
+    n: 1,
+  }]);
+});
+
+Deno.test("isLogged gives LogTape's answer for the configured level", async () => {
+  for (const level of ["debug", "info", "warning", "error"] as const) {
+    const lines = await capture({ level, format: "json" });
+    for (const asked of ["debug", "info", "warning", "error"] as const) {
+      assert.equal(
+        isLogged(asked),
+        getLogger("nsqworker").isEnabledFor(asked),
+        `${level}/${asked}`,
+      );
+      lines.length = 0;
+      logger("gate")[asked]("line");
+      assert.equal(lines.length, isLogged(asked) ? 1 : 0, `${level}/${asked}`);
+    }
+  }
+  // Last configured at "error": the answers must not be all false or all true.
+  assert.equal(isLogged("error"), true);
+  assert.equal(isLogged("warning"), false);
+  await flushLogging();
 });
 
 Deno.test("a throwing writer never reaches the caller", async () => {

@@ -14,6 +14,7 @@ import { parseArgs } from "node:util";
 import { loadConfig } from "../src/config/load.ts";
 import type { HostPort } from "../src/config/types.ts";
 import { nsqBin } from "./nsq_bin.ts";
+import { errorText } from "../src/error_text.ts";
 
 const ROOT = new URL("../", import.meta.url);
 const DATA_DIR = new URL(".cache/dev/", ROOT);
@@ -33,7 +34,7 @@ const { values } = parseArgs({
 });
 const configPath = values.config;
 const config = await loadConfig(configPath).catch((error) => {
-  console.error(error instanceof Error ? error.message : String(error));
+  console.error(errorText(error));
   Deno.exit(2);
 });
 

@@ -12,6 +12,7 @@ import { At, describe, INVALID, type Invalid, type KeyLocation, Reader } from ".
 import { CONFIG_FIELDS } from "./schema.ts";
 import { complete, readSection } from "./section.ts";
 import type { Config, NsqConfig, WorkerReference } from "./types.ts";
+import { errorText } from "../error_text.ts";
 
 const EXPECTED = "expected a mapping with a 'workers' list";
 
@@ -187,6 +188,6 @@ export async function readConfigDraft(
 
 /** The OS's reason without Deno's decoration (`(os error 2): readfile 'x'`). */
 export function readFailure(error: unknown): string {
-  const message = error instanceof Error ? error.message : String(error);
+  const message = errorText(error);
   return message.replace(/ \(os error \d+\)/, "").replace(/: [a-z]+ '.*'$/, "");
 }

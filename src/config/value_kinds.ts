@@ -19,6 +19,7 @@ import {
 } from "./names.ts";
 import { type At, INVALID, type Invalid } from "./reader.ts";
 import type { DedupeStoreSpec, HostPort, RateLimit } from "./types.ts";
+import { redact } from "../redact.ts";
 
 /** An NSQ topic or channel name, as written (before `topic_prefix`). */
 export function nsqName(what: "topic" | "channel"): Kind<string> {
@@ -120,13 +121,6 @@ export const filePath: Kind<string> = textWith(
 
 function resolveFrom(configFile: string, path: string): string {
   return isAbsolute(path) ? path : join(dirname(configFile), path);
-}
-
-const REDIS_PASSWORD = /^([a-z][a-z0-9+.-]*:\/\/[^/@:]*:).*@/i;
-
-/** Hides the password of a URL with credentials, for messages. */
-function redact(value: string): string {
-  return value.replace(REDIS_PASSWORD, "$1***@");
 }
 
 const STORE_EXPECTED = "memory, sqlite:PATH or redis://HOST:PORT/DB";

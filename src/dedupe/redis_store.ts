@@ -12,6 +12,9 @@ import type { Logger } from "../worker.ts";
 import { ClaimTokens } from "./claim_token.ts";
 import { Deadlines } from "./deadlines.ts";
 import type { Claim, DedupeStore } from "./store.ts";
+import { errorText } from "../error_text.ts";
+import { redact } from "../redact.ts";
+import { TIMED_OUT, withTimeout } from "../with_timeout.ts";
 
 /** Options of {@linkcode RedisStore}. */
 export interface RedisStoreOptions {
@@ -147,7 +150,7 @@ export class RedisStore implements DedupeStore {
     } catch {
       throw new RangeError(
         `Cannot create the redis dedupe store as 'url' must be a redis:// URL: current value is ${
-          redactUrl(url)
+          redact(url)
         }`,
       );
     }
@@ -268,18 +271,12 @@ export class RedisStore implements DedupeStore {
   async #close(): Promise<void> {
     const client = this.#client;
     if (!client.isOpen) return;
-    let timer: ReturnType<typeof setTimeout> | undefined;
-    const gave = new Promise<"timeout">((resolve) => {
-      timer = setTimeout(resolve, this.#commandTimeoutMs, "timeout");
-    });
     try {
       // close() lets the replies in flight arrive; destroy() when redis does not answer them.
-      const result = await Promise.race([client.close().then(() => "closed" as const), gave]);
-      if (result === "timeout") client.destroy();
+      if (await withTimeout(client.close(), this.#commandTimeoutMs) === TIMED_OUT) client.destroy();
     } catch {
       if (client.isOpen) client.destroy();
     } finally {
-      clearTimeout(timer);
       this.#deadlines.clear(new Error(`the redis dedupe store (${this.#where}) is closed`));
     }
     // The client cannot cancel the wait before its next attempt; it gives up when that ends.
@@ -348,9 +345,8 @@ export class RedisStore implements DedupeStore {
 
   /** The error as an `Error` whose message names neither the password nor the URL's credentials. */
   #redacted(error: unknown): Error {
-    const message = error instanceof Error ? error.message : String(error);
-    let clean = redactUrl(message);
-    for (const secret of this.#secrets) clean = clean.replaceAll(secret, "***");
+    const message = errorText(error);
+    const clean = redact(message, this.#secrets);
     if (clean === message && error instanceof Error) return error;
     return new Error(clean);
   }
@@ -362,11 +358,4 @@ function safeDecode(text: string): string {
   } catch {
     return text;
   }
-}
-
-const URL_CREDENTIALS = /(rediss?:\/\/[^\s/@:]*:)[^\s@]*@/gi;
-
-/** Replaces the password of any redis URL in `text` with `***`. */
-export function redactUrl(text: string): string {
-  return text.replace(URL_CREDENTIALS, "$1***@");
 }

@@ -9,6 +9,7 @@ import { DatabaseSync, type StatementSync } from "node:sqlite";
 import type { Logger } from "../worker.ts";
 import { ClaimTokens } from "./claim_token.ts";
 import type { Claim, DedupeStore } from "./store.ts";
+import { errorText } from "../error_text.ts";
 
 /** Options of {@linkcode SqliteStore}. */
 export interface SqliteStoreOptions {
@@ -404,7 +405,7 @@ export class SqliteStore implements DedupeStore {
     } catch (error) {
       this.#log?.warning("sqlite dedupe store: purging expired keys failed", {
         path: this.#path,
-        error: error instanceof Error ? error.message : String(error),
+        error: errorText(error),
       });
     }
     this.#schedulePurge(deleted >= this.#purgeBatch ? PURGE_CATCH_UP_MS : this.#purgeIntervalMs);
@@ -427,7 +428,7 @@ export class SqliteStore implements DedupeStore {
   }
 
   #error(what: string, cause: unknown): Error {
-    const message = cause instanceof Error ? cause.message : String(cause);
+    const message = errorText(cause);
     return new Error(`${what}: ${message}`, { cause });
   }
 }

@@ -26,6 +26,7 @@ import { METRICS_CONTENT_TYPE, renderMetrics } from "../metrics.ts";
 import type { Readiness } from "../supervisor.ts";
 import type { Logger } from "../worker.ts";
 import type { DaemonSnapshot, EntrySnapshot } from "./snapshot.ts";
+import { errorText } from "../error_text.ts";
 
 /** What the HTTP surface reads and does; the composition root supplies it. */
 export interface HandlerDeps {
@@ -79,7 +80,7 @@ export function createHandler(deps: HandlerDeps): Handler {
       deps.log?.error("HTTP request failed", {
         method: request.method,
         path: new URL(request.url).pathname,
-        error: error instanceof Error ? error.message : String(error),
+        error: errorText(error),
       });
       response = json(500, { error: "internal error; the daemon's log has the details" });
     }

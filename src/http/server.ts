@@ -8,6 +8,7 @@
 import type { HostPort } from "../config/types.ts";
 import { formatHostPort } from "../config/address.ts";
 import type { Handler } from "./handler.ts";
+import { errorText } from "../error_text.ts";
 
 /** A listening HTTP server. */
 export interface HttpServer extends AsyncDisposable {
@@ -46,7 +47,7 @@ export function startHttpServer(handler: Handler, listen: HostPort): HttpServer 
       handler,
     });
   } catch (error) {
-    const reason = error instanceof Error ? error.message : String(error);
+    const reason = errorText(error);
     throw new Error(
       `cannot listen on ${formatHostPort(listen)} (http.listen): ${reason}`,
       { cause: error },

@@ -13,6 +13,7 @@ import { lookupProducers } from "./lookupd.ts";
 import { type ConnectionOptions, type NsqMessage, ReaderConnection } from "./nsqjs.ts";
 import { planRdy, scarceSliceMs } from "./rdy_planner.ts";
 import { TokenBucket } from "./token_bucket.ts";
+import { errorText } from "../error_text.ts";
 
 /** Timings of discovery and reconnection; the defaults suit production. */
 export interface ConsumerTimings {
@@ -360,7 +361,7 @@ export class Consumer {
       } else if (!this.#lookupdFailing) {
         log.warning("nsqlookupd did not answer", {
           lookupd: lookupdUrls[i],
-          error: answer.reason instanceof Error ? answer.reason.message : String(answer.reason),
+          error: errorText(answer.reason),
         });
       }
     }
