@@ -185,3 +185,26 @@ Deno.test("planRdy: with fewer slots than nsqd, every nsqd is served within abou
     assert.ok(worst <= 1_300, `${n} nsqd, ${total} slots, ${handleMs} ms: waits ${waits}`);
   }
 });
+
+Deno.test("planRdy: a lowered RDY counts at its old value until nsqd has had time to read it", () => {
+  // a held 1 with nothing in flight: nsqd may be sending it a message right now.
+  const moving = planRdy(input(1, [{ rdy: 1, grantedAt: 0, activeAt: 0 }, {}], {
+    lowerGraceMs: 50,
+  }));
+  assert.deepEqual(moving.targets, [0, 1]);
+  assert.deepEqual(moving.rdy, [0, 0], "b waits for the grace");
+  assert.equal(moving.short, true);
+  assert.equal(moving.nextAt, 10_000 + 50);
+  const during = planRdy(input(1, [{ loweredFrom: 1, loweredAt: 9_980, releasedAt: 9_980 }, {}], {
+    lowerGraceMs: 50,
+  }));
+  assert.deepEqual(during.rdy, [0, 0]);
+  assert.equal(during.nextAt, 9_980 + 50);
+  const after = planRdy(input(1, [{ loweredFrom: 1, loweredAt: 9_940, releasedAt: 9_940 }, {}], {
+    lowerGraceMs: 50,
+  }));
+  assert.equal(after.rdy.reduce((a, b) => a + b, 0), 1);
+  // Without a grace the slot moves at once.
+  const at = planRdy(input(1, [{ rdy: 1, grantedAt: 0, activeAt: 0 }, {}]));
+  assert.deepEqual(at.rdy, [0, 1]);
+});

@@ -31,6 +31,13 @@ export interface PlannedConnection {
   readonly releasedAt: number;
   /** When a message was last seen arriving on it. */
   readonly activeAt: number;
+  /**
+   * The RDY it had when it was last lowered while it could still send
+   * (RDY above its in flight), and when: until nsqd has read the lower
+   * value it may still send up to the old one.
+   */
+  readonly loweredFrom?: number;
+  readonly loweredAt?: number;
 }
 
 /** What the planner needs. */
@@ -46,6 +53,11 @@ export interface RdyPlanInput {
   readonly sliceMs: number;
   /** A scarce slot's holder that has seen no message this long gives it up. */
   readonly idleMs: number;
+  /**
+   * How long a lowered RDY still counts at its old value: the time nsqd may
+   * take to read it. Default 0 (lowering counts at once).
+   */
+  readonly lowerGraceMs?: number;
 }
 
 /** The planner's answer, one value per connection in input order. */
@@ -93,7 +105,7 @@ export function scarceSliceMs(total: number, connections: number): number {
  * ```
  */
 export function planRdy(input: RdyPlanInput): RdyPlan {
-  const { connections } = input;
+  const { connections, now } = input;
   const n = connections.length;
   const total = Math.max(0, Math.floor(input.total) || 0);
   let targets: number[];
@@ -106,23 +118,40 @@ export function planRdy(input: RdyPlanInput): RdyPlan {
   }
 
   const rdy = connections.map((c, i) => Math.min(c.rdy, targets[i]!));
+  const graceMs = input.lowerGraceMs ?? 0;
+  // What nsqd may still send on each connection: a RDY lowered just now
+  // (by this plan or a recent one) is not read by nsqd yet.
+  let graceEnds = Infinity;
+  const exposure = connections.map((c, i) => {
+    let sendable = Math.max(rdy[i]!, c.inFlight);
+    if (graceMs > 0 && rdy[i]! < c.rdy && c.rdy > c.inFlight) {
+      sendable = Math.max(sendable, c.rdy);
+      graceEnds = Math.min(graceEnds, now + graceMs);
+    }
+    if (c.loweredAt !== undefined && now - c.loweredAt < graceMs) {
+      sendable = Math.max(sendable, c.loweredFrom ?? 0);
+      graceEnds = Math.min(graceEnds, c.loweredAt + graceMs);
+    }
+    return sendable;
+  });
   let used = input.inFlightElsewhere;
-  for (let i = 0; i < n; i++) used += Math.max(rdy[i]!, connections[i]!.inFlight);
+  for (let i = 0; i < n; i++) used += exposure[i]!;
   let free = total - used;
   let short = false;
   for (let i = 0; i < n; i++) {
     const target = targets[i]!;
     const current = rdy[i]!;
     if (target <= current) continue;
-    const inFlight = connections[i]!.inFlight;
-    const held = Math.max(current, inFlight);
+    const held = exposure[i]!;
     const granted = Math.min(target, held + Math.max(0, free));
     if (granted > current) {
       rdy[i] = granted;
-      free -= Math.max(granted, inFlight) - held;
+      free -= Math.max(granted, held) - held;
     }
     if (rdy[i]! < target) short = true;
   }
+  // A raise held back only by a lowering nsqd may not have read yet is due when the grace ends.
+  if (short && graceEnds !== Infinity) nextAt = Math.min(nextAt ?? Infinity, graceEnds);
   return { targets, rdy, short, nextAt };
 }
 
