@@ -5,7 +5,8 @@
 import assert from "node:assert/strict";
 import type { HostPort } from "../src/config/types.ts";
 import { Consumer, type ConsumerOptions } from "../src/nsq/consumer.ts";
-import type { ConnectionOptions, NsqMessage } from "../src/nsq/nsqjs.ts";
+import type { ConnectionOptions } from "../src/nsq/connection_options.ts";
+import type { NsqMessage } from "../src/nsq/nsq_message.ts";
 import type { Logger } from "../src/worker.ts";
 import { type NsqCluster, type Nsqd, startNsq, uniqueTopic, waitFor } from "./helpers/nsq.ts";
 import { trapUncaught } from "./helpers/fakes.ts";
