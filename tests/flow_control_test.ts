@@ -7,6 +7,7 @@ import assert from "node:assert/strict";
 import { Consumer, type ConsumerOptions } from "../src/nsq/consumer.ts";
 import type { NsqMessage } from "../src/nsq/nsq_message.ts";
 import type { Logger } from "../src/worker.ts";
+import { PLAIN_CONNECTION } from "./helpers/fakes.ts";
 import { type Nsqd, startNsq, uniqueTopic, waitFor } from "./helpers/nsq.ts";
 
 const CHANNEL = "flow_control_test";
@@ -39,13 +40,7 @@ function consume(
     log: QUIET,
     timings: { lookupdPollIntervalMs: 100, reconnectMinMs: 50, reconnectMaxMs: 200 },
     ...rest,
-    connection: {
-      authSecret: null,
-      tls: null,
-      compression: "none",
-      heartbeatIntervalMs: 1_000,
-      idleTimeoutMs: 10_000,
-    },
+    connection: PLAIN_CONNECTION,
     onMessage: (message) => {
       if (state.running >= limit) state.startedOverLimit++;
       state.running++;
@@ -208,13 +203,7 @@ Deno.test("max_in_flight 1 with a backlog: a message's finish() returns before t
     nsqdAddresses: [hostPort(nsq.nsqds[0]!)],
     lookupdUrls: [],
     log: QUIET,
-    connection: {
-      authSecret: null,
-      tls: null,
-      compression: "none",
-      heartbeatIntervalMs: 1_000,
-      idleTimeoutMs: 10_000,
-    },
+    connection: PLAIN_CONNECTION,
     onMessage: (message) => {
       if (insideFinish) startedInsideFinish++;
       if (held.length < 20) {
