@@ -5,7 +5,7 @@
  */
 
 import type { NsqConfig } from "./config/types.ts";
-import type { ConnectionOptions } from "./nsq/nsqjs.ts";
+import type { ConnectionOptions } from "./nsq/connection_options.ts";
 
 /** nsqd sends a heartbeat this often when there is no other traffic. */
 export const HEARTBEAT_INTERVAL_MS = 15_000;

@@ -12,7 +12,7 @@ import { ConfigError, type ConfigIssue } from "./config/config_error.ts";
 import { type ConfigDraft, readFailure } from "./config/load.ts";
 import type { Config, NsqConfig } from "./config/types.ts";
 import { connectionOptions } from "./connection_options.ts";
-import type { ConnectionOptions } from "./nsq/nsqjs.ts";
+import type { ConnectionOptions } from "./nsq/connection_options.ts";
 import {
   type LoadedWorker,
   loadWorkers,

@@ -8,7 +8,8 @@
 
 import { isNsqName } from "./config/names.ts";
 import type { HostPort } from "./config/types.ts";
-import { type ConnectionOptions, WriterConnection } from "./nsq/nsqjs.ts";
+import type { ConnectionOptions } from "./nsq/connection_options.ts";
+import { WriterConnection } from "./nsq/writer_connection.ts";
 import type { Logger, PublishBody, Publisher } from "./worker.ts";
 import { errorText } from "./error_text.ts";
 import { TIMED_OUT, withTimeout } from "./with_timeout.ts";

@@ -10,7 +10,7 @@ import type { Config, Entry } from "./config/types.ts";
 import type { DedupeStore } from "./dedupe/store.ts";
 import { boundLogger, logger } from "./log.ts";
 import type { ConsumerTimings } from "./nsq/consumer.ts";
-import type { ConnectionOptions } from "./nsq/nsqjs.ts";
+import type { ConnectionOptions } from "./nsq/connection_options.ts";
 import { NsqPublisher } from "./publisher.ts";
 import { entryKey, planReload, type ReloadPlan } from "./reload_plan.ts";
 import { describeError } from "./runner/outcome.ts";

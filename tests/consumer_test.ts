@@ -5,7 +5,8 @@
 import assert from "node:assert/strict";
 import type { HostPort } from "../src/config/types.ts";
 import { Consumer, type ConsumerOptions } from "../src/nsq/consumer.ts";
-import type { ConnectionOptions, NsqMessage } from "../src/nsq/nsqjs.ts";
+import type { ConnectionOptions } from "../src/nsq/connection_options.ts";
+import type { NsqMessage } from "../src/nsq/nsq_message.ts";
 import type { Logger } from "../src/worker.ts";
 import { type NsqCluster, type Nsqd, startNsq, uniqueTopic, waitFor } from "./helpers/nsq.ts";
 import { trapUncaught } from "./helpers/fakes.ts";
@@ -472,4 +473,41 @@ Deno.test({
   );
   assert.deepEqual(uncaught.errors.map(String), [], "errors escaped to the process");
   assert.equal(run.consumer.isConnected, false);
+});
+
+Deno.test("a message held while its nsqd goes away stays in flight, and its RDY is given back only once it is answered", async () => {
+  await using nsq = await startNsq({ nsqds: 2, lookupd: false });
+  const topic = uniqueTopic("held_over_close");
+  const held: NsqMessage[] = [];
+  const consumer = new Consumer({
+    topic,
+    channel: CHANNEL,
+    maxInFlight: 2,
+    nsqdAddresses: nsq.nsqds.map(hostPort),
+    lookupdUrls: [],
+    log: new CapturingLogger(),
+    connection: CONNECTION,
+    // The stopped nsqd is not retried within this test.
+    timings: { reconnectMinMs: 60_000, reconnectMaxMs: 60_000 },
+    onMessage: (message) => void held.push(message),
+  });
+  consumer.start();
+  try {
+    await waitFor(async () => sum(await readyCounts(nsq, topic)) === 2, { message: "RDY 2" });
+    await nsq.publish(topic, "held", 1);
+    await waitFor(() => held.length === 1, { message: "the message from the second nsqd" });
+    await nsq.nsqds[1]!.stop();
+    await waitFor(() => consumer.status().connected.length === 1, { message: "one connection" });
+    // Its handler still runs: it counts against max_in_flight on the nsqd left.
+    assert.equal(consumer.inFlight, 1);
+    await waitFor(async () => (await readyCounts(nsq, topic))[0] === 1, { message: "RDY 1" });
+    assert.equal(consumer.status().rdy, 1);
+
+    assert.equal(held[0]!.finish(), false, "the connection is gone");
+    assert.equal(consumer.inFlight, 0);
+    await waitFor(async () => (await readyCounts(nsq, topic))[0] === 2, { message: "RDY 2" });
+  } finally {
+    await consumer.drain();
+    await consumer.close();
+  }
 });

@@ -5,8 +5,9 @@
  */
 import assert from "node:assert/strict";
 import { Consumer, type ConsumerOptions } from "../src/nsq/consumer.ts";
-import type { NsqMessage } from "../src/nsq/nsqjs.ts";
+import type { NsqMessage } from "../src/nsq/nsq_message.ts";
 import type { Logger } from "../src/worker.ts";
+import { PLAIN_CONNECTION } from "./helpers/fakes.ts";
 import { type Nsqd, startNsq, uniqueTopic, waitFor } from "./helpers/nsq.ts";
 
 const CHANNEL = "flow_control_test";
@@ -39,13 +40,7 @@ function consume(
     log: QUIET,
     timings: { lookupdPollIntervalMs: 100, reconnectMinMs: 50, reconnectMaxMs: 200 },
     ...rest,
-    connection: {
-      authSecret: null,
-      tls: null,
-      compression: "none",
-      heartbeatIntervalMs: 1_000,
-      idleTimeoutMs: 10_000,
-    },
+    connection: PLAIN_CONNECTION,
     onMessage: (message) => {
       if (state.running >= limit) state.startedOverLimit++;
       state.running++;
@@ -187,4 +182,71 @@ Deno.test("2 slots over 5 nsqd behind nsqlookupd: every nsqd is served, none wai
     assert.equal(from.length, 40, `served from ${nsqd.tcpAddress}`);
   }
   assert.ok(p99 < 1_500, `p99 publish to handler ${p99} ms`);
+});
+
+Deno.test("max_in_flight 1 with a backlog: a message's finish() returns before the next handler starts", async () => {
+  await using nsq = await startNsq({ lookupd: false });
+  const topic = uniqueTopic("flow_order");
+  await nsq.publishMany(topic, Array.from({ length: 60 }, (_, n) => `${n}`));
+  const held: NsqMessage[] = [];
+  /** After max_in_flight is lowered to 1: "start <id>" and "finished <id>", in order. */
+  const order: string[] = [];
+  let lowered = false;
+  let handled = 0;
+  let insideFinish = false;
+  let startedInsideFinish = 0;
+  let mostInFlight = 0;
+  const consumer: Consumer = new Consumer({
+    topic,
+    channel: CHANNEL,
+    maxInFlight: 20,
+    nsqdAddresses: [hostPort(nsq.nsqds[0]!)],
+    lookupdUrls: [],
+    log: QUIET,
+    connection: PLAIN_CONNECTION,
+    onMessage: (message) => {
+      if (insideFinish) startedInsideFinish++;
+      if (held.length < 20) {
+        held.push(message);
+        return;
+      }
+      if (lowered) {
+        order.push(`start ${message.id}`);
+        mostInFlight = Math.max(mostInFlight, consumer.inFlight);
+      }
+      // Answered after the handler returned, as an async handler's is.
+      queueMicrotask(() => {
+        insideFinish = true;
+        message.finish();
+        insideFinish = false;
+        if (lowered) order.push(`finished ${message.id}`);
+        handled++;
+      });
+    },
+  });
+  consumer.start();
+  try {
+    await waitFor(() => held.length === 20, { message: "20 handlers running" });
+    // As in the test above: nsqd sends 20 more while this process does not
+    // read, then max_in_flight drops to 1 and 19 of them wait in the backlog.
+    for (const message of held) message.finish();
+    await new Promise((resolve) => setImmediate(resolve));
+    await new Promise((resolve) => setImmediate(resolve));
+    const until = performance.now() + 200;
+    while (performance.now() < until) {
+      // Blocks the event loop on purpose: nsqd's messages pile up unread.
+    }
+    consumer.setMaxInFlight(1);
+    lowered = true;
+    await waitFor(() => handled === 40, { message: `40 messages (got ${handled})` });
+  } finally {
+    await consumer.drain();
+    await consumer.close();
+  }
+  assert.ok(mostInFlight > 1, `a backlog formed (most in flight: ${mostInFlight})`);
+  assert.equal(startedInsideFinish, 0, "handlers started inside another message's finish()");
+  for (let i = 0; i < order.length; i += 2) {
+    const id = order[i]!.slice("start ".length);
+    assert.deepEqual(order.slice(i, i + 2), [`start ${id}`, `finished ${id}`], `at ${i}`);
+  }
 });

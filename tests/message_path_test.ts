@@ -5,7 +5,8 @@
 
 import assert from "node:assert/strict";
 import { PermanentError } from "../src/mod.ts";
-import { type NsqMessage, ReaderConnection } from "../src/nsq/nsqjs.ts";
+import type { NsqMessage } from "../src/nsq/nsq_message.ts";
+import { ReaderConnection } from "../src/nsq/reader_connection.ts";
 import type { WorkerDefinition } from "../src/worker.ts";
 import { deferred, envelope, startInProcess } from "./helpers/in_process.ts";
 import { type NsqCluster, startNsq, uniqueTopic, waitFor } from "./helpers/nsq.ts";

@@ -1,18 +1,16 @@
 /**
- * The nsqjs wrapper (src/nsq/nsqjs.ts) against a real nsqd: each of nsqjs
- * 0.13.0's defects that the wrapper claims to make harmless, shown to be so
- * (or not) by nsqd's own stats and by what the connection reports.
+ * The nsqjs patches (src/nsq/nsqjs_patches.ts) and the reader connection
+ * built on them, against a real nsqd: each of nsqjs 0.13.0's defects that
+ * they claim to make harmless, shown to be so (or not) by nsqd's own stats
+ * and by what the connection reports.
  */
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { VERSION } from "../src/version.ts";
-import {
-  type ConnectionOptions,
-  NSQJS_VERSION,
-  type NsqMessage,
-  ReaderConnection,
-  type TlsOptions,
-} from "../src/nsq/nsqjs.ts";
+import type { ConnectionOptions, TlsOptions } from "../src/nsq/connection_options.ts";
+import type { NsqMessage } from "../src/nsq/nsq_message.ts";
+import { NSQJS_VERSION } from "../src/nsq/nsqjs_patches.ts";
+import { ReaderConnection } from "../src/nsq/reader_connection.ts";
 import { type NsqCluster, startNsq, uniqueTopic, waitFor } from "./helpers/nsq.ts";
 import { trapUncaught } from "./helpers/fakes.ts";
 

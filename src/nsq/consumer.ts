@@ -1,7 +1,9 @@
 /**
  * A consumer: the nsqd connections of one entry (topic and channel), found
  * directly and through nsqlookupd, kept alive, and given RDY so that the
- * messages in flight never exceed `max_in_flight`.
+ * messages in flight never exceed `max_in_flight`. The consumer alone
+ * counts what is in flight (per connection and in all) and holds the
+ * backlog; its connections only report.
  *
  * @module
  */
@@ -10,7 +12,9 @@ import type { HostPort, RateLimit } from "../config/types.ts";
 import type { Logger } from "../worker.ts";
 import { formatHostPort } from "../config/address.ts";
 import { lookupProducers } from "./lookupd.ts";
-import { type ConnectionOptions, type NsqMessage, ReaderConnection } from "./nsqjs.ts";
+import type { ConnectionOptions } from "./connection_options.ts";
+import type { NsqMessage } from "./nsq_message.ts";
+import { ReaderConnection } from "./reader_connection.ts";
 import { planRdy, scarceSliceMs } from "./rdy_planner.ts";
 import { TokenBucket } from "./token_bucket.ts";
 import { errorText } from "../error_text.ts";
@@ -71,7 +75,7 @@ interface Slot {
   readonly direct: boolean;
   /** Named by the last lookupd answer. */
   listed: boolean;
-  connection: ReaderConnection | null;
+  link: Link | null;
   failures: number;
   retry: ReturnType<typeof setTimeout> | null;
   /** Was connected once: the next connection is a reconnection. */
@@ -83,6 +87,15 @@ interface Slot {
   /** Messages received on this slot, and the count the planner last saw. */
   received: number;
   receivedSeen: number;
+}
+
+/**
+ * One connection of a slot with its messages received and unanswered.
+ * Outlives the slot's hold on it while those are still being handled.
+ */
+interface Link {
+  readonly connection: ReaderConnection;
+  inFlight: number;
 }
 
 /** One entry's nsqd connections. */
@@ -101,12 +114,13 @@ export class Consumer {
   /** A backlog drain is queued. */
   #draining = false;
   #lookupdFailing = false;
-  /** Closed connections whose messages are still being handled. */
-  #retired = new Set<ReaderConnection>();
   /** Some connection has less RDY than its share, waiting for messages to be answered. */
   #short = false;
-  /** Messages handed to `onMessage` and not yet answered. */
-  #running = new Set<NsqMessage>();
+  /**
+   * Messages received and not yet answered, on every connection (closed ones
+   * included): those in the backlog, the rest handed to `onMessage`.
+   */
+  #inFlight = 0;
   /**
    * Messages that arrived while `max_in_flight` were running. Lowering a
    * connection's RDY takes effect only when nsqd reads it, and nsqd may send
@@ -138,7 +152,7 @@ export class Consumer {
 
   /** True when at least one connection is subscribed. */
   get isConnected(): boolean {
-    for (const slot of this.#slots.values()) if (slot.connection?.isReady) return true;
+    for (const slot of this.#slots.values()) if (slot.link?.connection.isReady) return true;
     return false;
   }
 
@@ -147,10 +161,7 @@ export class Consumer {
    * included): what nsqd counts as in flight, less what is still on the wire.
    */
   get inFlight(): number {
-    let inFlight = 0;
-    for (const connection of this.#retired) inFlight += connection.inFlight;
-    for (const slot of this.#slots.values()) inFlight += slot.connection?.inFlight ?? 0;
-    return inFlight;
+    return this.#inFlight;
   }
 
   /** Connections, RDY and pause state. */
@@ -159,9 +170,10 @@ export class Consumer {
     const disconnected: string[] = [];
     let rdy = 0;
     for (const [address, slot] of this.#slots) {
-      if (slot.connection?.isReady) {
+      const connection = slot.link?.connection;
+      if (connection?.isReady) {
         connected.push(address);
-        rdy += slot.connection.rdy;
+        rdy += connection.rdy;
       } else {
         disconnected.push(address);
       }
@@ -197,7 +209,7 @@ export class Consumer {
     this.#clearTimers();
     const draining: Promise<void>[] = [];
     for (const slot of this.#slots.values()) {
-      if (slot.connection) draining.push(slot.connection.drain(timeoutMs));
+      if (slot.link) draining.push(slot.link.connection.drain(timeoutMs));
     }
     await Promise.all(draining);
     // Not started yet: another consumer can take them now.
@@ -210,7 +222,7 @@ export class Consumer {
     this.#clearTimers();
     const closing: Promise<void>[] = [];
     for (const slot of this.#slots.values()) {
-      if (slot.connection) closing.push(slot.connection.close(timeoutMs));
+      if (slot.link) closing.push(slot.link.connection.close(timeoutMs));
     }
     await Promise.all(closing);
   }
@@ -237,7 +249,7 @@ export class Consumer {
         port,
         direct,
         listed: false,
-        connection: null,
+        link: null,
         failures: 0,
         retry: null,
         wasConnected: false,
@@ -253,11 +265,11 @@ export class Consumer {
   }
 
   #connect(slot: Slot): void {
-    if (this.#stopping || slot.connection !== null) return;
+    if (this.#stopping || slot.link !== null) return;
     const { topic, channel, connection: options, log } = this.#options;
-    let connection: ReaderConnection;
+    let link: Link;
     try {
-      connection = this.#open(slot, topic, channel, options, log);
+      link = this.#open(slot, topic, channel, options, log);
     } catch (error) {
       // nsqjs checks its options as it builds a connection (snappy needs its
       // Node-API addon, so --allow-ffi); a throw here would escape a timer or
@@ -265,8 +277,8 @@ export class Consumer {
       this.#reconnectLater(slot, error instanceof Error ? error : new Error(String(error)));
       return;
     }
-    slot.connection = connection;
-    connection.connect();
+    slot.link = link;
+    link.connection.connect();
   }
 
   #open(
@@ -275,7 +287,7 @@ export class Consumer {
     channel: string,
     options: ConnectionOptions,
     log: Logger,
-  ): ReaderConnection {
+  ): Link {
     const connection: ReaderConnection = new ReaderConnection(
       slot.host,
       slot.port,
@@ -294,23 +306,32 @@ export class Consumer {
           this.#balance();
         },
         message: (message) => {
+          link.inFlight++;
+          this.#inFlight++;
           slot.received++;
           this.#deliver(message);
         },
-        responded: (message) => this.#answered(message),
-        closed: (error) => this.#closed(slot, connection, error),
+        responded: () => {
+          link.inFlight--;
+          this.#inFlight--;
+          this.#answered();
+        },
+        closed: (error) => this.#closed(slot, link, error),
         error: (error) => {
           log.warning("nsqd error", { nsqd: connection.address, error: error.message });
         },
       },
     );
-    return connection;
+    // The events above count on `link` directly, with no lookup per message;
+    // none of them comes before connect().
+    const link: Link = { connection, inFlight: 0 };
+    return link;
   }
 
-  #closed(slot: Slot, connection: ReaderConnection, error: Error | null): void {
-    if (slot.connection !== connection) return;
-    slot.connection = null;
-    if (connection.inFlight > 0) this.#retired.add(connection);
+  #closed(slot: Slot, link: Link, error: Error | null): void {
+    if (slot.link !== link) return;
+    // Its messages still being handled stay counted in #inFlight until answered.
+    slot.link = null;
     this.#balance();
     this.#reconnectLater(slot, error);
   }
@@ -374,7 +395,7 @@ export class Consumer {
         slot.listed = found.has(address);
         // A slot waiting out its reconnect backoff keeps waiting.
         if (slot.listed && slot.retry === null) this.#connect(slot);
-        else if (slot.connection === null) {
+        else if (slot.link === null) {
           if (slot.retry !== null) clearTimeout(slot.retry);
           this.#slots.delete(address);
         }
@@ -394,13 +415,16 @@ export class Consumer {
   #balance(): void {
     const now = performance.now();
     const ready: Slot[] = [];
+    let inFlightHere = 0;
     for (const slot of this.#slots.values()) {
-      if (slot.connection?.isReady) ready.push(slot);
+      if (slot.link?.connection.isReady) {
+        ready.push(slot);
+        inFlightHere += slot.link.inFlight;
+      }
     }
-    let inFlight = 0;
-    for (const connection of this.#retired) inFlight += connection.inFlight;
-    const inFlightElsewhere = inFlight;
-    for (const slot of ready) inFlight += slot.connection!.inFlight;
+    const inFlight = this.#inFlight;
+    // Closed connections' messages, and those of connections not ready.
+    const inFlightElsewhere = inFlight - inFlightHere;
     let total = this.#paused || this.#stopping ? 0 : this.#maxInFlight;
     // nsqd may send (RDY − in flight) more, so a rate limit allows as many
     // as there are tokens beyond what is in flight now.
@@ -412,7 +436,7 @@ export class Consumer {
       }
     }
     const connections = ready.map((slot) => {
-      const connection = slot.connection!;
+      const { connection, inFlight } = slot.link!;
       if (slot.received !== slot.receivedSeen) {
         slot.receivedSeen = slot.received;
         slot.activeAt = now;
@@ -420,7 +444,7 @@ export class Consumer {
       return {
         maxRdyCount: connection.maxRdyCount,
         rdy: connection.rdy,
-        inFlight: connection.inFlight,
+        inFlight,
         grantedAt: slot.grantedAt,
         releasedAt: slot.releasedAt,
         activeAt: slot.activeAt,
@@ -437,7 +461,7 @@ export class Consumer {
     // Lowered first, so that nsqd reads the cuts before the raises they pay for.
     for (const lowering of [true, false]) {
       for (const [i, slot] of ready.entries()) {
-        const connection = slot.connection!;
+        const connection = slot.link!.connection;
         const rdy = plan.rdy[i]!;
         if (rdy === connection.rdy || (rdy < connection.rdy) !== lowering) continue;
         if (connection.rdy === 0) slot.grantedAt = now;
@@ -449,37 +473,37 @@ export class Consumer {
     this.#scheduleRotation(plan.nextAt === null ? Infinity : plan.nextAt, now);
   }
 
+  /** Messages handed to `onMessage` and not yet answered. */
+  get #running(): number {
+    return this.#inFlight - this.#backlog.length;
+  }
+
+  /** `message` is already counted in #inFlight. */
   #deliver(message: NsqMessage): void {
     this.#bucket?.take();
-    if (this.#running.size >= this.#maxInFlight) {
+    if (this.#running > this.#maxInFlight) {
       this.#backlog.push(message);
       return;
     }
-    this.#running.add(message);
     this.#options.onMessage(message);
   }
 
-  #answered(message: NsqMessage): void {
-    if (this.#running.delete(message) && this.#backlog.length > 0 && !this.#draining) {
+  /** A message was answered (and uncounted): a handler is free, or the backlog shrank. */
+  #answered(): void {
+    if (this.#backlog.length > 0 && !this.#draining) {
       // Never from inside an answer: the next handler starts after this
       // message's outcome has been carried out and logged.
       this.#draining = true;
       queueMicrotask(() => this.#drainBacklog());
     }
-    if (this.#retired.size > 0) {
-      for (const connection of this.#retired) {
-        if (connection.inFlight === 0) this.#retired.delete(connection);
-      }
-    }
+    // Only plans RDY; never delivers.
     if (this.#short || this.#bucket !== null) this.#balance();
   }
 
   #drainBacklog(): void {
     this.#draining = false;
-    while (this.#backlog.length > 0 && this.#running.size < this.#maxInFlight) {
-      const next = this.#backlog.shift()!;
-      this.#running.add(next);
-      this.#options.onMessage(next);
+    while (this.#backlog.length > 0 && this.#running < this.#maxInFlight) {
+      this.#options.onMessage(this.#backlog.shift()!);
     }
   }
 

@@ -16,7 +16,8 @@
 import { formatHostPort } from "../config/address.ts";
 import type { Config } from "../config/types.ts";
 import { connectionOptions } from "../connection_options.ts";
-import { type NsqMessage, ReaderConnection } from "../nsq/nsqjs.ts";
+import type { NsqMessage } from "../nsq/nsq_message.ts";
+import { ReaderConnection } from "../nsq/reader_connection.ts";
 import { NsqPublisher } from "../publisher.ts";
 import type { Logger } from "../worker.ts";
 import { channelBacklog, findNsqds, type NsqdAddress } from "./dead_letter_nsqds.ts";

@@ -5,7 +5,7 @@
  * @module
  */
 
-import type { ConnectionOptions } from "../../src/nsq/nsqjs.ts";
+import type { ConnectionOptions } from "../../src/nsq/connection_options.ts";
 import type { TaskMessage } from "../../src/runner/task_runner.ts";
 import type { WorkerContext } from "../../src/worker.ts";
 

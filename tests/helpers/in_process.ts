@@ -12,7 +12,7 @@ import type { Config } from "../../src/config/types.ts";
 import { createStore } from "../../src/dedupe/create_store.ts";
 import { logger, setupLogging } from "../../src/log.ts";
 import type { ConsumerTimings } from "../../src/nsq/consumer.ts";
-import type { ConnectionOptions } from "../../src/nsq/nsqjs.ts";
+import type { ConnectionOptions } from "../../src/nsq/connection_options.ts";
 import { Supervisor } from "../../src/supervisor.ts";
 import { prepare } from "../../src/prepare.ts";
 import type { WorkerDefinition } from "../../src/worker.ts";
