@@ -133,6 +133,9 @@ function simulate(n: number, total: number, handleMs: number, durationMs: number
   const sliceMs = scarceSliceMs(total, n);
   const conns = Array.from({ length: n }, () => ({
     ...IDLE,
+    loweredAt: -Infinity,
+    loweredFrom: 0,
+    answering: false,
     releasedAt: 0,
     doneAt: [] as number[],
     lastServed: 0,
@@ -145,7 +148,9 @@ function simulate(n: number, total: number, handleMs: number, durationMs: number
       const before = c.doneAt.length;
       c.doneAt = c.doneAt.filter((at) => at > now);
       c.inFlight = c.doneAt.length;
-      answered ||= c.doneAt.length < before;
+      // The plan runs before the answers go out, as the consumer's does.
+      c.answering = c.doneAt.length < before;
+      answered ||= c.answering;
     }
     if (answered || (nextAt !== null && now >= nextAt)) {
       const plan = planRdy({
@@ -155,11 +160,16 @@ function simulate(n: number, total: number, handleMs: number, durationMs: number
         now,
         sliceMs,
         idleMs: 100,
+        lowerGraceMs: 50,
       });
       for (const [i, c] of conns.entries()) {
         const rdy = plan.rdy[i]!;
         if (c.rdy === 0 && rdy > 0) c.grantedAt = now;
         if (c.rdy > 0 && rdy === 0) c.releasedAt = now;
+        if (rdy < c.rdy && c.rdy > c.inFlight + (c.answering ? 1 : 0)) {
+          c.loweredAt = now;
+          c.loweredFrom = c.rdy;
+        }
         c.rdy = rdy;
       }
       nextAt = plan.nextAt;
@@ -207,4 +217,37 @@ Deno.test("planRdy: a lowered RDY counts at its old value until nsqd has had tim
   // Without a grace the slot moves at once.
   const at = planRdy(input(1, [{ rdy: 1, grantedAt: 0, activeAt: 0 }, {}]));
   assert.deepEqual(at.rdy, [0, 1]);
+});
+
+Deno.test("planRdy: when not every raise fits, the connection that waited longest is raised first", () => {
+  // b's slot is moving (nsqd may still send on it); one slot is free now, and c
+  // has waited longer than a: c gets it, whatever the connections' order.
+  const plan = planRdy(input(2, [
+    { releasedAt: 9_000 },
+    { rdy: 1, grantedAt: 9_000, activeAt: 9_000 },
+    { releasedAt: 0 },
+  ], { lowerGraceMs: 50 }));
+  assert.deepEqual(plan.targets, [1, 0, 1]);
+  assert.deepEqual(plan.rdy, [0, 0, 1]);
+});
+
+Deno.test("planRdy: a slot just taken from a connection is not handed straight back to it", () => {
+  // a and b are idle and were lowered a moment ago; c has waited since the start.
+  const plan = planRdy(input(2, [
+    { loweredFrom: 1, loweredAt: 9_990, releasedAt: 9_990 },
+    { loweredFrom: 1, loweredAt: 9_995, releasedAt: 9_995 },
+    { releasedAt: 0 },
+  ], { lowerGraceMs: 50 }));
+  assert.deepEqual(plan.targets, [0, 0, 1]);
+  // Both graces hold a slot until 10_040: c waits for the first to end.
+  assert.deepEqual(plan.rdy, [0, 0, 0]);
+  assert.equal(plan.nextAt, 9_990 + 50);
+});
+
+Deno.test("planRdy: a RDY lowered just ahead of its connection's FIN needs no grace", () => {
+  // nsqd reads RDY 0 before the FIN, so it never sees a free slot on a.
+  const plan = planRdy(input(1, [{ rdy: 1, grantedAt: 0, activeAt: 0, answering: true }, {}], {
+    lowerGraceMs: 50,
+  }));
+  assert.deepEqual(plan.rdy, [0, 1]);
 });

@@ -31,6 +31,12 @@ export interface ConsumerTimings {
    * this long gives its RDY to one that has waited longer.
    */
   readonly rdyIdleMs: number;
+  /**
+   * How long a lowered RDY still counts at its old value before the slots
+   * it freed go elsewhere: nsqd may send up to the old value until it has
+   * read the new one.
+   */
+  readonly rdyLowerGraceMs: number;
 }
 
 /** The default timings. */
@@ -39,6 +45,7 @@ export const DEFAULT_TIMINGS: ConsumerTimings = Object.freeze({
   reconnectMinMs: 1_000,
   reconnectMaxMs: 30_000,
   rdyIdleMs: 100,
+  rdyLowerGraceMs: 50,
 });
 
 /** What a consumer needs. */
@@ -84,6 +91,9 @@ interface Slot {
   grantedAt: number;
   releasedAt: number;
   activeAt: number;
+  /** When RDY was last lowered below what nsqd could still send, and from what. */
+  loweredAt: number;
+  loweredFrom: number;
   /** Messages received on this slot, and the count the planner last saw. */
   received: number;
   receivedSeen: number;
@@ -256,6 +266,8 @@ export class Consumer {
         grantedAt: -Infinity,
         releasedAt: 0,
         activeAt: -Infinity,
+        loweredAt: -Infinity,
+        loweredFrom: 0,
         received: 0,
         receivedSeen: 0,
       };
@@ -314,7 +326,7 @@ export class Consumer {
         responded: () => {
           link.inFlight--;
           this.#inFlight--;
-          this.#answered();
+          this.#answered(link);
         },
         closed: (error) => this.#closed(slot, link, error),
         error: (error) => {
@@ -412,7 +424,7 @@ export class Consumer {
    * the messages in flight never exceed `max_in_flight`, even while RDY moves
    * between connections, and scarce RDY visits every nsqd.
    */
-  #balance(): void {
+  #balance(answering: Link | null = null): void {
     const now = performance.now();
     const ready: Slot[] = [];
     let inFlightHere = 0;
@@ -448,6 +460,9 @@ export class Consumer {
         grantedAt: slot.grantedAt,
         releasedAt: slot.releasedAt,
         activeAt: slot.activeAt,
+        loweredAt: slot.loweredAt,
+        loweredFrom: slot.loweredFrom,
+        answering: slot.link === answering,
       };
     });
     const plan = planRdy({
@@ -457,15 +472,21 @@ export class Consumer {
       now,
       sliceMs: scarceSliceMs(total, ready.length),
       idleMs: this.#timings.rdyIdleMs,
+      lowerGraceMs: this.#timings.rdyLowerGraceMs,
     });
     // Lowered first, so that nsqd reads the cuts before the raises they pay for.
     for (const lowering of [true, false]) {
       for (const [i, slot] of ready.entries()) {
-        const connection = slot.link!.connection;
+        const { connection, inFlight } = slot.link!;
         const rdy = plan.rdy[i]!;
         if (rdy === connection.rdy || (rdy < connection.rdy) !== lowering) continue;
         if (connection.rdy === 0) slot.grantedAt = now;
         else if (rdy === 0) slot.releasedAt = now;
+        // nsqd counts an answer in flight until it reads it, after this RDY.
+        if (lowering && connection.rdy > inFlight + (slot.link === answering ? 1 : 0)) {
+          slot.loweredAt = now;
+          slot.loweredFrom = connection.rdy;
+        }
         connection.setRdy(rdy);
       }
     }
@@ -489,7 +510,8 @@ export class Consumer {
   }
 
   /** A message was answered (and uncounted): a handler is free, or the backlog shrank. */
-  #answered(): void {
+  /** `link`'s FIN or REQ is written right after this returns. */
+  #answered(link: Link): void {
     if (this.#backlog.length > 0 && !this.#draining) {
       // Never from inside an answer: the next handler starts after this
       // message's outcome has been carried out and logged.
@@ -497,7 +519,7 @@ export class Consumer {
       queueMicrotask(() => this.#drainBacklog());
     }
     // Only plans RDY; never delivers.
-    if (this.#short || this.#bucket !== null) this.#balance();
+    if (this.#short || this.#bucket !== null) this.#balance(link);
   }
 
   #drainBacklog(): void {

@@ -38,6 +38,11 @@ export interface PlannedConnection {
    */
   readonly loweredFrom?: number;
   readonly loweredAt?: number;
+  /**
+   * A FIN or REQ of this connection goes out right after the new RDY:
+   * nsqd still counts that message in flight when it reads the RDY.
+   */
+  readonly answering?: boolean;
 }
 
 /** What the planner needs. */
@@ -110,11 +115,14 @@ export function planRdy(input: RdyPlanInput): RdyPlan {
   const total = Math.max(0, Math.floor(input.total) || 0);
   let targets: number[];
   let nextAt: number | null = null;
+  /** Who is raised first when not every raise fits. */
+  let order: readonly number[];
   if (total >= n) {
     const shares = allocateRdy(total, connections.map((c, i) => ({ ...c, address: String(i) })));
     targets = connections.map((_, i) => shares.get(String(i))!);
+    order = connections.map((_, i) => i);
   } else {
-    ({ targets, nextAt } = scarce(total, input));
+    ({ targets, nextAt, order } = scarce(total, input));
   }
 
   const rdy = connections.map((c, i) => Math.min(c.rdy, targets[i]!));
@@ -124,7 +132,7 @@ export function planRdy(input: RdyPlanInput): RdyPlan {
   let graceEnds = Infinity;
   const exposure = connections.map((c, i) => {
     let sendable = Math.max(rdy[i]!, c.inFlight);
-    if (graceMs > 0 && rdy[i]! < c.rdy && c.rdy > c.inFlight) {
+    if (graceMs > 0 && rdy[i]! < c.rdy && c.rdy > c.inFlight + (c.answering ? 1 : 0)) {
       sendable = Math.max(sendable, c.rdy);
       graceEnds = Math.min(graceEnds, now + graceMs);
     }
@@ -138,7 +146,7 @@ export function planRdy(input: RdyPlanInput): RdyPlan {
   for (let i = 0; i < n; i++) used += exposure[i]!;
   let free = total - used;
   let short = false;
-  for (let i = 0; i < n; i++) {
+  for (const i of order) {
     const target = targets[i]!;
     const current = rdy[i]!;
     if (target <= current) continue;
@@ -156,21 +164,31 @@ export function planRdy(input: RdyPlanInput): RdyPlan {
 }
 
 /** One slot or none per connection: keep the busy holders, rotate the rest. */
-function scarce(total: number, input: RdyPlanInput): { targets: number[]; nextAt: number | null } {
+function scarce(
+  total: number,
+  input: RdyPlanInput,
+): { targets: number[]; nextAt: number | null; order: readonly number[] } {
   const { connections, now, sliceMs, idleMs } = input;
+  const graceMs = input.lowerGraceMs ?? 0;
   const n = connections.length;
   const targets = new Array<number>(n).fill(0);
-  if (total === 0) return { targets, nextAt: null };
+  if (total === 0) return { targets, nextAt: null, order: [] };
 
   const kept: number[] = [];
   const others: number[] = [];
+  // A slot just taken from a connection is not handed straight back to it:
+  // it would cost the connections waiting their turn (the grace of each new
+  // lowering holds a slot).
+  let graceEnds = Infinity;
   for (let i = 0; i < n; i++) {
     const c = connections[i]!;
     const held = c.rdy > 0 && c.maxRdyCount > 0;
     const inSlice = now - c.grantedAt < sliceMs;
     const busy = now - Math.max(c.grantedAt, c.activeAt) < idleMs;
     if (held && inSlice && busy) kept.push(i);
-    else if (c.maxRdyCount > 0) others.push(i);
+    else if (!held && c.loweredAt !== undefined && now - c.loweredAt < graceMs) {
+      graceEnds = Math.min(graceEnds, c.loweredAt + graceMs);
+    } else if (c.maxRdyCount > 0) others.push(i);
   }
   // A lowered total keeps the most recent grants: they have had the least time.
   kept.sort((a, b) => connections[b]!.grantedAt - connections[a]!.grantedAt);
@@ -185,8 +203,9 @@ function scarce(total: number, input: RdyPlanInput): { targets: number[]; nextAt
     return heldA === 1 ? ca.grantedAt - cb.grantedAt : ca.releasedAt - cb.releasedAt || a - b;
   });
   const chosen = [...kept, ...others.slice(0, total - kept.length)];
+  // Slots left unused while their connections wait out the grace.
+  let nextAt = chosen.length < total ? graceEnds : Infinity;
 
-  let nextAt = Infinity;
   for (const i of chosen) {
     targets[i] = 1;
     const c = connections[i]!;
@@ -195,5 +214,10 @@ function scarce(total: number, input: RdyPlanInput): { targets: number[]; nextAt
     const activeAt = Math.max(grantedAt, c.activeAt);
     nextAt = Math.min(nextAt, grantedAt + sliceMs, activeAt + idleMs);
   }
-  return { targets, nextAt: Number.isFinite(nextAt) ? Math.max(nextAt, now + 1) : null };
+  return {
+    targets,
+    nextAt: Number.isFinite(nextAt) ? Math.max(nextAt, now + 1) : null,
+    // The holders kept first, then those that waited longest.
+    order: chosen,
+  };
 }
