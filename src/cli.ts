@@ -12,6 +12,7 @@ import { loadConfig, readConfigDraft } from "./config/load.ts";
 import type { Config, Entry } from "./config/types.ts";
 import { runDaemon } from "./daemon.ts";
 import { NSQJS_VERSION } from "./nsq/nsqjs.ts";
+import { isPermissionError, missingConfigPermissions, permissionMessage } from "./permissions.ts";
 import { VERSION } from "./version.ts";
 import { prepare } from "./prepare.ts";
 import { moduleSource } from "./worker_loader.ts";
@@ -85,6 +86,16 @@ export async function main(
     return 2;
   }
   const { command, configPath, pretty, logLevel, reloadOnChange, lookupdPollMs } = parsed;
+  const configCommand = command === "check" || command === "list" || command === "run"
+    ? command
+    : null;
+  if (configCommand !== null) {
+    const missing = missingConfigPermissions(configPath);
+    if (missing.length > 0) {
+      output.err(`${permissionMessage(configCommand, missing.join(" "))}\n`);
+      return 2;
+    }
+  }
   try {
     switch (command) {
       case "help":
@@ -126,6 +137,11 @@ export async function main(
   } catch (error) {
     if (error instanceof ConfigError) {
       output.err(`${error.message}\n`);
+      return 2;
+    }
+    // A permission the config needs (a TLS file, say) beyond those checked above.
+    if (configCommand !== null && isPermissionError(error)) {
+      output.err(`nsqworker ${configCommand}: ${error.message.split("\n")[0]}\n`);
       return 2;
     }
     output.err(`nsqworker: ${error instanceof Error ? error.message : String(error)}\n`);
