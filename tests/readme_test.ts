@@ -40,7 +40,9 @@ async function deno(args: string[], stdin?: string) {
 
 Deno.test("the README's worker example is workers/demo/pageview.ts, byte for byte", async () => {
   const file = await Deno.readTextFile(join(REPO_DIR, "workers", "demo", "pageview.ts"));
-  const examples = (await typeScriptBlocks()).filter((block) => block.text.includes("defineWorker"));
+  const examples = (await typeScriptBlocks()).filter((block) =>
+    block.text.includes("defineWorker")
+  );
   assert.equal(examples.length, 1, "one worker example");
   assert.equal(examples[0]!.text, file);
 });
