@@ -60,3 +60,15 @@ Deno.test("every TypeScript block of the README type-checks and lints", async ()
     assert.equal(lint.code, 0, `README.md TypeScript block ${i + 1}:\n${lint.output}`);
   }
 });
+
+Deno.test("the Go version the README asks for is tools/nsq/go.mod's go line", async () => {
+  const goMod = await Deno.readTextFile(join(REPO_DIR, "tools", "nsq", "go.mod"));
+  const goLine = /^go (\d+\.\d+)$/m.exec(goMod)?.[1];
+  assert.ok(goLine, "go.mod has a go line");
+  const readme = await Deno.readTextFile(README);
+  const asked = [...readme.matchAll(/\bGo (\d+\.\d+)\+/g)].map((match) => match[1]);
+  assert.ok(asked.length > 0, "the README names a Go version");
+  assert.deepEqual(new Set(asked), new Set([goLine]));
+  const nsqBin = await Deno.readTextFile(join(REPO_DIR, "tools", "nsq_bin.ts"));
+  assert.match(nsqBin, new RegExp(`install Go ${goLine.replace(".", "\\.")} or newer`));
+});
