@@ -10,6 +10,7 @@ import { join } from "node:path";
 import { REPO_DIR, TempDir } from "./helpers/daemon_process.ts";
 import { trackChild, untrackChild } from "./helpers/children.ts";
 import { uniqueTopic, waitFor } from "./helpers/nsq.ts";
+import { answersPing } from "../tools/dev.ts";
 
 /** The shipped `dev` task, running the fixture entry point instead of tools/dev.ts. */
 async function devTask(): Promise<string> {
@@ -32,16 +33,6 @@ function freePortPair(): number {
     } finally {
       first.close();
     }
-  }
-}
-
-async function answersPing(url: string): Promise<boolean> {
-  try {
-    const response = await fetch(`${url}/ping`, { signal: AbortSignal.timeout(1000) });
-    await response.body?.cancel();
-    return response.ok;
-  } catch {
-    return false;
   }
 }
 

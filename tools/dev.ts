@@ -201,7 +201,7 @@ function isLoopback(host: string): boolean {
  * Whether an NSQ HTTP endpoint answers `GET /ping`. HTTP, not the TCP port:
  * a TCP probe that sends no protocol magic makes nsqd log an error.
  */
-async function answersPing(httpUrl: string): Promise<boolean> {
+export async function answersPing(httpUrl: string): Promise<boolean> {
   try {
     const response = await fetch(`${httpUrl}/ping`, { signal: AbortSignal.timeout(1000) });
     await response.body?.cancel();
