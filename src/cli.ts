@@ -7,13 +7,14 @@
 
 import { parseArgs } from "node:util";
 import { ConfigError } from "./config/config_error.ts";
-import { formatDuration } from "./config/duration.ts";
+import { formatDuration, parseDuration } from "./config/duration.ts";
 import { loadConfig, readConfigDraft } from "./config/load.ts";
 import type { Config, Entry } from "./config/types.ts";
 import { runDaemon } from "./daemon.ts";
 import { NSQJS_VERSION } from "./nsq/nsqjs_patches.ts";
 import { replayCommand } from "./replay/replay_command.ts";
 import { configJsonSchema } from "./config/json_schema.ts";
+import { isPermissionError, missingConfigPermissions, permissionMessage } from "./permissions.ts";
 import { VERSION } from "./version.ts";
 import { prepare } from "./prepare.ts";
 import { moduleSource } from "./worker_loader.ts";
@@ -59,6 +60,8 @@ Options:
       --log-level LEVEL debug | info | warning | error (overrides log.level)
       --reload-on-change
                         reload when the config file changes (SIGHUP always reloads)
+      --lookupd-poll-interval DURATION
+                        overrides nsq.lookupd_poll_interval (deno task dev: 1s)
 
 Exit codes: 0 done (a graceful shutdown too), 2 bad usage or configuration,
 1 runtime failure.
@@ -97,7 +100,17 @@ export async function main(
     output.err(`nsqworker: ${(error as Error).message}\n\nRun nsqworker --help for usage.\n`);
     return 2;
   }
-  const { command, configPath, pretty, logLevel, reloadOnChange } = parsed;
+  const { command, configPath, pretty, logLevel, reloadOnChange, lookupdPollMs } = parsed;
+  const configCommand = command === "check" || command === "list" || command === "run"
+    ? command
+    : null;
+  if (configCommand !== null) {
+    const missing = missingConfigPermissions(configPath);
+    if (missing.length > 0) {
+      output.err(`${permissionMessage(configCommand, missing.join(" "))}\n`);
+      return 2;
+    }
+  }
   try {
     switch (command) {
       case "help":
@@ -128,6 +141,7 @@ export async function main(
           configPath,
           ...(overrides.workersDir ? { workersDir: overrides.workersDir } : {}),
           reloadOnChange,
+          ...(lookupdPollMs === null ? {} : { timings: { lookupdPollIntervalMs: lookupdPollMs } }),
           log: {
             ...(pretty ? { format: "pretty" as const } : {}),
             ...(logLevel ? { level: logLevel } : {}),
@@ -138,6 +152,11 @@ export async function main(
   } catch (error) {
     if (error instanceof ConfigError) {
       output.err(`${error.message}\n`);
+      return 2;
+    }
+    // A permission the config needs (a TLS file, say) beyond those checked above.
+    if (configCommand !== null && isPermissionError(error)) {
+      output.err(`nsqworker ${configCommand}: ${error.message.split("\n")[0]}\n`);
       return 2;
     }
     output.err(`nsqworker: ${errorText(error)}\n`);
@@ -155,6 +174,7 @@ function parse(args: readonly string[]) {
       pretty: { type: "boolean", default: false },
       "reload-on-change": { type: "boolean", default: false },
       "log-level": { type: "string" },
+      "lookupd-poll-interval": { type: "string" },
       help: { type: "boolean", short: "h", default: false },
       version: { type: "boolean", short: "V", default: false },
     },
@@ -184,9 +204,17 @@ function parse(args: readonly string[]) {
       `--log-level must be one of ${LEVELS.join(", ")}, got ${JSON.stringify(logLevel)}`,
     );
   }
+  const poll = values["lookupd-poll-interval"];
+  const lookupdPollMs = poll === undefined ? null : parseDuration(poll);
+  if (poll !== undefined && (lookupdPollMs === null || lookupdPollMs < 1000)) {
+    throw new UsageError(
+      `--lookupd-poll-interval must be a duration of 1s or more, got ${JSON.stringify(poll)}`,
+    );
+  }
   return {
     command,
     configPath: values.config,
+    lookupdPollMs,
     pretty: values.pretty,
     reloadOnChange: values["reload-on-change"],
     logLevel: logLevel as typeof LEVELS[number] | undefined,

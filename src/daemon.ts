@@ -8,6 +8,7 @@
  */
 
 import { readConfigDraft } from "./config/load.ts";
+import { watchConfigFile } from "./config_watcher.ts";
 import type { Config, LogConfig } from "./config/types.ts";
 import { createStore } from "./dedupe/create_store.ts";
 import { createHandler } from "./http/handler.ts";
@@ -86,7 +87,7 @@ export async function runDaemon(options: DaemonOptions): Promise<void> {
     ["SIGHUP", () => void reload("SIGHUP")] as const,
   ];
   for (const [signal, listener] of listeners) Deno.addSignalListener(signal, listener);
-  const watcher = options.reloadOnChange ? watchFile(options.configPath, reload) : null;
+  const watcher = options.reloadOnChange ? watchConfigFile(options.configPath, reload) : null;
 
   log.info("starting", { config: config.file, entries: config.workers.length });
   // A signal while workers' setup() still runs must end the run all the same.
@@ -126,22 +127,4 @@ async function listenHttp(config: Config, supervisor: Supervisor): Promise<HttpS
     pause_resume: token === null ? "disabled (no http.token)" : "enabled",
   });
   return server;
-}
-
-/**
- * Calls `onChange` after `path` changes; editors write in bursts, so changes
- * within 200 ms count as one.
- */
-function watchFile(path: string, onChange: (reason: string) => Promise<void>): Deno.FsWatcher {
-  const watcher = Deno.watchFs(path);
-  (async () => {
-    let timer: ReturnType<typeof setTimeout> | undefined;
-    for await (const event of watcher) {
-      if (event.kind === "access") continue;
-      clearTimeout(timer);
-      timer = setTimeout(() => void onChange("file changed"), 200);
-    }
-    clearTimeout(timer);
-  })();
-  return watcher;
 }

@@ -191,14 +191,20 @@ export class Supervisor {
     });
   }
 
-  /** Ready when not draining and every entry has at least one nsqd connection. */
+  /**
+   * Ready when not draining and every entry is subscribed on each nsqd that
+   * discovery lists (SPEC §8).
+   */
   readiness(): Readiness {
     const reasons: string[] = [];
     if (this.draining) reasons.push("draining: the daemon is shutting down");
     for (const entry of this.#entries.values()) {
       const name = `${entry.entry.topic}/${entry.entry.channel}`;
       if (entry.state === "failed") reasons.push(`${name}: ${entry.failure}`);
-      else if (!entry.consumer.isConnected) reasons.push(`${name}: no nsqd connection`);
+      else {
+        const reason = entry.consumer.notReadyReason();
+        if (reason !== null) reasons.push(`${name}: ${reason}`);
+      }
     }
     return { ready: reasons.length === 0, reasons };
   }

@@ -279,3 +279,49 @@ Deno.test("check loads workers from overrides.workersDir and checks their option
       `default of workers/record.ts (0), got "soon"\n`,
   );
 });
+
+/** `deno run main.ts ARGS` with exactly `flags`, outside a terminal, as a newcomer first tries it. */
+async function runWithFlags(flags: readonly string[], args: readonly string[]) {
+  const { code, stdout, stderr } = await new Deno.Command(Deno.execPath(), {
+    args: ["run", ...flags, "main.ts", ...args],
+    cwd: REPO_DIR,
+    env: { NO_COLOR: "1" },
+    stdin: "null",
+  }).output();
+  const decode = (bytes: Uint8Array) => new TextDecoder().decode(bytes);
+  return { code, stdout: decode(stdout), stderr: decode(stderr) };
+}
+
+Deno.test("a missing permission is one clear line and exit 2, without a prompt", async () => {
+  for (
+    const [flags, missing] of [
+      [[], "--allow-read --allow-env"],
+      [["--allow-read"], "--allow-env"],
+      [["--allow-env"], "--allow-read"],
+    ] as const
+  ) {
+    for (const command of ["check", "list"]) {
+      const result = await runWithFlags(flags, [command]);
+      assert.equal(result.code, 2, `${command} with ${flags}: ${result.stderr}`);
+      assert.equal(result.stdout, "");
+      assert.equal(
+        result.stderr,
+        `nsqworker ${command}: missing permission ${missing}; run it as ` +
+          `\`deno run --allow-read --allow-env main.ts ${command}\`` +
+          (command === "check" ? " or `deno task check`" : "") + "\n",
+      );
+    }
+  }
+});
+
+Deno.test("deno task check checks config.yaml", async () => {
+  const { code, stdout, stderr } = await new Deno.Command(Deno.execPath(), {
+    args: ["task", "--quiet", "check"],
+    cwd: REPO_DIR,
+    env: { NO_COLOR: "1" },
+    stdin: "null",
+  }).output();
+  const text = new TextDecoder();
+  assert.equal(code, 0, text.decode(stderr));
+  assert.equal(text.decode(stdout), "config.yaml: OK: 1 entry, workers: demo/pageview\n");
+});

@@ -5,7 +5,12 @@
  */
 
 import assert from "node:assert/strict";
-import { compileArgs, findDenort, permissionFlags } from "../tools/compile.ts";
+import {
+  compileArgs,
+  denortBesideDeno as besideDeno,
+  findDenort,
+  permissionFlags,
+} from "../tools/compile.ts";
 import { loadWorker, WORKERS_DIR } from "../src/worker_loader.ts";
 import { startNsq, uniqueTopic, waitFor } from "./helpers/nsq.ts";
 
@@ -92,5 +97,53 @@ Deno.test({
     } finally {
       await Deno.remove(dir, { recursive: true });
     }
+  },
+});
+
+const denortBesideDeno = besideDeno();
+const hasDenortBesideDeno = await Deno.stat(denortBesideDeno).then(() => true, () => false);
+
+Deno.test({
+  name: "deno task compile without a reachable runtime download: one clear message, exit 1, " +
+    `nothing left in dist/${hasDenortBesideDeno ? ` (skipped: ${denortBesideDeno} exists)` : ""}`,
+  ignore: hasDenortBesideDeno,
+  async fn() {
+    const root = new URL("../", import.meta.url);
+    const dist = new URL("dist/", root);
+    const listing = async () => {
+      try {
+        return (await Array.fromAsync(Deno.readDir(dist))).map((entry) => entry.name).sort();
+      } catch (error) {
+        if (error instanceof Deno.errors.NotFound) return null;
+        throw error;
+      }
+    };
+    const before = await listing();
+    const { code, stdout, stderr } = await new Deno.Command(Deno.execPath(), {
+      args: ["task", "--quiet", "compile"],
+      cwd: root,
+      // No DENORT_BIN, and every download goes through a proxy that is not there.
+      clearEnv: true,
+      env: {
+        PATH: Deno.env.get("PATH") ?? "",
+        HOME: Deno.env.get("HOME") ?? "",
+        ...(Deno.env.get("DENO_DIR") ? { DENO_DIR: Deno.env.get("DENO_DIR")! } : {}),
+        HTTPS_PROXY: "http://127.0.0.1:9",
+        NO_COLOR: "1",
+      },
+      stdin: "null",
+    }).output();
+    const text = new TextDecoder();
+    const err = text.decode(stderr);
+    assert.equal(code, 1, err);
+    assert.match(text.decode(stdout), /^deno compile /);
+    assert.doesNotMatch(err, /Stack backtrace|Caused by/);
+    assert.match(
+      err,
+      /^compile: deno compile could not download its runtime \(denort\) from https:\/\/dl\.deno\.land\//,
+    );
+    assert.match(err, /DENORT_BIN/);
+    assert.ok(err.includes(denortBesideDeno), "names where a denort beside deno would be");
+    assert.deepEqual(await listing(), before, "dist/ as it was");
   },
 });

@@ -495,7 +495,11 @@ const canLoadAddons = Deno.permissions.querySync({ name: "ffi" }).state === "gra
 
 for (const compression of ["deflate", "snappy"] as const) {
   Deno.test({
-    name: `${compression} compression works end to end and closes cleanly`,
+    name: `${compression} compression works end to end and closes cleanly${
+      compression === "snappy" && !canLoadAddons
+        ? " (skipped: snappy is a Node-API addon, loaded only with --allow-ffi, which deno task test does not grant)"
+        : ""
+    }`,
     ignore: compression === "snappy" && !canLoadAddons,
   }, async () => {
     using uncaught = trapUncaught();

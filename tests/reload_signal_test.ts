@@ -82,3 +82,51 @@ Deno.test("--reload-on-change reloads when the config file is written", async ()
   daemon.signal("SIGTERM");
   assert.equal((await daemon.status).code, 0);
 });
+
+/** The three ways editors and tools save a file. */
+const SAVES = {
+  /** vim, many IDEs, `git checkout`: a new file renamed over the old one. */
+  atomic: async (path: string, text: string) => {
+    const temp = `${path}.tmp`;
+    await Deno.writeTextFile(temp, text);
+    await Deno.rename(temp, path);
+  },
+  "in place": (path: string, text: string) => Deno.writeTextFile(path, text),
+  "delete and re-create": async (path: string, text: string) => {
+    await Deno.remove(path);
+    await Deno.writeTextFile(path, text);
+  },
+} as const;
+
+Deno.test("--reload-on-change applies every save: atomic, in place, delete and re-create", async () => {
+  await using nsq = await startNsq({ lookupd: false });
+  await using dir = await TempDir.create();
+  const topic = uniqueTopic("saves");
+  const out = dir.join("handled.txt");
+  const nsqd = nsq.nsqds[0]!.tcpAddress;
+  const withHttp = (maxInFlight: number) =>
+    config(nsqd, out, [topic], maxInFlight).replace(
+      "http: { listen: null }",
+      'http: { listen: "127.0.0.1:0" }',
+    );
+  const path = await dir.writeConfig(withHttp(10));
+  await using daemon = spawnCli(["run", "-c", path, "--reload-on-change"], { writeDir: dir.path });
+  const listening = JSON.parse(await daemon.waitForLine(isJson((r) => r.msg === "http listening")));
+  await daemon.waitForLine(isJson((r) => r.msg === "connected to nsqd"));
+  const maxInFlight = async () => {
+    const stats = await (await fetch(`http://${listening.address}/stats`)).json();
+    return stats.entries[0].max_in_flight as number;
+  };
+  let value = 10;
+  for (const [kind, save] of Object.entries(SAVES)) {
+    for (let i = 0; i < 3; i++) {
+      value++;
+      await save(path, withHttp(value));
+      await waitFor(async () => (await maxInFlight()) === value, {
+        message: `${kind} save ${i + 1}: max_in_flight ${value} in /stats`,
+      });
+    }
+  }
+  daemon.signal("SIGTERM");
+  assert.equal((await daemon.status).code, 0);
+});

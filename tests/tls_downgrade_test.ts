@@ -51,7 +51,7 @@ workers:
   assert.deepEqual(refusals().slice(0, 3).map((r) => r.failures), [1, 2, 3], "backoff grows");
   const readiness = daemon.supervisor.readiness();
   assert.equal(readiness.ready, false);
-  assert.deepEqual(readiness.reasons, [`${topic}/work: no nsqd connection`]);
+  assert.deepEqual(readiness.reasons, [`${topic}/work: not subscribed on nsqd ${nsqd.tcpAddress}`]);
   assert.equal(handled, 0);
   assert.deepEqual(authRequests, [], "AUTH was never sent");
   const channel = await nsq.channel(topic, "work");

@@ -59,16 +59,54 @@ export function compileArgs(options: CompileOptions): string[] {
   ];
 }
 
+/** Where deno compile looks for a denort of its own: beside the deno binary. */
+export function denortBesideDeno(): string {
+  return Deno.execPath().replace(/deno(\.exe)?$/, "denort$1");
+}
+
 /** A denort to build with offline: DENORT_BIN, or `denort` beside `deno`. */
 export async function findDenort(): Promise<string | null> {
   const fromEnv = Deno.env.get("DENORT_BIN");
   if (fromEnv) return fromEnv;
-  const beside = Deno.execPath().replace(/deno(\.exe)?$/, "denort$1");
+  const beside = denortBesideDeno();
   try {
     await Deno.stat(beside);
     return beside;
   } catch {
     return null;
+  }
+}
+
+/**
+ * The one message for a build that failed because deno compile could not
+ * download its runtime, or null when `stderr` tells of another failure.
+ * deno compile reports that with a chain of causes and a Rust backtrace.
+ */
+export function denortDownloadFailure(
+  stderr: string,
+  target: string = Deno.build.target,
+): string | null {
+  if (!/Setting up base binary|denort/.test(stderr)) return null;
+  const cause = /error sending request for url \(([^)]+)\)[^\n]*/.exec(stderr);
+  const url = cause?.[1] ??
+    `https://dl.deno.land/release/v${Deno.version.deno}/denort-${target}.zip`;
+  const reason = cause?.[0].split(": ").slice(-1)[0] ?? "the download failed";
+  const beside = denortBesideDeno();
+  return [
+    `compile: deno compile could not download its runtime (denort) from ${url}: ${reason}.`,
+    `  To build offline, set DENORT_BIN to a denort of Deno ${Deno.version.deno} for ${target}, ` +
+    `or put it beside deno as ${beside}.`,
+    `  A denort comes from that URL (a zip with the denort binary inside), fetched on a machine ` +
+    `that can reach it.`,
+  ].join("\n");
+}
+
+/** Removes `dir` if this build created it and left it empty. */
+async function removeIfEmpty(dir: string): Promise<void> {
+  try {
+    await Deno.remove(dir); // not recursive: refuses a directory with something in it
+  } catch {
+    // Not empty, or not ours to remove: leave it.
   }
 }
 
@@ -93,13 +131,19 @@ if (import.meta.main) {
   if (values["dry-run"]) Deno.exit(0);
   const denort = await findDenort();
   const env: Record<string, string> = denort ? { DENORT_BIN: denort } : {};
-  if (!denort) {
-    console.error(
-      "note: no DENORT_BIN and no denort beside deno: deno compile will try to download it",
-    );
-  }
   const root = new URL("../", import.meta.url);
-  const { code } = await new Deno.Command("deno", { args, env, cwd: root }).spawn()
-    .status;
-  Deno.exit(code);
+  const outputDir = new URL(values.output.replace(/[^/]*$/, "") || "./", root);
+  const dirExisted = await Deno.stat(outputDir).then(() => true, () => false);
+  const { code, stderr } = await new Deno.Command("deno", { args, env, cwd: root, stderr: "piped" })
+    .output();
+  const errors = new TextDecoder().decode(stderr);
+  if (code === 0) {
+    await Deno.stderr.write(stderr);
+    Deno.exit(0);
+  }
+  // deno compile removes its temporary file; the directory it made for it is ours to remove.
+  if (!dirExisted) await removeIfEmpty(outputDir.pathname);
+  const offline = denortDownloadFailure(errors, values.target);
+  console.error(offline ?? errors.trimEnd());
+  Deno.exit(1);
 }

@@ -44,8 +44,8 @@ const EXE_SUFFIX = Deno.build.os === "windows" ? ".exe" : "";
 
 const HOW_TO_GET_NSQ = [
   "To get NSQ v1.3.0, do one of:",
-  "  - install Go 1.21 or newer (https://go.dev/dl/) and rerun: tools/nsq_bin.ts then builds",
-  "    nsqd and friends into .cache/nsq/bin (Go fetches the toolchain tools/nsq/go.mod asks for);",
+  "  - install Go 1.24 or newer (https://go.dev/dl/; tools/nsq/go.mod's `tool` directives need",
+  "    1.24) and rerun: tools/nsq_bin.ts then builds nsqd and friends into .cache/nsq/bin;",
   "  - set NSQD_BIN and NSQLOOKUPD_BIN to the paths of nsqd and nsqlookupd binaries;",
   "  - put nsqd and nsqlookupd v1.3.0 on PATH (https://nsq.io/deployment/installing.html).",
 ].join("\n");

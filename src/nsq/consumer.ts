@@ -124,6 +124,8 @@ export class Consumer {
   /** A backlog drain is queued. */
   #draining = false;
   #lookupdFailing = false;
+  /** Some nsqlookupd has answered: until then, nobody knows which nsqd carry the topic. */
+  #lookupdAnswered = false;
   /** Some connection has less RDY than its share, waiting for messages to be answered. */
   #short = false;
   /**
@@ -172,6 +174,23 @@ export class Consumer {
    */
   get inFlight(): number {
     return this.#inFlight;
+  }
+
+  /**
+   * Why this consumer is not ready yet, or null when it is: each nsqd it
+   * knows of (direct, or listed by the last nsqlookupd answer) must be
+   * subscribed, and with nsqlookupd configured one must have answered. A
+   * topic that no nsqd has yet is thus ready once nsqlookupd said so.
+   */
+  notReadyReason(): string | null {
+    if (this.#options.lookupdUrls.length > 0 && !this.#lookupdAnswered) {
+      return "no nsqlookupd has answered yet";
+    }
+    const missing: string[] = [];
+    for (const [address, slot] of this.#slots) {
+      if ((slot.direct || slot.listed) && !slot.link?.connection.isReady) missing.push(address);
+    }
+    return missing.length === 0 ? null : `not subscribed on nsqd ${missing.join(", ")}`;
   }
 
   /** Connections, RDY and pause state. */
@@ -401,6 +420,7 @@ export class Consumer {
     // With every lookupd down, keep what we have: direct connections and the
     // nsqd found before go on working until lookupd is back.
     this.#lookupdFailing = answered === 0;
+    if (answered > 0) this.#lookupdAnswered = true;
     if (answered > 0) {
       for (const [address, slot] of this.#slots) {
         if (slot.direct) continue;

@@ -37,6 +37,13 @@ export interface Nsqd {
   kill(): Promise<void>;
   /** Starts it again on the same ports and data directory. */
   start(): Promise<void>;
+  /**
+   * SIGSTOP: it stays registered with nsqlookupd and its port accepts
+   * connections, but it answers nothing, like a host that hangs.
+   */
+  suspend(): void;
+  /** SIGCONT after {@linkcode Nsqd.suspend}. */
+  resume(): void;
 }
 
 /** The nsqlookupd of an {@linkcode NsqCluster}. */
@@ -358,6 +365,8 @@ class ChildProc {
 
   /** Signals the process (unless it already exited) and waits for exit; escalates to SIGKILL. */
   async terminate(signal: "SIGTERM" | "SIGKILL"): Promise<void> {
+    // A suspended process acts on no signal but SIGKILL until it runs again.
+    this.#signal("SIGCONT");
     this.#signal(signal);
     if (signal === "SIGKILL") {
       await this.exited;
@@ -373,6 +382,11 @@ class ChildProc {
       this.#signal("SIGKILL");
       await this.exited;
     }
+  }
+
+  /** Sends `signal` unless the process already exited. */
+  signal(signal: Deno.Signal): void {
+    this.#signal(signal);
   }
 
   #signal(signal: Deno.Signal): void {
@@ -476,6 +490,14 @@ class NsqServer implements Nsqd, NsqLookupd {
 
   kill(): Promise<void> {
     return this.#end("SIGKILL");
+  }
+
+  suspend(): void {
+    this.#proc?.signal("SIGSTOP");
+  }
+
+  resume(): void {
+    this.#proc?.signal("SIGCONT");
   }
 
   async #end(signal: "SIGTERM" | "SIGKILL"): Promise<void> {

@@ -190,7 +190,9 @@ Deno.test("nsqd down when nsqworker run starts: /ready 503, then 200 within one 
   await waitFor(() => reconnecting().length >= 2, { message: "two failed connection attempts" });
   const down = await ready();
   assert.equal(down.status, 503);
-  assert.deepEqual(down.body.reasons, [`${topic}/${CHANNEL}: no nsqd connection`]);
+  assert.deepEqual(down.body.reasons, [
+    `${topic}/${CHANNEL}: not subscribed on nsqd ${nsqd.tcpAddress}`,
+  ]);
 
   await nsqd.start();
   const upAt = performance.now();

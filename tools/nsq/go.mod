@@ -1,6 +1,6 @@
 module nsqworker/tools/nsq
 
-go 1.26
+go 1.24
 
 replace github.com/judwhite/go-svc => github.com/mreiferson/go-svc v1.2.2-0.20210815184239-7a96e00010f6
 

@@ -4,7 +4,7 @@
  * Publish one with
  * `curl -d '{"event_id":"e1","clicks":1}' 'http://127.0.0.1:4151/pub?topic=pageviews'`.
  */
-import { defineWorker } from "../../src/mod.ts";
+import { defineWorker, PermanentError } from "../../src/mod.ts";
 
 /** The event producers publish to `pageviews`. */
 interface PageView {
@@ -12,15 +12,31 @@ interface PageView {
   clicks: number;
 }
 
-export default defineWorker<PageView, { label: string; counted_topic: string | null }>({
-  options: { label: "demo", counted_topic: null },
+/** A type, not an interface: worker options must be indexable by string. */
+type PageViewOptions = {
+  label: string;
+  /** Where to publish `{ id }` for each page view counted; null: nowhere. */
+  counted_topic: string | null;
+};
+
+export default defineWorker<PageView, PageViewOptions>({
+  options: { label: "demo", counted_topic: null }, // defaults; the entry's options merge over them
+  decode: "json", // "json" (default) | "text" | "bytes" | (bytes) => T
+  // false → dead letter, not retried
   validate: (body) => typeof body === "object" && body !== null && typeof body.clicks === "number",
   // Producers that retry publish the same event twice; the event id catches that.
-  dedupeKey: (body, message) => body.event_id ?? message.id,
-  async handle(body, ctx) {
+  dedupeKey: (body) => body.event_id, // undefined: the default key (message id); null: no dedupe
+  setup(ctx) { // once, before the consumer connects; a throw fails this entry only
+    ctx.log.info("counting page views", { label: ctx.options.label });
+  },
+  async handle(body, ctx) { // return → FIN; throw → retry with backoff
+    if (body.clicks < 0) throw new PermanentError("negative clicks"); // → dead letter at once
     ctx.log.info("pageview", { clicks: body.clicks, label: ctx.options.label });
     if (ctx.options.counted_topic !== null) {
       await ctx.publish(ctx.options.counted_topic, { id: body.event_id ?? ctx.message.id });
     }
+  },
+  teardown(ctx) { // once, after the consumer has drained
+    ctx.log.info("stopped counting page views", { label: ctx.options.label });
   },
 });
