@@ -33,9 +33,11 @@ const MIN_CELLS = 64;
  */
 export class KeyTable {
   readonly #seed: number;
-  /** Cells: the slot in each (or EMPTY) and its key's hash. */
-  #cells = new Int32Array(MIN_CELLS).fill(EMPTY);
-  #hashes = new Int32Array(MIN_CELLS);
+  /**
+   * Cells, two numbers each: the slot (or EMPTY), then its key's hash; side
+   * by side, so that a probe reads one cache line.
+   */
+  #cells = emptyCells(MIN_CELLS);
   #mask = MIN_CELLS - 1;
   #count = 0;
   /** By slot: its key, its scope and the cell that holds it. */
@@ -69,9 +71,9 @@ export class KeyTable {
     const cells = this.#cells;
     const mask = this.#mask;
     for (let i = hash & mask;; i = (i + 1) & mask) {
-      const slot = cells[i]!;
+      const slot = cells[2 * i]!;
       if (slot === EMPTY) return EMPTY;
-      if (this.#hashes[i] === hash && this.#scopes[slot] === scope && this.#keys[slot] === key) {
+      if (cells[2 * i + 1] === hash && this.#scopes[slot] === scope && this.#keys[slot] === key) {
         return slot;
       }
     }
@@ -80,7 +82,7 @@ export class KeyTable {
   /** Enters `slot` for `key` in `scope`, which must not be in the table yet. */
   add(slot: number, scope: number, key: string, hash: number): void {
     if (slot >= this.#places.length) this.#growSlots(slot);
-    if (2 * (this.#count + 1) > this.#cells.length) this.#growCells();
+    if (2 * (this.#count + 1) > this.#mask + 1) this.#growCells();
     this.#keys[slot] = key;
     this.#scopes[slot] = scope;
     this.#place(slot, hash);
@@ -90,33 +92,32 @@ export class KeyTable {
   /** Removes `slot`, which must be in the table. */
   remove(slot: number): void {
     const cells = this.#cells;
-    const hashes = this.#hashes;
     const mask = this.#mask;
     // Let the key string go; the slot's key is not read until it is added again.
     this.#keys[slot] = "";
     this.#count--;
     let hole = this.#places[slot]!;
-    cells[hole] = EMPTY;
+    cells[2 * hole] = EMPTY;
     // Pull back each following cell that a probe from its home would no
     // longer reach past the hole, until an empty cell ends the run.
     for (let i = (hole + 1) & mask;; i = (i + 1) & mask) {
-      const moved = cells[i]!;
+      const moved = cells[2 * i]!;
       if (moved === EMPTY) return;
-      const home = hashes[i]! & mask;
+      const hash = cells[2 * i + 1]!;
+      const home = hash & mask;
       const reachable = hole <= i ? home > hole && home <= i : home > hole || home <= i;
       if (reachable) continue;
-      cells[hole] = moved;
-      hashes[hole] = hashes[i]!;
+      cells[2 * hole] = moved;
+      cells[2 * hole + 1] = hash;
       this.#places[moved] = hole;
-      cells[i] = EMPTY;
+      cells[2 * i] = EMPTY;
       hole = i;
     }
   }
 
   /** Empties the table. */
   clear(): void {
-    this.#cells = new Int32Array(MIN_CELLS).fill(EMPTY);
-    this.#hashes = new Int32Array(MIN_CELLS);
+    this.#cells = emptyCells(MIN_CELLS);
     this.#mask = MIN_CELLS - 1;
     this.#count = 0;
     this.#keys = [];
@@ -128,9 +129,9 @@ export class KeyTable {
     const cells = this.#cells;
     const mask = this.#mask;
     let i = hash & mask;
-    while (cells[i] !== EMPTY) i = (i + 1) & mask;
-    cells[i] = slot;
-    this.#hashes[i] = hash;
+    while (cells[2 * i] !== EMPTY) i = (i + 1) & mask;
+    cells[2 * i] = slot;
+    cells[2 * i + 1] = hash;
     this.#places[slot] = i;
   }
 
@@ -148,12 +149,17 @@ export class KeyTable {
   /** Doubles the cells (at most half are used), re-placing every slot by its kept hash. */
   #growCells(): void {
     const cells = this.#cells;
-    const hashes = this.#hashes;
-    this.#cells = new Int32Array(cells.length * 2).fill(EMPTY);
-    this.#hashes = new Int32Array(cells.length * 2);
-    this.#mask = cells.length * 2 - 1;
-    for (let i = 0; i < cells.length; i++) {
-      if (cells[i] !== EMPTY) this.#place(cells[i]!, hashes[i]!);
+    const count = this.#mask + 1;
+    this.#cells = emptyCells(count * 2);
+    this.#mask = count * 2 - 1;
+    for (let i = 0; i < count; i++) {
+      if (cells[2 * i] !== EMPTY) this.#place(cells[2 * i]!, cells[2 * i + 1]!);
     }
   }
+}
+
+function emptyCells(count: number): Int32Array {
+  const cells = new Int32Array(2 * count);
+  for (let i = 0; i < cells.length; i += 2) cells[i] = EMPTY;
+  return cells;
 }
