@@ -6,7 +6,7 @@
  *
  * Usage:
  *
- *   deno run --allow-env bench/memory_store.ts [--messages N] [--capacity N] [--scopes N]
+ *   deno run bench/memory_store.ts [--messages N] [--capacity N] [--scopes N]
  *
  * Each candidate is filled to `capacity` done keys, then handles N fresh
  * message ids (claim, then done, as the task runner does for a handler that
