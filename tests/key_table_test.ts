@@ -22,6 +22,16 @@ Deno.test("find answers the slot added for a scope and key, -1 otherwise", () =>
   assert.equal(table.size, 0);
 });
 
+Deno.test("keys that share a hash are told apart by every character, short or long", () => {
+  const table = new KeyTable(7);
+  const keys = ["ab", "bb", "ba", "b", "", "x".repeat(40), "y" + "x".repeat(39), "ключ 🔑"];
+  keys.forEach((key, slot) => table.add(slot, 1, key, 5));
+  keys.forEach((key, slot) => assert.equal(table.find(1, key, 5), slot, key));
+  assert.equal(table.find(1, "cb", 5), -1);
+  assert.equal(table.find(1, "x".repeat(39) + "y", 5), -1);
+  assert.equal(table.find(2, "ab", 5), -1);
+});
+
 Deno.test("the hash depends on the seed, the scope and every character", () => {
   const a = new KeyTable(1);
   const b = new KeyTable(2);
@@ -42,7 +52,9 @@ Deno.test("adds and removes under heavy collisions agree with a Map, through gro
     const hashOf = new Map<string, number>();
     const freeSlots = Array.from({ length: 400 }, (_, i) => 399 - i);
     for (let step = 0; step < 20_000; step++) {
-      const name = `k${Math.floor(next() * 600)}`;
+      // Keys short enough to be copied into the table, and longer ones kept as strings.
+      const n = Math.floor(next() * 600);
+      const name = n % 3 === 0 ? `long key ${n} `.repeat(3) : `k${n}`;
       const scope = name.length % 2;
       const id = `${scope}:${name}`;
       // Most home on the last eight cells, whatever the table's size, some anywhere.

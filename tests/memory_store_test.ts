@@ -80,6 +80,7 @@ Deno.test("a stale token still marks the key done, and the newer holder finds it
   // The newer holder can neither release nor renew the done mark; finishing changes nothing.
   store.release(SCOPE, "a", fresh);
   store.renew(SCOPE, "a", fresh, 1_000);
+  for (const other of ["", "0", "-1", "no-claim"]) store.release(SCOPE, "a", other);
   assert.equal(store.claim(SCOPE, "a", 1_000).status, "done");
   store.done(SCOPE, "a", fresh);
   assert.equal(store.claim(SCOPE, "a", 1_000).status, "done");
