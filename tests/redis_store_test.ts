@@ -122,6 +122,11 @@ Deno.test("redis store: the claims and done marks of one turn are one script cal
     }
     await store.release(SCOPE, "held", held);
     assert.equal((await store.claim(SCOPE, "held", 60_000)).status, "claimed");
+    // What a turn queued before close() is still sent and answered.
+    const last = store.done(SCOPE, "last", "no-claim");
+    await store.close();
+    await last;
+    assert.equal(await redis.command("GET", `nsqworker:dedupe:${SCOPE}:last`), "$1\r\nd\r\n");
   } finally {
     await store.close();
   }

@@ -269,6 +269,7 @@ export class RedisStore implements DedupeStore {
 
   readonly #flush = (): void => {
     const queued = this.#queued;
+    if (queued.length === 0) return;
     this.#queued = [];
     const sent = queued.length === 1 ? this.#single(queued[0]!) : this.#batch(queued);
     sent.then(
@@ -340,6 +341,8 @@ export class RedisStore implements DedupeStore {
    * disconnects; safe to call twice.
    */
   close(): Promise<void> {
+    // What this turn queued goes out first; close() waits for the answers.
+    if (this.#closed === null) this.#flush();
     return this.#closed ??= this.#close();
   }
 
