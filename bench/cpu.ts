@@ -5,6 +5,8 @@
  * @module
  */
 
+import { output } from "./child.ts";
+
 /** Clock ticks per second of /proc's times; asked once (`getconf CLK_TCK`), 100 on Linux. */
 let ticksPerSecond: Promise<number> | undefined;
 
@@ -23,21 +25,6 @@ export async function cpuSeconds(pid: number): Promise<number | null> {
   ]);
   const total = treeTicks(out, pid);
   return total === null ? null : total / ticks;
-}
-
-/** A command's whole stdout ("" when it cannot run). */
-async function output(command: string, args: string[]): Promise<string> {
-  try {
-    const { stdout } = await new Deno.Command(command, {
-      args,
-      stdin: "null",
-      stdout: "piped",
-      stderr: "null",
-    }).output();
-    return new TextDecoder().decode(stdout);
-  } catch {
-    return "";
-  }
 }
 
 /**

@@ -97,6 +97,8 @@ export class MemoryStore implements DedupeStore {
   #doneCount = 0;
   #claimCount = 0;
   #lastToken = 0;
+  /** Whether the latest {@linkcode #slotFor} made a new slot. */
+  #fresh = false;
 
   /** Creates an empty store; throws a `RangeError` on a bad `capacity` or `ttlMs`. */
   constructor(options: MemoryStoreOptions) {
@@ -126,12 +128,8 @@ export class MemoryStore implements DedupeStore {
   claim(scope: string, key: string, leaseMs: number): Claim {
     const now = this.#now();
     if (this.#claimCount >= this.#capacity) this.#purgeClaims(now);
-    const owner = this.#scope(scope);
-    const hash = this.#table.hash(owner.id, key);
-    let slot = this.#table.find(owner.id, key, hash);
-    if (slot === -1) {
-      slot = this.#take(owner, key, hash);
-    } else {
+    const slot = this.#slotFor(scope, key);
+    if (!this.#fresh) {
       if (this.#expires[slot]! > now) {
         if (this.#tokens[slot] !== null) return BUSY;
         // A hit counts as a use for the LRU order; it does not extend the ttl.
@@ -140,9 +138,7 @@ export class MemoryStore implements DedupeStore {
         return DONE;
       }
       // A lapsed claim or an expired done key: the slot is claimed afresh.
-      this.#unlink(slot);
-      if (this.#tokens[slot] === null) this.#doneCount--;
-      else this.#claimCount--;
+      this.#detach(slot);
     }
     const token = String(++this.#lastToken);
     this.#tokens[slot] = token;
@@ -159,16 +155,8 @@ export class MemoryStore implements DedupeStore {
    */
   done(scope: string, key: string, _token: string): void {
     const now = this.#now();
-    const owner = this.#scope(scope);
-    const hash = this.#table.hash(owner.id, key);
-    let slot = this.#table.find(owner.id, key, hash);
-    if (slot === -1) {
-      slot = this.#take(owner, key, hash);
-    } else {
-      this.#unlink(slot);
-      if (this.#tokens[slot] === null) this.#doneCount--;
-      else this.#claimCount--;
-    }
+    const slot = this.#slotFor(scope, key);
+    if (!this.#fresh) this.#detach(slot);
     this.#tokens[slot] = null;
     this.#expires[slot] = now + this.#ttlMs;
     this.#append(DONE_LIST, slot);
@@ -241,6 +229,18 @@ export class MemoryStore implements DedupeStore {
     return this.#table.find(owner.id, key, this.#table.hash(owner.id, key));
   }
 
+  /**
+   * The slot of `key` in `scope`, or a new one entered in the table but in
+   * no list yet (then `#fresh` is true).
+   */
+  #slotFor(scope: string, key: string): number {
+    const owner = this.#scope(scope);
+    const hash = this.#table.hash(owner.id, key);
+    const slot = this.#table.find(owner.id, key, hash);
+    this.#fresh = slot === -1;
+    return this.#fresh ? this.#take(owner, key, hash) : slot;
+  }
+
   /** A free slot for `key`, entered in the table but in no list yet. */
   #take(owner: Scope, key: string, hash: number): number {
     let slot = this.#free;
@@ -271,9 +271,7 @@ export class MemoryStore implements DedupeStore {
 
   /** Forgets the key in `slot`, claimed or done, and frees the slot. */
   #forget(slot: number): void {
-    this.#unlink(slot);
-    if (this.#tokens[slot] === null) this.#doneCount--;
-    else this.#claimCount--;
+    this.#detach(slot);
     this.#table.remove(slot);
     const owner = this.#owners[slot]!;
     // Scopes come and go with connections; an empty one is dropped.
@@ -285,6 +283,13 @@ export class MemoryStore implements DedupeStore {
     this.#tokens[slot] = null;
     this.#next[slot] = this.#free;
     this.#free = slot;
+  }
+
+  /** Takes `slot` out of its list and its count, to be reused or freed. */
+  #detach(slot: number): void {
+    this.#unlink(slot);
+    if (this.#tokens[slot] === null) this.#doneCount--;
+    else this.#claimCount--;
   }
 
   #unlink(slot: number): void {
