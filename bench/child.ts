@@ -158,6 +158,21 @@ export async function run(
   return child.tail;
 }
 
+/** A short command's whole stdout, or "" when it cannot run (for reading /proc). */
+export async function output(command: string, args: readonly string[]): Promise<string> {
+  try {
+    const { stdout } = await new Deno.Command(command, {
+      args: [...args],
+      stdin: "null",
+      stdout: "piped",
+      stderr: "null",
+    }).output();
+    return new TextDecoder().decode(stdout);
+  } catch {
+    return "";
+  }
+}
+
 /** Resolves after `ms`, or rejects at once when `signal` aborts. */
 export function sleep(ms: number, signal?: AbortSignal): Promise<void> {
   return new Promise((resolve, reject) => {

@@ -9,6 +9,7 @@
 
 import type { NsqCluster } from "../tests/helpers/nsq.ts";
 import { type Child, sleep } from "./child.ts";
+import { cpuSeconds } from "./cpu.ts";
 import { channelState, deleteTopic, preload } from "./nsq.ts";
 import type { Peer, PeerTarget } from "./peers.ts";
 
@@ -31,6 +32,28 @@ export interface DrainResult {
   /** The share measured: 0.8 unless the drain hit its time cap. */
   readonly measured_fraction: number;
   readonly capped: boolean;
+  /**
+   * The peer's CPU seconds (user + system, its whole process tree) per
+   * million messages, between the first sample at 90 % remaining or below
+   * and the last; null when it could not be read.
+   */
+  readonly cpu_s_per_million: number | null;
+}
+
+/** The peer's CPU time read at one sample. */
+interface CpuMark {
+  readonly cpu_s: number;
+  readonly remaining: number;
+}
+
+async function cpuMark(child: Child, remaining: number): Promise<CpuMark | null> {
+  const cpu = await cpuSeconds(child.pid);
+  return cpu === null ? null : { cpu_s: cpu, remaining };
+}
+
+function cpuPerMillion(from: CpuMark | null, to: CpuMark | null): number | null {
+  if (from === null || to === null || to.remaining >= from.remaining) return null;
+  return ((to.cpu_s - from.cpu_s) / (from.remaining - to.remaining)) * 1e6;
 }
 
 /** Options of {@linkcode drain}. */
@@ -83,6 +106,9 @@ export async function drain(
   const samples: DrainSample[] = [];
   const started = performance.now();
   const child = await peer.start(target);
+  // Read at the edges of the measured window, so that start-up is left out.
+  let cpuFrom: CpuMark | null | undefined;
+  let cpuTo: CpuMark | null = null;
   try {
     const stopAt = options.toEmpty ? 0 : Math.floor(total * 0.1);
     for (;;) {
@@ -90,14 +116,23 @@ export async function drain(
       const sample = { t_ms: performance.now() - started, remaining: state?.remaining ?? total };
       samples.push(sample);
       options.onSample?.(sample, child);
-      if (sample.remaining <= stopAt) break;
+      if (cpuFrom === undefined && sample.remaining <= total * 0.9) {
+        cpuFrom = await cpuMark(child, sample.remaining);
+      }
+      if (sample.remaining <= stopAt) {
+        cpuTo = await cpuMark(child, sample.remaining);
+        break;
+      }
       if (child.status !== null) {
         throw new Error(
           `${peer.name} exited (code ${child.status.code}) with ${sample.remaining} of ${total} ` +
             `messages left:\n${child.tail}`,
         );
       }
-      if (sample.t_ms > options.capMs) break;
+      if (sample.t_ms > options.capMs) {
+        cpuTo = await cpuMark(child, sample.remaining);
+        break;
+      }
       await sleep(POLL_MS, signal);
     }
   } finally {
@@ -120,6 +155,7 @@ export async function drain(
     window_ms: Math.round(tLow - t90),
     measured_fraction: measured / total,
     capped: last.remaining > total * 0.1 && !options.toEmpty,
+    cpu_s_per_million: cpuPerMillion(cpuFrom ?? null, cpuTo),
     samples,
   };
 }

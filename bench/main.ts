@@ -4,8 +4,9 @@
  *
  * It starts its own nsqlookupd and nsqd on loopback, then measures, in this
  * order: throughput (every peer drains a preloaded channel, peers
- * alternating A B C … A B C over several rounds, the median reported),
- * with the daemon's dedupe stores in the same rotation; publish-to-handler
+ * alternating A B C … A B C over several rounds, the median reported, with
+ * each peer's CPU time per message from /proc), with the daemon's dedupe
+ * stores and the handler-bound daemon in the same rotation; publish-to-handler
  * latency; the daemon's memory idle and under load; and, with `--profile`,
  * a CPU profile of one daemon drain. Every process it starts is stopped at
  * the end, on an error, and on Ctrl-C.
@@ -28,11 +29,19 @@ import {
   type BenchResult,
   type DedupeEntry,
   formatResult,
+  type HandlerBoundResult,
   type ThroughputEntry,
 } from "./report.ts";
 import { payloads } from "./nsq.ts";
 
 const LAST_JSON = join(CACHE_DIR, "last.json");
+
+/**
+ * The handler-bound row: a handler that awaits 5 ms, 500 in flight, so the
+ * ideal is 500 / 5 ms = 100,000 msg/s and the row shows how much of it the
+ * daemon's own work leaves.
+ */
+const HANDLER_BOUND = { name: "nsqworker handler 5 ms", handlerMs: 5, maxInFlight: 500 };
 
 function median(values: readonly number[]): number | null {
   if (values.length === 0) return null;
@@ -139,7 +148,7 @@ async function throughputRounds(
           peer,
           bodies,
           prefix: `r${round}_${slug}`,
-          maxInFlight: options.maxInFlight,
+          maxInFlight: peer.maxInFlight ?? options.maxInFlight,
           capMs: options.drainCapMs,
           signal,
         });
@@ -147,7 +156,9 @@ async function throughputRounds(
         console.error(
           `round ${round}/${options.rounds}  ${peer.name.padEnd(28)} ${
             Math.round(result.msgs_per_sec).toLocaleString("en-US").padStart(9)
-          } msg/s  (start-up ${result.startup_ms} ms, window ${result.window_ms} ms${
+          } msg/s  ${
+            cpuText(result.cpu_s_per_million)
+          }  (start-up ${result.startup_ms} ms, window ${result.window_ms} ms${
             result.capped ? `, capped at ${Math.round(result.measured_fraction * 100)} %` : ""
           })`,
         );
@@ -161,8 +172,19 @@ async function throughputRounds(
   return { results, errors };
 }
 
+function cpuText(cpu: number | null): string {
+  return cpu === null ? "CPU —" : `CPU ${cpu.toFixed(2)} s/1M`;
+}
+
+/** Seconds to two decimals, or null. */
+function seconds(value: number | null): number | null {
+  return value === null ? null : Math.round(value * 100) / 100;
+}
+
 function summarize(peer: Peer, runs: Runs, base: number | null): ThroughputEntry {
-  const rounds = (runs.results.get(peer.name) ?? []).map((r) => Math.round(r.msgs_per_sec));
+  const results = runs.results.get(peer.name) ?? [];
+  const rounds = results.map((r) => Math.round(r.msgs_per_sec));
+  const cpu = results.flatMap((r) => r.cpu_s_per_million === null ? [] : [r.cpu_s_per_million]);
   const rate = median(rounds);
   const error = peer.unavailable ?? runs.errors.get(peer.name);
   return {
@@ -170,7 +192,9 @@ function summarize(peer: Peer, runs: Runs, base: number | null): ThroughputEntry
     msgs_per_sec: rate,
     ratio_to_nsqworker: rate !== null && base ? Math.round((rate / base) * 1000) / 1000 : null,
     rounds_msgs_per_sec: rounds,
-    startup_ms_median: median((runs.results.get(peer.name) ?? []).map((r) => r.startup_ms)),
+    cpu_s_per_million: seconds(median(cpu)),
+    rounds_cpu_s_per_million: cpu.map((value) => seconds(value)!),
+    startup_ms_median: median(results.map((r) => r.startup_ms)),
     ...(peer.note ? { note: peer.note } : {}),
     ...(error && rate === null ? { error } : {}),
   };
@@ -244,10 +268,17 @@ async function bench(
       daemonPeer("nsqworker dedupe=redis", tools, () => startRedis(tools)),
     ]
     : [];
+  const handlerPeer = wants("handler")
+    ? daemonPeer(HANDLER_BOUND.name, tools, () => "memory", {
+      worker: "sleep5",
+      maxInFlight: HANDLER_BOUND.maxInFlight,
+    })
+    : null;
   // The dedupe section's `memory` figure is the nsqworker peer itself.
   const rotation = [...throughputPeers];
   if (dedupePeers.length > 0 && !rotation.includes(nsqworker)) rotation.unshift(nsqworker);
   rotation.push(...dedupePeers);
+  if (handlerPeer !== null) rotation.push(handlerPeer);
 
   const biggest = Math.max(options.messages, options.memoryMessages, 200_000);
   const nsq = await startNsq({
@@ -273,6 +304,7 @@ async function bench(
             ? Math.round((summary.msgs_per_sec! / none) * 1000) / 1000
             : null,
           rounds_msgs_per_sec: summary.rounds_msgs_per_sec,
+          cpu_s_per_million: summary.cpu_s_per_million,
           available,
           ...(available ? {} : { reason: summary.error ?? "did not run" }),
         };
@@ -287,6 +319,24 @@ async function bench(
           entry("sqlite", dedupePeers[1]!),
           entry("redis", dedupePeers[2]!),
         ],
+      };
+    }
+
+    let handlerBound: HandlerBoundResult | null = null;
+    if (handlerPeer !== null) {
+      const summary = summarize(handlerPeer, runs, base);
+      const ideal = (HANDLER_BOUND.maxInFlight * 1000) / HANDLER_BOUND.handlerMs;
+      handlerBound = {
+        handler_ms: HANDLER_BOUND.handlerMs,
+        max_in_flight: HANDLER_BOUND.maxInFlight,
+        ideal_msgs_per_sec: ideal,
+        msgs_per_sec: summary.msgs_per_sec,
+        fraction_of_ideal: summary.msgs_per_sec === null
+          ? null
+          : Math.round((summary.msgs_per_sec / ideal) * 1000) / 1000,
+        rounds_msgs_per_sec: summary.rounds_msgs_per_sec,
+        cpu_s_per_million: summary.cpu_s_per_million,
+        ...(summary.error ? { error: summary.error } : {}),
       };
     }
 
@@ -356,6 +406,7 @@ async function bench(
           "in flight + deferred) between 90 % and 10 % remaining, interpolated, polled every 10 ms",
       },
       throughput,
+      handler_bound: handlerBound,
       latency,
       memory,
       dedupe,

@@ -7,7 +7,7 @@
  */
 
 import type { NsqCluster } from "../tests/helpers/nsq.ts";
-import { sleep } from "./child.ts";
+import { output, sleep } from "./child.ts";
 import { drain } from "./drain.ts";
 import type { Tools } from "./env.ts";
 import { payloads } from "./nsq.ts";
@@ -49,18 +49,8 @@ export async function rssKb(pid: number): Promise<number | null> {
 }
 
 /** A /proc file's text, or "" when it cannot be read. */
-export async function readProc(path: string): Promise<string> {
-  try {
-    const { stdout } = await new Deno.Command("cat", {
-      args: [path],
-      stdin: "null",
-      stdout: "piped",
-      stderr: "null",
-    }).output();
-    return new TextDecoder().decode(stdout);
-  } catch {
-    return "";
-  }
+export function readProc(path: string): Promise<string> {
+  return output("cat", [path]);
 }
 
 function median(values: readonly number[]): number {

@@ -39,6 +39,8 @@ export interface Peer {
   unavailable: string | null;
   /** Shown with its figures, e.g. what stands in for it. */
   note: string | null;
+  /** Its own `max_in_flight`, where it is not the run's. */
+  readonly maxInFlight?: number;
 }
 
 /** Settings of one daemon process. */
@@ -78,15 +80,19 @@ export async function startDaemon(tools: Tools, run: DaemonRun): Promise<Child> 
   ], { cwd: REPO_DIR });
 }
 
-/** A one-entry daemon config for the no-op worker. */
-export function drainConfig(target: PeerTarget, store: string): Record<string, unknown> {
+/** A one-entry daemon config for `worker` (a module of bench/workers/). */
+export function drainConfig(
+  target: PeerTarget,
+  store: string,
+  worker = "noop",
+): Record<string, unknown> {
   return {
     nsq: { nsqd_tcp_addresses: [target.nsqdTcp] },
     defaults: { max_in_flight: target.maxInFlight, dead_letter_topic: null },
     dedupe: { store },
     log: { level: "warning" },
     http: { listen: null },
-    workers: [{ topic: target.topic, channel: target.channel, worker: "noop" }],
+    workers: [{ topic: target.topic, channel: target.channel, worker }],
   };
 }
 
@@ -97,14 +103,16 @@ function unavailableIf(value: unknown): string | null {
 }
 
 /**
- * The daemon with the no-op worker and dedupe store `store()` (`none`: the
- * no-op baseline); `{run}` in the store is replaced by the run's id. The
- * store is asked for once, at the first start (redis starts its server then).
+ * The daemon with the no-op worker (or `options.worker`) and dedupe store
+ * `store()` (`none`: the no-op baseline); `{run}` in the store is replaced
+ * by the run's id. The store is asked for once, at the first start (redis
+ * starts its server then).
  */
 export function daemonPeer(
   name: string,
   tools: Tools,
   store: () => Promise<string> | string,
+  options: { worker?: string; maxInFlight?: number; note?: string } = {},
 ): Peer {
   let spec: Promise<string> | null = null;
   return {
@@ -112,13 +120,14 @@ export function daemonPeer(
     channel: "drain",
     topic: sameTopic,
     unavailable: null,
-    note: null,
+    note: options.note ?? null,
+    ...(options.maxInFlight ? { maxInFlight: options.maxInFlight } : {}),
     async start(target: PeerTarget): Promise<Child> {
       spec ??= Promise.resolve(store());
       const resolved = (await spec).replaceAll("{run}", target.runId);
       return await startDaemon(tools, {
         label: target.runId,
-        config: drainConfig(target, resolved === "none" ? "memory" : resolved),
+        config: drainConfig(target, resolved === "none" ? "memory" : resolved, options.worker),
         noDedupe: resolved === "none",
         ...(target.cpuProfDir ? { cpuProfDir: target.cpuProfDir } : {}),
       });

@@ -15,6 +15,9 @@ export interface ThroughputEntry {
   readonly msgs_per_sec: number | null;
   readonly ratio_to_nsqworker: number | null;
   readonly rounds_msgs_per_sec: number[];
+  /** The peer's CPU seconds (user + system) per million messages: median over rounds. */
+  readonly cpu_s_per_million: number | null;
+  readonly rounds_cpu_s_per_million: number[];
   readonly startup_ms_median: number | null;
   readonly note?: string;
   readonly error?: string;
@@ -26,8 +29,21 @@ export interface DedupeEntry {
   readonly msgs_per_sec: number | null;
   readonly ratio_to_none: number | null;
   readonly rounds_msgs_per_sec: number[];
+  readonly cpu_s_per_million: number | null;
   readonly available: boolean;
   readonly reason?: string;
+}
+
+/** The daemon with a handler that awaits `handler_ms`, against the ideal `max_in_flight / handler_ms`. */
+export interface HandlerBoundResult {
+  readonly handler_ms: number;
+  readonly max_in_flight: number;
+  readonly ideal_msgs_per_sec: number;
+  readonly msgs_per_sec: number | null;
+  readonly fraction_of_ideal: number | null;
+  readonly rounds_msgs_per_sec: number[];
+  readonly cpu_s_per_million: number | null;
+  readonly error?: string;
 }
 
 /** Everything a run measured. */
@@ -44,6 +60,7 @@ export interface BenchResult {
     method: string;
   };
   readonly throughput: ThroughputEntry[];
+  readonly handler_bound: HandlerBoundResult | null;
   readonly latency: LatencyResult | { error: string } | null;
   readonly memory: MemoryResult | { error: string } | null;
   readonly dedupe: { baseline: string; method: string; stores: DedupeEntry[] } | null;
@@ -53,6 +70,7 @@ export interface BenchResult {
 
 const int = (n: number) => Math.round(n).toLocaleString("en-US");
 const mib = (kb: number) => `${(kb / 1024).toFixed(0)} MiB`;
+const cpu = (seconds: number | null) => seconds === null ? "—" : seconds.toFixed(2);
 
 function table(rows: string[][]): string[] {
   const widths = rows[0]!.map((_, i) => Math.max(...rows.map((row) => (row[i] ?? "").length)));
@@ -77,16 +95,39 @@ export function formatResult(result: BenchResult): string {
         `90 % → 10 % remaining, max_in_flight ${settings.max_in_flight}, ` +
         `median of ${settings.rounds} alternating rounds`,
     );
-    const rows = [["peer", "msg/s", "× nsqworker", "rounds (msg/s)", "note"]];
+    const rows = [["peer", "msg/s", "× nsqworker", "CPU s / 1M", "rounds (msg/s)", "note"]];
     for (const peer of result.throughput) {
       rows.push([
         peer.name,
         peer.msgs_per_sec === null ? "—" : int(peer.msgs_per_sec),
         peer.ratio_to_nsqworker === null ? "—" : peer.ratio_to_nsqworker.toFixed(2),
+        cpu(peer.cpu_s_per_million),
         peer.rounds_msgs_per_sec.map(int).join(" "),
         peer.error ? `failed: ${peer.error}` : peer.note ?? "",
       ]);
     }
+    lines.push(
+      ...table(rows),
+      "  (CPU s / 1M: the peer's user + system CPU seconds per million messages, whole process",
+      "  tree, from /proc over the measured window)",
+      "",
+    );
+  }
+  const bound = result.handler_bound;
+  if (bound) {
+    lines.push(
+      `Handler-bound: a handler that awaits ${bound.handler_ms} ms, max_in_flight ` +
+        `${bound.max_in_flight}: ideal ${int(bound.ideal_msgs_per_sec)} msg/s`,
+    );
+    const rows = [["msg/s", "of ideal", "CPU s / 1M", "rounds (msg/s)"]];
+    rows.push(
+      bound.msgs_per_sec === null ? ["—", "—", "—", `failed: ${bound.error ?? "did not run"}`] : [
+        int(bound.msgs_per_sec),
+        bound.fraction_of_ideal === null ? "—" : bound.fraction_of_ideal.toFixed(2),
+        cpu(bound.cpu_s_per_million),
+        bound.rounds_msgs_per_sec.map(int).join(" "),
+      ],
+    );
     lines.push(...table(rows), "");
   }
   const latency = result.latency;
@@ -135,7 +176,7 @@ export function formatResult(result: BenchResult): string {
   const dedupe = result.dedupe;
   if (dedupe !== null) {
     lines.push(`Dedupe cost: nsqworker throughput per store, as a ratio to ${dedupe.baseline}`);
-    const rows = [["store", "msg/s", "× none", "rounds (msg/s)"]];
+    const rows = [["store", "msg/s", "× none", "CPU s / 1M", "rounds (msg/s)"]];
     for (const store of dedupe.stores) {
       rows.push(
         store.available
@@ -143,9 +184,10 @@ export function formatResult(result: BenchResult): string {
             store.store,
             store.msgs_per_sec === null ? "—" : int(store.msgs_per_sec),
             store.ratio_to_none === null ? "—" : store.ratio_to_none.toFixed(2),
+            cpu(store.cpu_s_per_million),
             store.rounds_msgs_per_sec.map(int).join(" "),
           ]
-          : [store.store, "—", "—", `not available: ${store.reason}`],
+          : [store.store, "—", "—", "—", `not available: ${store.reason}`],
       );
     }
     lines.push(...table(rows), `  (${dedupe.method})`, "");

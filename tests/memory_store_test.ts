@@ -70,14 +70,18 @@ Deno.test("a stale token cannot release or renew a newer claim", () => {
   assert.equal(store.claim(SCOPE, "a", 1_000).status, "claimed");
 });
 
-Deno.test("a stale token still marks the key done, and leaves the newer claim alone", () => {
+Deno.test("a stale token still marks the key done, and the newer holder finds it done", () => {
   const { store, clock } = setup();
   const stale = token(store.claim(SCOPE, "a", 1_000));
   clock.now += 1_000;
   const fresh = token(store.claim(SCOPE, "a", 1_000));
   store.done(SCOPE, "a", stale);
   assert.equal(store.claim(SCOPE, "a", 1_000).status, "done");
-  // The newer holder finishing as well changes nothing.
+  // The newer holder can neither release nor renew the done mark; finishing changes nothing.
+  store.release(SCOPE, "a", fresh);
+  store.renew(SCOPE, "a", fresh, 1_000);
+  for (const other of ["", "0", "-1", "no-claim"]) store.release(SCOPE, "a", other);
+  assert.equal(store.claim(SCOPE, "a", 1_000).status, "done");
   store.done(SCOPE, "a", fresh);
   assert.equal(store.claim(SCOPE, "a", 1_000).status, "done");
   assert.equal(store.size, 1);
@@ -118,6 +122,47 @@ Deno.test("capacity bounds the done keys, the least recently used goes first", (
 
   for (let i = 0; i < 1_000; i++) store.done(SCOPE, `k${i}`, "no-claim");
   assert.equal(store.size, 3);
+});
+
+Deno.test("a live claim is never evicted, however many done keys pass through", () => {
+  const { store, clock } = setup({ capacity: 2 });
+  const held = token(store.claim(SCOPE, "held", 1_000));
+  for (let i = 0; i < 100; i++) {
+    store.done(SCOPE, `k${i}`, token(store.claim(SCOPE, `k${i}`, 1_000)));
+  }
+  assert.equal(store.size, 2);
+  assert.equal(store.claim(SCOPE, "held", 1_000).status, "busy");
+  store.done(SCOPE, "held", held);
+  assert.equal(store.claim(SCOPE, "held", 1_000).status, "done");
+  // Lapsed claims beyond capacity are purged as new ones come, and their keys stay claimable.
+  for (let i = 0; i < 10; i++) token(store.claim(SCOPE, `lapsing${i}`, 10));
+  clock.now += 10;
+  for (let i = 0; i < 10; i++) token(store.claim(SCOPE, `lapsing${i}`, 10));
+  // More live claims than capacity: none is purged.
+  for (let i = 0; i < 5; i++) token(store.claim(SCOPE, `live${i}`, 60_000));
+  for (let i = 0; i < 5; i++) assert.equal(store.claim(SCOPE, `live${i}`, 1_000).status, "busy");
+});
+
+Deno.test("many scopes share one capacity; a scope emptied and used again starts clean", () => {
+  const { store } = setup({ capacity: 10 });
+  const scopes = Array.from({ length: 1_000 }, (_, i) => `pageviews/counter@10.0.0.${i}:4150`);
+  for (const scope of scopes) store.done(scope, "id", token(store.claim(scope, "id", 1_000)));
+  assert.equal(store.size, 10);
+  for (const scope of scopes.slice(-10)) {
+    assert.equal(store.claim(scope, "id", 1_000).status, "done");
+  }
+  // The first scopes lost their only key to the capacity; they start over.
+  const first = scopes[0]!;
+  store.done(first, "id", token(store.claim(first, "id", 1_000)));
+  assert.equal(store.claim(first, "id", 1_000).status, "done");
+  assert.equal(store.claim(scopes[1]!, "id", 1_000).status, "claimed");
+  assert.equal(store.size, 10);
+  // A scope emptied by a release, then used again at once, is the same scope afterwards.
+  const scope = "pageviews/archive";
+  store.release(scope, "x", token(store.claim(scope, "x", 1_000)));
+  store.done(scope, "y", token(store.claim(scope, "y", 1_000)));
+  store.claim(SCOPE, "other", 1_000);
+  assert.equal(store.claim(scope, "y", 1_000).status, "done");
 });
 
 Deno.test("keys are scoped: the same key in two entries is two keys", () => {

@@ -84,6 +84,54 @@ Deno.test("redis store: scripts flushed from redis are sent again", async () => 
   }
 });
 
+/** How many times redis ran `command` (from INFO commandstats). */
+async function calls(redis: { command(...args: string[]): Promise<string> }, command: string) {
+  const stats = await redis.command("INFO", "commandstats");
+  return Number(new RegExp(`cmdstat_${command}:calls=(\\d+)`).exec(stats)?.[1] ?? 0);
+}
+
+Deno.test("redis store: the claims and done marks of one turn are one script call, each answered", async () => {
+  await using redis = await startRedis();
+  const store = new RedisStore({ url: redis.url, ttlMs: 3_600_000 });
+  try {
+    await store.done(SCOPE, "old", await claimToken(store, "old"));
+    const held = await claimToken(store, "held");
+    // A first batch has redis cache the script; then once with it cached, once after it forgot it.
+    await Promise.all([store.claim(SCOPE, "w1", 60_000), store.claim(SCOPE, "w2", 60_000)]);
+    for (const round of [1, 2]) {
+      assert.equal(await redis.command("CONFIG", "RESETSTAT"), "+OK\r\n");
+      if (round === 2) assert.equal(await redis.command("SCRIPT", "FLUSH"), "+OK\r\n");
+      const answers = await Promise.all([
+        store.claim(SCOPE, `a${round}`, 60_000),
+        store.claim(SCOPE, "old", 60_000),
+        store.claim(SCOPE, "held", 60_000),
+        store.done(SCOPE, `d${round}`, "no-claim"),
+        store.claim(SCOPE, `d${round}`, 60_000),
+        store.claim(SCOPE, `a${round}`, 60_000),
+      ]);
+      assert.deepEqual(answers.map((answer) => answer?.status), [
+        "claimed",
+        "done",
+        "busy",
+        undefined,
+        "done",
+        "busy",
+      ]);
+      assert.equal(await calls(redis, "evalsha"), 1, `round ${round}`);
+      assert.equal(await calls(redis, "eval"), round === 1 ? 0 : 1, `round ${round}`);
+    }
+    await store.release(SCOPE, "held", held);
+    assert.equal((await store.claim(SCOPE, "held", 60_000)).status, "claimed");
+    // What a turn queued before close() is still sent and answered.
+    const last = store.done(SCOPE, "last", "no-claim");
+    await store.close();
+    await last;
+    assert.equal(await redis.command("GET", `nsqworker:dedupe:${SCOPE}:last`), "$1\r\nd\r\n");
+  } finally {
+    await store.close();
+  }
+});
+
 Deno.test("redis store: while redis is down calls fail at once; it recovers when redis returns", async () => {
   await using redis = await startRedis();
   const { log, lines } = recordingLogger();
@@ -100,6 +148,15 @@ Deno.test("redis store: while redis is down calls fail at once; it recovers when
     // Far below the command timeout: nothing waits on a known outage.
     assert.ok(performance.now() - started < 1_000);
     await assert.rejects(() => store.done(SCOPE, "during", "x"));
+    // A turn's batch fails as a whole, every call with the reason.
+    const batch = await Promise.allSettled([
+      store.claim(SCOPE, "during", 60_000),
+      store.done(SCOPE, "during", "x"),
+    ]);
+    for (const result of batch) {
+      assert.equal(result.status, "rejected");
+      assert.match(String(result.reason), /is unreachable: /);
+    }
 
     await redis.start();
     await waitFor(() => answers(store, "after"), { message: "the store to answer again" });

@@ -28,6 +28,7 @@ export class ClaimTokens {
 
   /** A token never returned before by any source. */
   next(): string {
-    return this.#prefix + ++this.#count;
+    // Base 36: see MemoryStore.claim on decimal conversions.
+    return this.#prefix + (++this.#count).toString(36);
   }
 }

@@ -73,6 +73,38 @@ const RENEW = script(`
 if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('PEXPIRE', KEYS[1], ARGV[2]) end
 return 0`);
 
+/**
+ * The claims and done marks of one turn, in the order they were made:
+ * KEYS the keys; ARGV[1] the done mark, ARGV[2] the ttl (ms), then for the
+ * i-th key ARGV[1 + 2i] its claim token ("" for a done mark) and ARGV[2 + 2i]
+ * its lease (ms) → per key 1 claimed, 2 done, 0 busy (0 for a done mark).
+ */
+const BATCH = script(`
+local mark, ttl, out = ARGV[1], ARGV[2], {}
+for i, key in ipairs(KEYS) do
+  local token = ARGV[1 + 2 * i]
+  if token == '' then
+    redis.call('SET', key, mark, 'PX', ttl)
+    out[i] = 0
+  elseif redis.call('SET', key, token, 'NX', 'PX', ARGV[2 + 2 * i]) then
+    out[i] = 1
+  elseif redis.call('GET', key) == mark then
+    out[i] = 2
+  else
+    out[i] = 0
+  end
+end
+return out`);
+
+/** A claim or done mark waiting for its turn's batch; `token` is "" for a done mark. */
+interface Queued {
+  readonly key: string;
+  readonly token: string;
+  readonly lease: string;
+  readonly resolve: (reply: number) => void;
+  readonly reject: (error: Error) => void;
+}
+
 function leaseArg(leaseMs: number): string {
   return String(Math.ceil(leaseMs));
 }
@@ -93,8 +125,11 @@ const BUSY_CLAIM: Claim = Object.freeze({ status: "busy" });
  * - done: `SET key done PX ttl`, whoever holds the claim (the work happened);
  * - release, renew: compare the token, then `DEL` or `PEXPIRE` (Lua).
  *
- * Calls made in the same turn of the event loop go out in one write (the
- * client pipelines them). The client reconnects by itself; while it is
+ * The claims and done marks made in the same turn of the event loop go out
+ * as one call of a Lua script that does each in order (a lone one as the
+ * plain command above), so that a turn costs redis and the client one
+ * command rather than one per message; release and renew, which are rare,
+ * go out on their own, in the same write (the client pipelines a turn). The client reconnects by itself; while it is
  * disconnected calls fail at once instead of queueing, and a call redis does
  * not answer within `commandTimeoutMs` fails, so a message never waits on an
  * outage longer than that.
@@ -134,6 +169,8 @@ export class RedisStore implements DedupeStore {
   /** When the client's pending wait before its next connection attempt ends (performance.now()). */
   #reconnectAt = 0;
   #closed: Promise<void> | null = null;
+  /** The claims and done marks of this turn, sent when it ends. */
+  #queued: Queued[] = [];
 
   /** Starts connecting in the background; throws a `RangeError` on bad options or URL. */
   constructor(options: RedisStoreOptions) {
@@ -211,41 +248,83 @@ export class RedisStore implements DedupeStore {
   /** Claims `key` in `scope` for `leaseMs`, unless it is done or claimed by a live lease. */
   async claim(scope: string, key: string, leaseMs: number): Promise<Claim> {
     const token = this.#tokens.next();
-    const id = this.#key(scope, key);
-    const lease = leaseArg(leaseMs);
-    try {
-      if (this.#setGet) {
-        try {
-          // Sets the key only if it is free, and answers what it held: nil, the done mark or a token.
-          const held = await this.#send(["SET", id, token, "NX", "PX", lease, "GET"]);
-          if (held === null) return { status: "claimed", token };
-          return held === DONE_MARK ? DONE_CLAIM : BUSY_CLAIM;
-        } catch (error) {
-          if (!(error instanceof Error) || !/syntax error/i.test(error.message)) throw error;
-          this.#setGet = false;
-        }
-      }
-      const reply = await this.#eval(CLAIM, id, token, lease, DONE_MARK);
-      if (reply === 1) return { status: "claimed", token };
-      return reply === 2 ? DONE_CLAIM : BUSY_CLAIM;
-    } catch (error) {
-      throw this.#redacted(error);
-    }
+    const reply = await this.#enqueue(this.#key(scope, key), token, leaseArg(leaseMs));
+    if (reply === 1) return { status: "claimed", token };
+    return reply === 2 ? DONE_CLAIM : BUSY_CLAIM;
   }
 
   /** Marks `key` done for the ttl, whoever holds its claim. */
   async done(scope: string, key: string, _token: string): Promise<void> {
-    try {
-      await this.#send(["SET", this.#key(scope, key), DONE_MARK, "PX", this.#ttl]);
-    } catch (error) {
-      throw this.#redacted(error);
+    await this.#enqueue(this.#key(scope, key), "", "");
+  }
+
+  /** Queues a claim (or, with `token` "", a done mark) for the end of this turn. */
+  #enqueue(key: string, token: string, lease: string): Promise<number> {
+    if (this.#closed !== null) {
+      return Promise.reject(new Error(`the redis dedupe store (${this.#where}) is closed`));
     }
+    const { promise, resolve, reject } = Promise.withResolvers<number>();
+    if (this.#queued.push({ key, token, lease, resolve, reject }) === 1) {
+      queueMicrotask(this.#flush);
+    }
+    return promise;
+  }
+
+  readonly #flush = (): void => {
+    const queued = this.#queued;
+    if (queued.length === 0) return;
+    this.#queued = [];
+    const sent = queued.length === 1 ? this.#single(queued[0]!) : this.#batch(queued);
+    sent.then(
+      (replies) => queued.forEach((call, i) => call.resolve(replies[i]!)),
+      (error) => {
+        const redacted = this.#redacted(error);
+        for (const call of queued) call.reject(redacted);
+      },
+    );
+  };
+
+  async #batch(queued: readonly Queued[]): Promise<number[]> {
+    const args = [DONE_MARK, this.#ttl];
+    for (const call of queued) args.push(call.token, call.lease);
+    const replies = await this.#eval(BATCH, queued.map((call) => call.key), args);
+    if (!Array.isArray(replies) || replies.length !== queued.length) {
+      throw new Error(
+        `redis ${this.#where} answered a batch of ${queued.length} with ${JSON.stringify(replies)}`,
+      );
+    }
+    return replies as number[];
+  }
+
+  /** A lone claim or done mark, as a plain command: cheaper for redis than a script. */
+  async #single(call: Queued): Promise<number[]> {
+    if (call.token === "") {
+      await this.#send(["SET", call.key, DONE_MARK, "PX", this.#ttl]);
+      return [0];
+    }
+    return [await this.#claimOne(call.key, call.token, call.lease)];
+  }
+
+  /** 1 claimed, 2 done, 0 busy. */
+  async #claimOne(id: string, token: string, lease: string): Promise<number> {
+    if (this.#setGet) {
+      try {
+        // Sets the key only if it is free, and answers what it held: nil, the done mark or a token.
+        const held = await this.#send(["SET", id, token, "NX", "PX", lease, "GET"]);
+        if (held === null) return 1;
+        return held === DONE_MARK ? 2 : 0;
+      } catch (error) {
+        if (!(error instanceof Error) || !/syntax error/i.test(error.message)) throw error;
+        this.#setGet = false;
+      }
+    }
+    return await this.#eval(CLAIM, [id], [token, lease, DONE_MARK]) as number;
   }
 
   /** Deletes the claim on `key` if `token` still owns it. */
   async release(scope: string, key: string, token: string): Promise<void> {
     try {
-      await this.#eval(RELEASE, this.#key(scope, key), token);
+      await this.#eval(RELEASE, [this.#key(scope, key)], [token]);
     } catch (error) {
       throw this.#redacted(error);
     }
@@ -254,7 +333,7 @@ export class RedisStore implements DedupeStore {
   /** Extends the claim on `key` to `leaseMs` from now if `token` still owns it. */
   async renew(scope: string, key: string, token: string, leaseMs: number): Promise<void> {
     try {
-      await this.#eval(RENEW, this.#key(scope, key), token, leaseArg(leaseMs));
+      await this.#eval(RENEW, [this.#key(scope, key)], [token, leaseArg(leaseMs)]);
     } catch (error) {
       throw this.#redacted(error);
     }
@@ -265,6 +344,8 @@ export class RedisStore implements DedupeStore {
    * disconnects; safe to call twice.
    */
   close(): Promise<void> {
+    // What this turn queued goes out first; close() waits for the answers.
+    if (this.#closed === null) this.#flush();
     return this.#closed ??= this.#close();
   }
 
@@ -288,13 +369,14 @@ export class RedisStore implements DedupeStore {
     return this.#prefix + scope + ":" + key;
   }
 
-  async #eval(script: Script, key: string, ...args: string[]): Promise<unknown> {
+  async #eval(script: Script, keys: string[], args: string[]): Promise<unknown> {
+    const rest = [String(keys.length), ...keys, ...args];
     try {
-      return await this.#send(["EVALSHA", script.sha, "1", key, ...args]);
+      return await this.#send(["EVALSHA", script.sha, ...rest]);
     } catch (error) {
       // A restarted or flushed redis forgot the script: EVAL sends it and caches it again.
       if (!(error instanceof Error) || !error.message.startsWith("NOSCRIPT")) throw error;
-      return await this.#send(["EVAL", script.source, "1", key, ...args]);
+      return await this.#send(["EVAL", script.source, ...rest]);
     }
   }
 
