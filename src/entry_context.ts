@@ -13,18 +13,11 @@ export interface EntryPublisher extends Publisher {
   publishRaw(nsqTopic: string, body: Uint8Array): Promise<void>;
 }
 
-/** What an {@linkcode EntryContext} is made of. */
-export interface EntryContextOptions {
-  /** The topic as written in the config (without `topic_prefix`). */
-  readonly topic: string;
-  readonly channel: string;
-  readonly worker: string;
-  readonly options: Readonly<WorkerOptions>;
-  /** The entry's logger. */
-  readonly log: Logger;
+/** What an {@linkcode EntryContext} is made of: its fields, and the publisher its methods use. */
+export type EntryContextOptions = Omit<SetupContext, keyof Publisher> & {
   /** Where `ctx.publish` and the entry's dead letters go. */
   readonly publisher: EntryPublisher;
-}
+};
 
 /** An entry's {@linkcode SetupContext}. */
 export class EntryContext implements SetupContext {

@@ -11,6 +11,7 @@ import {
 } from "../src/runner/task_runner.ts";
 import type { WorkerDefinition } from "../src/worker.ts";
 import { fakeContext } from "./helpers/fakes.ts";
+import { countTimers } from "./helpers/timer_spy.ts";
 
 const SCOPE = "pageviews/counter";
 const encoder = new TextEncoder();
@@ -698,20 +699,12 @@ test("a synchronous handler with the memory store completes in the same turn, wi
 
 test("the touches and deadlines of every running handler share one system timer", async () => {
   const { runner } = setup({ handle: never }, { settings: { timeoutMs: 60 } });
-  const setTimeoutBefore = globalThis.setTimeout;
-  let armed = 0;
-  globalThis.setTimeout = ((...args: Parameters<typeof setTimeout>) => {
-    armed++;
-    return setTimeoutBefore(...args);
-  }) as typeof setTimeout;
   const running: (Outcome | Promise<Outcome>)[] = [];
-  try {
+  const armed = countTimers(() => {
     for (let i = 0; i < 50; i++) {
       running.push(runner.run(message(undefined, { id: `m${i}`, msgTimeoutMs: 40 })));
     }
-  } finally {
-    globalThis.setTimeout = setTimeoutBefore;
-  }
+  });
   assert.equal(armed, 1, `${armed} timers armed for 50 running handlers`);
   for (const outcome of await Promise.all(running)) {
     assertOutcome(outcome, { kind: "retry", delayMs: 100, error: "handler timed out after 60ms" });

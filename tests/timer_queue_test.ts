@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
 import { type Timed, TimerQueue } from "../src/runner/timer_queue.ts";
+import { countTimers } from "./helpers/timer_spy.ts";
 
 /** Deno 2.9 runs tests without the sanitizers unless asked: a timer left armed must fail. */
 function test(name: string, fn: () => void | Promise<void>): void {
@@ -43,22 +44,14 @@ test("a removed item never fires, and an emptied queue leaves no timer armed", a
 
 test("many due times share one system timer, moved only for an earlier one", () => {
   const timers = new TimerQueue({ now: () => 0 });
-  const setTimeoutBefore = globalThis.setTimeout;
-  let armed = 0;
-  globalThis.setTimeout = ((...args: Parameters<typeof setTimeout>) => {
-    armed++;
-    return setTimeoutBefore(...args);
-  }) as typeof setTimeout;
   const items: Timed[] = [];
-  try {
+  const armed = countTimers(() => {
     for (let i = 0; i < 1_000; i++) {
       const it = item(String(i), []);
       items.push(it);
       timers.add(it, 1_000 + i);
     }
-  } finally {
-    globalThis.setTimeout = setTimeoutBefore;
-    for (const it of items) timers.remove(it);
-  }
+  });
+  for (const it of items) timers.remove(it);
   assert.equal(armed, 1);
 });

@@ -32,8 +32,8 @@ export interface DeadlineOptions {
   readonly timeoutMs: number;
   /** The time between touches (see {@linkcode touchPeriod}); `timeoutMs` or more for none. */
   readonly periodMs: number;
-  /** Sends `TOUCH` for the message. */
-  readonly touch: () => void;
+  /** The message, touched (`TOUCH` to nsqd) at each period. */
+  readonly message: { touch(): void };
   /** The claim to renew at each touch; null when there is none. */
   readonly lease: Lease | null;
   /** Ends the race as `"stopped"` when it aborts (a forced shutdown). */
@@ -67,7 +67,7 @@ export class Deadline implements Timed {
   readonly #timers: TimerQueue;
   readonly #deadlineAt: number;
   readonly #periodMs: number;
-  readonly #touch: () => void;
+  readonly #message: { touch(): void };
   readonly #lease: Lease | null;
   readonly #stop: AbortSignal | undefined;
 
@@ -76,7 +76,7 @@ export class Deadline implements Timed {
     this.#timers = options.timers;
     this.#deadlineAt = options.startedAt + options.timeoutMs;
     this.#periodMs = options.periodMs;
-    this.#touch = options.touch;
+    this.#message = options.message;
     this.#lease = options.lease;
     this.#stop = options.stop;
     this.#timers.add(this, Math.min(options.startedAt + options.periodMs, this.#deadlineAt));
@@ -114,7 +114,7 @@ export class Deadline implements Timed {
       return;
     }
     try {
-      this.#touch();
+      this.#message.touch();
     } catch {
       // A closed connection: nsqd redelivers the message, nothing to save here.
     }

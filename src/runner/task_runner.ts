@@ -389,7 +389,7 @@ export class TaskRunner {
       startedAt,
       timeoutMs: this.#timeoutMs,
       periodMs: attempt.periodMs,
-      touch: () => message.touch(),
+      message,
       lease: key !== null && token !== null
         ? { store: this.#store, scope: attempt.scope, key, token, leaseMs: attempt.leaseMs }
         : null,
