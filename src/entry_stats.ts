@@ -1,6 +1,6 @@
 /**
- * The figures of one entry: outcome counters, messages in flight and
- * handler durations, read by `/stats` and `/metrics`.
+ * The figures of one entry: outcome counters, messages in flight (read from
+ * the consumer) and handler durations, read by `/stats` and `/metrics`.
  *
  * @module
  */
@@ -55,10 +55,23 @@ export class EntryStats {
   deadLetterFailures = 0;
   storeFailures = 0;
   dedupeBypassed = 0;
-  inFlight = 0;
+  readonly #inFlight: () => number;
   #buckets = new Array<number>(DURATION_BUCKETS_MS.length + 1).fill(0);
   #sum = 0;
   #count = 0;
+
+  /**
+   * `inFlight` reads the messages in flight from their one owner, the
+   * entry's consumer (default: none).
+   */
+  constructor(inFlight: () => number = () => 0) {
+    this.#inFlight = inFlight;
+  }
+
+  /** Messages received and not yet answered. */
+  get inFlight(): number {
+    return this.#inFlight();
+  }
 
   /** Counts an outcome, a dedupe store failure it carries and, when the handler ran, its duration. */
   record(outcome: Outcome): void {

@@ -1,37 +1,24 @@
 /**
- * One entry at run time: its consumer feeds messages to its task runner, and
- * the outcome the runner decides is carried out here (FIN, REQ, dead
- * letter), counted and logged.
+ * One entry at run time, from its worker's `setup()` to its `teardown()`:
+ * its consumer feeds messages to its task runner, and each outcome goes to
+ * its {@linkcode OutcomeExecutor}.
  *
  * @module
  */
 
 import type { Entry, HostPort } from "./config/types.ts";
 import type { DedupeStore } from "./dedupe/store.ts";
-import { deadLetterEnvelope } from "./dead_letter.ts";
+import { EntryContext, type EntryPublisher } from "./entry_context.ts";
 import { EntryStats } from "./entry_stats.ts";
-import { boundLogger, isLogged } from "./log.ts";
+import { MessageContext } from "./message_context.ts";
 import { Consumer, type ConsumerTimings } from "./nsq/consumer.ts";
 import type { ConnectionOptions } from "./nsq/connection_options.ts";
 import type { NsqMessage } from "./nsq/nsq_message.ts";
-import { retryDelay } from "./runner/backoff.ts";
-import { describeError, type Outcome, type StoreFailure } from "./runner/outcome.ts";
-import { type TaskMessage, TaskRunner } from "./runner/task_runner.ts";
+import { OutcomeExecutor } from "./outcome_executor.ts";
+import { describeError, type Outcome } from "./runner/outcome.ts";
+import { TaskRunner } from "./runner/task_runner.ts";
 import type { LoadedWorker } from "./worker_loader.ts";
-import type {
-  Logger,
-  Message,
-  PublishBody,
-  Publisher,
-  SetupContext,
-  WorkerContext,
-} from "./worker.ts";
-
-/** Publishing as an entry needs it: the worker's API, and raw topics for dead letters. */
-export interface EntryPublisher extends Publisher {
-  /** Publishes to a topic exactly as given (`topic_prefix` already applied). */
-  publishRaw(nsqTopic: string, body: Uint8Array): Promise<void>;
-}
+import type { Logger } from "./worker.ts";
 
 /** What an entry needs from the daemon around it. */
 export interface RunningEntryOptions {
@@ -49,61 +36,17 @@ export interface RunningEntryOptions {
 /** Where an entry is in its life. */
 export type EntryState = "starting" | "running" | "failed" | "draining" | "stopped";
 
-/** The handler's `ctx`; the per-message logger is made only when asked for. */
-class MessageContext implements WorkerContext {
-  readonly message: Message;
-  readonly signal: AbortSignal;
-  #base: SetupContext;
-  #task: TaskMessage;
-  #log: Logger | null = null;
-
-  constructor(base: SetupContext, task: TaskMessage, signal: AbortSignal) {
-    this.#base = base;
-    this.#task = task;
-    this.message = task;
-    this.signal = signal;
-  }
-  get topic(): string {
-    return this.#base.topic;
-  }
-  get channel(): string {
-    return this.#base.channel;
-  }
-  get worker(): string {
-    return this.#base.worker;
-  }
-  get options(): Readonly<Record<string, unknown>> {
-    return this.#base.options;
-  }
-  get log(): Logger {
-    return this.#log ??= boundLogger(this.#base.log, {
-      msg_id: this.#task.id,
-      attempts: this.#task.attempts,
-    });
-  }
-  touch(): void {
-    this.#task.touch();
-  }
-  publish(topic: string, body: PublishBody): Promise<void> {
-    return this.#base.publish(topic, body);
-  }
-  publishMany(topic: string, bodies: readonly PublishBody[]): Promise<void> {
-    return this.#base.publishMany(topic, bodies);
-  }
-  publishDeferred(topic: string, body: PublishBody, delayMs: number): Promise<void> {
-    return this.#base.publishDeferred(topic, body, delayMs);
-  }
-}
-
-/** One entry: consumer, task runner and the outcomes' execution. */
+/** One entry: its consumer, task runner and executor of outcomes, and their life. */
 export class RunningEntry {
   readonly entry: Entry;
-  readonly stats = new EntryStats();
+  /** The entry's figures; in flight is the consumer's count. */
+  readonly stats: EntryStats = new EntryStats(() => this.#consumer.inFlight);
   #options: RunningEntryOptions;
   #log: Logger;
-  #context: SetupContext;
+  #context: EntryContext;
   #consumer: Consumer;
   #runner: TaskRunner;
+  #executor: OutcomeExecutor;
   #state: EntryState = "starting";
   #failure: string | null = null;
   #stop = new AbortController();
@@ -117,16 +60,15 @@ export class RunningEntry {
     this.entry = entry;
     this.#options = options;
     this.#log = options.log;
-    this.#context = {
+    this.#context = new EntryContext({
       topic: entry.topic,
       channel: entry.channel,
       worker: worker.name,
       options: worker.options,
       log: options.log,
-      publish: (topic, body) => publisher.publish(topic, body),
-      publishMany: (topic, bodies) => publisher.publishMany(topic, bodies),
-      publishDeferred: (topic, body, delayMs) => publisher.publishDeferred(topic, body, delayMs),
-    };
+      publisher,
+    });
+    this.#executor = new OutcomeExecutor({ entry, stats: this.stats, log: options.log, publisher });
     this.#runner = new TaskRunner({
       worker: worker.definition,
       scope: `${entry.nsqTopic}/${entry.channel}`,
@@ -214,7 +156,7 @@ export class RunningEntry {
     await this.#consumer.drain(Math.min(timeoutMs, 2000) || 1);
     if (!(await this.#whenIdle(deadline - Date.now()))) {
       this.#log.warning("handlers still running after the shutdown timeout: aborting them", {
-        in_flight: this.stats.inFlight,
+        in_flight: this.#consumer.inFlight,
       });
       this.#stop.abort(new DOMException("the daemon is shutting down", "AbortError"));
       // Aborted handlers resolve at once as `interrupted` (REQ 0); only a
@@ -227,7 +169,7 @@ export class RunningEntry {
   }
 
   #whenIdle(timeoutMs: number): Promise<boolean> {
-    if (this.stats.inFlight === 0) return Promise.resolve(true);
+    if (this.#consumer.inFlight === 0) return Promise.resolve(true);
     return new Promise((resolve) => {
       const timer = setTimeout(() => {
         this.#idle = null;
@@ -242,127 +184,59 @@ export class RunningEntry {
   }
 
   #receive(message: NsqMessage): void {
-    this.stats.inFlight++;
-    this.#runner.run(message, this.#stop.signal).then(
-      (outcome) => this.#carryOut(message, outcome),
-      // run() never rejects; were it to, the message must still get an answer.
-      (error) =>
-        this.#carryOut(message, {
-          kind: "retry",
-          delayMs: this.entry.requeueDelayMs,
-          error: describeError(error),
-          durationMs: null,
-        }),
-    ).finally(() => {
-      this.stats.inFlight--;
-      if (this.stats.inFlight === 0) this.#idle?.();
-    });
-  }
-
-  async #carryOut(message: NsqMessage, outcome: Outcome): Promise<void> {
-    this.stats.record(outcome);
-    const storeFailure = storeFailureOf(outcome);
-    if (storeFailure?.bypassed) {
-      this.#log.warning(
-        "dedupe store failed; handled without dedupe",
-        this.#fields(message, outcome),
-      );
-    }
-    switch (outcome.kind) {
-      case "finish":
-        message.finish();
-        if (isLogged("debug")) this.#log.debug("finished", this.#fields(message, outcome));
-        return;
-      case "duplicate":
-        message.finish();
-        this.#log.info("duplicate: already handled", this.#fields(message, outcome));
-        return;
-      case "busy":
-        message.requeue(outcome.delayMs);
-        this.#log.info(
-          "busy: its key is being handled elsewhere; requeued",
-          this.#fields(message, outcome),
-        );
-        return;
-      case "retry":
-        message.requeue(outcome.delayMs);
-        this.#log.warning(
-          storeFailure && !storeFailure.bypassed
-            ? "dedupe store failed; requeued until it answers"
-            : "handler failed; requeued for a retry",
-          this.#fields(message, outcome),
-        );
-        return;
-      case "interrupted":
-        message.requeue(0);
-        this.#log.info("interrupted by shutdown; requeued", this.#fields(message, outcome));
-        return;
-      case "dead":
-        await this.#deadLetter(message, outcome);
-        return;
-    }
-  }
-
-  async #deadLetter(message: NsqMessage, outcome: Outcome & { kind: "dead" }): Promise<void> {
-    const { entry } = this;
-    const fields = this.#fields(message, outcome);
-    if (entry.deadLetterTopic === null) {
-      message.finish();
-      this.#log.error("dead; dead letters are off", fields);
-      return;
-    }
-    const envelope = deadLetterEnvelope({
-      topic: entry.nsqTopic,
-      channel: entry.channel,
-      worker: entry.worker,
-      message,
-      reason: outcome.reason,
-      error: outcome.error,
-    });
+    let outcome: Outcome | Promise<Outcome>;
     try {
-      await this.#options.publisher.publishRaw(entry.deadLetterTopic, envelope);
+      outcome = this.#runner.run(message, this.#stop.signal);
     } catch (error) {
-      this.stats.deadLetterFailures++;
-      // The entry's backoff: when it comes back its handler is not run again
-      // (attempts are beyond max_attempts), only this publish is retried.
-      const delayMs = retryDelay(message.attempts, entry.requeueDelayMs, entry.maxRequeueDelayMs);
-      message.requeue(delayMs);
-      this.#log.error("dead, but publishing the dead letter failed; requeued", {
-        ...fields,
-        delay_ms: delayMs,
-        publish_error: describeError(error),
-      });
+      outcome = this.#unexpected(error);
+    }
+    if (outcome instanceof Promise) {
+      outcome.then(
+        (outcome) => this.#answer(message, outcome),
+        (error) => this.#answer(message, this.#unexpected(error)),
+      );
+    } else {
+      this.#answer(message, outcome);
+    }
+  }
+
+  /** run() never throws or rejects; were it to, the message must still get an answer. */
+  #unexpected(error: unknown): Outcome {
+    return {
+      kind: "retry",
+      delayMs: this.entry.requeueDelayMs,
+      error: describeError(error),
+      durationMs: null,
+    };
+  }
+
+  #answer(message: NsqMessage, outcome: Outcome): void {
+    let pending: void | Promise<void>;
+    try {
+      pending = this.#executor.carryOut(message, outcome);
+    } catch (error) {
+      this.#failedToAnswer(message, error);
       return;
     }
-    message.finish();
-    this.#log.error("dead; sent to the dead letter topic", {
-      ...fields,
-      dead_letter_topic: entry.deadLetterTopic,
-    });
+    if (pending instanceof Promise) {
+      pending.then(() => this.#answered(), (error) => this.#failedToAnswer(message, error));
+    } else {
+      this.#answered();
+    }
   }
 
-  #fields(message: NsqMessage, outcome: Outcome): Record<string, unknown> {
-    const fields: Record<string, unknown> = {
+  /** Whatever went wrong, the message is answered (a no-op when it was) and the entry goes on. */
+  #failedToAnswer(message: NsqMessage, error: unknown): void {
+    message.requeue(this.entry.requeueDelayMs);
+    this.#log.error("carrying out an outcome failed; requeued", {
       msg_id: message.id,
-      attempts: message.attempts,
-      outcome: outcome.kind,
-    };
-    if ("durationMs" in outcome && outcome.durationMs !== null) {
-      // Hundredths of a millisecond are plenty in a log line; metrics keep it all.
-      fields.duration_ms = Math.round(outcome.durationMs * 100) / 100;
-    }
-    if ("delayMs" in outcome) fields.delay_ms = outcome.delayMs;
-    if ("error" in outcome) fields.error = outcome.error;
-    if ("reason" in outcome) fields.reason = outcome.reason;
-    const storeFailure = storeFailureOf(outcome);
-    if (storeFailure !== undefined) {
-      fields.store_error = storeFailure.error;
-      if (storeFailure.bypassed) fields.dedupe = "bypassed";
-    }
-    return fields;
+      error: describeError(error),
+    });
+    this.#answered();
   }
-}
 
-function storeFailureOf(outcome: Outcome): StoreFailure | undefined {
-  return (outcome as { readonly storeFailure?: StoreFailure }).storeFailure;
+  /** Wakes a shutdown waiting for the last message to be answered. */
+  #answered(): void {
+    if (this.#idle !== null && this.#consumer.inFlight === 0) this.#idle();
+  }
 }

@@ -14,7 +14,8 @@ import type { ConnectionOptions } from "./nsq/connection_options.ts";
 import { NsqPublisher } from "./publisher.ts";
 import { entryKey, planReload, type ReloadPlan } from "./reload_plan.ts";
 import { describeError } from "./runner/outcome.ts";
-import { type EntryPublisher, RunningEntry } from "./running_entry.ts";
+import type { EntryPublisher } from "./entry_context.ts";
+import { RunningEntry } from "./running_entry.ts";
 import type { LoadedWorker } from "./worker_loader.ts";
 import { withTimeout } from "./with_timeout.ts";
 

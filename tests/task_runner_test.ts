@@ -11,6 +11,7 @@ import {
 } from "../src/runner/task_runner.ts";
 import type { WorkerDefinition } from "../src/worker.ts";
 import { fakeContext } from "./helpers/fakes.ts";
+import { countTimers } from "./helpers/timer_spy.ts";
 
 const SCOPE = "pageviews/counter";
 const encoder = new TextEncoder();
@@ -683,4 +684,29 @@ test("delivered beyond max_attempts: dead without running the handler, unless a 
   const noDedupe = setup({ dedupeKey: () => null, handle: () => void calls++ });
   assert.equal((await noDedupe.runner.run(message(undefined, { attempts: 4 }))).kind, "dead");
   assert.equal(calls, 1);
+});
+
+test("a synchronous handler with the memory store completes in the same turn, without a promise", () => {
+  let runs = 0;
+  const { runner, store } = setup({ handle: () => void runs++ });
+  const outcome = runner.run(message());
+  assert.ok(!(outcome instanceof Promise), "run() gave a promise for a synchronous handler");
+  assert.equal(outcome.kind, "finish");
+  assert.equal(runs, 1);
+  assert.equal(claimStatus(store, "0a1b2c3d4e5f6789"), "done");
+  assert.deepEqual(runner.run(message()), { kind: "duplicate" });
+});
+
+test("the touches and deadlines of every running handler share one system timer", async () => {
+  const { runner } = setup({ handle: never }, { settings: { timeoutMs: 60 } });
+  const running: (Outcome | Promise<Outcome>)[] = [];
+  const armed = countTimers(() => {
+    for (let i = 0; i < 50; i++) {
+      running.push(runner.run(message(undefined, { id: `m${i}`, msgTimeoutMs: 40 })));
+    }
+  });
+  assert.equal(armed, 1, `${armed} timers armed for 50 running handlers`);
+  for (const outcome of await Promise.all(running)) {
+    assertOutcome(outcome, { kind: "retry", delayMs: 100, error: "handler timed out after 60ms" });
+  }
 });

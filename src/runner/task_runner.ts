@@ -10,6 +10,8 @@ import type { Claim, DedupeStore } from "../dedupe/store.ts";
 import { PermanentError } from "../permanent_error.ts";
 import type { Message, WorkerContext, WorkerDefinition } from "../worker.ts";
 import { retryDelay } from "./backoff.ts";
+import { readNow, turnNow } from "./clock.ts";
+import { Deadline, touchPeriod } from "./deadline.ts";
 import { decodeBody, DecodeError } from "./decode.ts";
 import {
   type DeadReason,
@@ -18,6 +20,7 @@ import {
   type StoreFailure,
   truncate,
 } from "./outcome.ts";
+import { TimerQueue } from "./timer_queue.ts";
 
 /** A message as the runner sees it: the worker's {@linkcode Message} plus what the connection offers. */
 export interface TaskMessage extends Message {
@@ -66,7 +69,10 @@ export interface TaskRunnerOptions {
   readonly context: (message: TaskMessage, signal: AbortSignal) => WorkerContext;
   /** A source of numbers in [0, 1) for the jitter (default `Math.random`). */
   readonly random?: () => number;
-  /** The clock for durations, in milliseconds (default `performance.now()`). */
+  /**
+   * The clock for durations and deadlines, in milliseconds (default
+   * `performance.now()`, read at most once a turn for start times).
+   */
   readonly now?: () => number;
 }
 
@@ -89,25 +95,24 @@ export const BUSY_DELAY_RANGE_MS = { min: 1_000, max: 5_000 } as const;
 /** setTimeout fires at once for anything longer. */
 const MAX_TIMER_MS = 2_147_483_647;
 
-const RUNNING = 0;
-const RETURNED = 1;
-const THREW = 2;
-const TIMED_OUT = 3;
-const STOPPED = 4;
-type RaceState =
-  | typeof RUNNING
-  | typeof RETURNED
-  | typeof THREW
-  | typeof TIMED_OUT
-  | typeof STOPPED;
-
 const DUPLICATE: Outcome = Object.freeze({ kind: "duplicate" });
-
-function monotonicNow(): number {
-  return performance.now();
-}
+const STOPPED_BEFORE: Outcome = Object.freeze({ kind: "interrupted", durationMs: 0 });
 
 function ignore(): void {}
+
+/** One message on its way through the runner, from its claim to its outcome. */
+interface Attempt {
+  readonly message: TaskMessage;
+  readonly body: unknown;
+  readonly scope: string;
+  /** Null when the message has no dedupe. */
+  readonly key: string | null;
+  /** Null when there is no claim to renew, release or complete (no dedupe, or the claim failed). */
+  token: string | null;
+  readonly periodMs: number;
+  readonly leaseMs: number;
+  readonly stop: AbortSignal | undefined;
+}
 
 /**
  * Runs messages through one entry's worker: decode → validate → dedupe key →
@@ -158,7 +163,12 @@ export class TaskRunner {
   readonly #bypassOnStoreError: boolean;
   readonly #context: (message: TaskMessage, signal: AbortSignal) => WorkerContext;
   readonly #random: () => number;
+  /** Start times and due times: may give the turn's earlier reading. */
   readonly #now: () => number;
+  /** End times: a fresh reading. */
+  readonly #read: () => number;
+  /** The touches and deadlines of every running handler. */
+  readonly #timers: TimerQueue;
 
   /** Creates a runner; throws a `RangeError` on settings out of bounds. */
   constructor(options: TaskRunnerOptions) {
@@ -193,16 +203,20 @@ export class TaskRunner {
     this.#bypassOnStoreError = options.store.onError === "process";
     this.#context = options.context;
     this.#random = options.random ?? Math.random;
-    this.#now = options.now ?? monotonicNow;
+    this.#now = options.now ?? turnNow;
+    this.#read = options.now ?? readNow;
+    this.#timers = new TimerQueue({ now: this.#now, read: this.#read });
   }
 
   /**
-   * Runs `message` and resolves to its outcome; it never rejects. `stop`
-   * aborting (a forced shutdown) aborts the handler's `ctx.signal` and gives
-   * `interrupted`.
+   * Runs `message` and gives its outcome, or a promise of it that never
+   * rejects: a handler that returns without a promise, with a store that
+   * answers at once (the memory store), completes in the same turn without
+   * allocating one. `stop` aborting (a forced shutdown) aborts the handler's
+   * `ctx.signal` and gives `interrupted`.
    */
-  async run(message: TaskMessage, stop?: AbortSignal): Promise<Outcome> {
-    if (stop?.aborted) return { kind: "interrupted", durationMs: 0 };
+  run(message: TaskMessage, stop?: AbortSignal): Outcome | Promise<Outcome> {
+    if (stop?.aborted) return STOPPED_BEFORE;
     const worker = this.#worker;
 
     let body: unknown;
@@ -258,33 +272,38 @@ export class TaskRunner {
     }
 
     const periodMs = touchPeriod(message.msgTimeoutMs, this.#timeoutMs);
-    // With touches, the lease is renewed at each one, so it only has to reach the next.
-    const leaseMs = periodMs + LEASE_MARGIN_MS;
+    const attempt: Attempt = {
+      message,
+      body,
+      scope,
+      key,
+      token: null,
+      periodMs,
+      // With touches, the lease is renewed at each one, so it only has to reach the next.
+      leaseMs: periodMs + LEASE_MARGIN_MS,
+      stop,
+    };
     if (key === null) {
       // The worker asked for no dedupe of this message: nothing to claim or mark done.
       if (message.attempts > this.#maxAttempts) return this.#beyondLimit(message);
-      return await this.#handle(message, body, scope, null, null, periodMs, leaseMs, stop);
+      return this.#handle(attempt);
     }
-    let claim: Claim;
+    let claim: Claim | Promise<Claim>;
     try {
-      const pending = this.#store.claim(scope, key, leaseMs);
-      claim = pending instanceof Promise ? await pending : pending;
+      claim = this.#store.claim(scope, key, attempt.leaseMs);
     } catch (error) {
-      const failure: StoreFailure = {
-        error: describeError(error),
-        bypassed: this.#bypassOnStoreError,
-      };
-      if (!failure.bypassed) {
-        const retry = this.#retry(message, `dedupe store failed: ${failure.error}`, null);
-        return { ...retry, storeFailure: failure };
-      }
-      const outcome = message.attempts > this.#maxAttempts
-        ? this.#beyondLimit(message)
-        : await this.#handle(message, body, scope, key, null, periodMs, leaseMs, stop);
-      return outcome.kind === "duplicate" || outcome.kind === "busy"
-        ? outcome
-        : { ...outcome, storeFailure: failure };
+      return this.#claimFailed(attempt, error);
     }
+    if (claim instanceof Promise) {
+      return claim.then(
+        (claim) => this.#claimed(attempt, claim),
+        (error) => this.#claimFailed(attempt, error),
+      );
+    }
+    return this.#claimed(attempt, claim);
+  }
+
+  #claimed(attempt: Attempt, claim: Claim): Outcome | Promise<Outcome> {
     if (claim.status === "done") return DUPLICATE;
     if (claim.status === "busy") {
       return {
@@ -292,12 +311,32 @@ export class TaskRunner {
         delayMs: retryDelay(1, this.#busyBaseMs, this.#maxRequeueDelayMs, this.#random),
       };
     }
-    if (message.attempts > this.#maxAttempts) {
+    attempt.token = claim.token;
+    if (attempt.message.attempts > this.#maxAttempts) {
       // Checked after the claim: a copy whose key is done is still a duplicate.
-      await this.#release(scope, key, claim.token);
-      return this.#beyondLimit(message);
+      return this.#release(attempt, this.#beyondLimit(attempt.message));
     }
-    return await this.#handle(message, body, scope, key, claim.token, periodMs, leaseMs, stop);
+    return this.#handle(attempt);
+  }
+
+  /** The claim failed: the store's `onError` decides, and the outcome carries the failure. */
+  #claimFailed(attempt: Attempt, error: unknown): Outcome | Promise<Outcome> {
+    const failure: StoreFailure = {
+      error: describeError(error),
+      bypassed: this.#bypassOnStoreError,
+    };
+    if (!failure.bypassed) {
+      const retry = this.#retry(attempt.message, `dedupe store failed: ${failure.error}`, null);
+      return { ...retry, storeFailure: failure };
+    }
+    const withFailure = (outcome: Outcome): Outcome =>
+      outcome.kind === "duplicate" || outcome.kind === "busy"
+        ? outcome
+        : { ...outcome, storeFailure: failure };
+    const outcome = attempt.message.attempts > this.#maxAttempts
+      ? this.#beyondLimit(attempt.message)
+      : this.#handle(attempt);
+    return outcome instanceof Promise ? outcome.then(withFailure) : withFailure(outcome);
   }
 
   /**
@@ -320,79 +359,80 @@ export class TaskRunner {
    * whose claim failed (`token` null: nothing to renew or release, and the
    * done mark is a best effort), or without dedupe (`key` null).
    */
-  async #handle(
-    message: TaskMessage,
-    body: unknown,
-    scope: string,
-    key: string | null,
-    token: string | null,
-    periodMs: number,
-    leaseMs: number,
-    stop: AbortSignal | undefined,
-  ): Promise<Outcome> {
-    const worker = this.#worker;
-    if (stop?.aborted) {
-      await this.#release(scope, key, token);
-      return { kind: "interrupted", durationMs: 0 };
-    }
-
+  #handle(attempt: Attempt): Outcome | Promise<Outcome> {
+    if (attempt.stop?.aborted) return this.#release(attempt, STOPPED_BEFORE);
     const controller = new AbortController();
-    const started = this.#now();
+    const startedAt = this.#now();
     let result: unknown;
     try {
-      result = worker.handle(body, this.#context(message, controller.signal));
+      result = this.#worker.handle(
+        attempt.body,
+        this.#context(attempt.message, controller.signal),
+      );
     } catch (error) {
-      return await this.#failed(message, scope, key, token, error, this.#now() - started);
+      return this.#failed(attempt, error, this.#read() - startedAt);
     }
-
-    if (isPromiseLike(result)) {
-      const race = new Race(message, this.#store, scope, key, token, periodMs, leaseMs);
-      race.start(this.#timeoutMs, stop);
-      watch(race, result);
-      await race.settled.promise;
-      const durationMs = this.#now() - started;
-      switch (race.state) {
-        case THREW:
-          return await this.#failed(message, scope, key, token, race.error, durationMs);
-        case TIMED_OUT: {
-          const error = `handler timed out after ${this.#timeoutMs}ms`;
-          controller.abort(new DOMException(error, "TimeoutError"));
-          await this.#release(scope, key, token);
-          return this.#failure(message, error, durationMs);
-        }
-        case STOPPED:
-          controller.abort((stop as AbortSignal).reason);
-          await this.#release(scope, key, token);
-          return { kind: "interrupted", durationMs };
-      }
-      // RETURNED: finished below, like a synchronous return.
-    }
-
-    const durationMs = this.#now() - started;
-    if (key === null) return { kind: "finish", durationMs };
-    try {
-      // A token owns nothing when the claim failed; done marks the key regardless.
-      const pending = this.#store.done(scope, key, token ?? "");
-      if (pending instanceof Promise) await pending;
-    } catch {
-      // The work happened and stays finished; a lost mark only lets a later duplicate run again.
-    }
-    return { kind: "finish", durationMs };
+    if (isPromiseLike(result)) return this.#race(attempt, result, controller, startedAt);
+    return this.#done(attempt, this.#read() - startedAt);
   }
 
-  async #failed(
-    message: TaskMessage,
-    scope: string,
-    key: string | null,
-    token: string | null,
-    error: unknown,
-    durationMs: number,
+  /** Waits for an asynchronous handler, touching its message, until it settles, times out or is stopped. */
+  async #race(
+    attempt: Attempt,
+    result: PromiseLike<unknown>,
+    controller: AbortController,
+    startedAt: number,
   ): Promise<Outcome> {
-    await this.#release(scope, key, token);
-    if (error instanceof PermanentError) {
-      return dead("permanent", truncate(String(error.message)), durationMs);
+    const { message, key, token, stop } = attempt;
+    const deadline = new Deadline({
+      timers: this.#timers,
+      startedAt,
+      timeoutMs: this.#timeoutMs,
+      periodMs: attempt.periodMs,
+      message,
+      lease: key !== null && token !== null
+        ? { store: this.#store, scope: attempt.scope, key, token, leaseMs: attempt.leaseMs }
+        : null,
+      stop,
+    });
+    deadline.watch(result);
+    await deadline.settled.promise;
+    const durationMs = this.#read() - startedAt;
+    switch (deadline.state) {
+      case "threw":
+        return await this.#failed(attempt, deadline.error, durationMs);
+      case "timed_out": {
+        const error = `handler timed out after ${this.#timeoutMs}ms`;
+        controller.abort(new DOMException(error, "TimeoutError"));
+        return await this.#release(attempt, this.#failure(message, error, durationMs));
+      }
+      case "stopped":
+        controller.abort((stop as AbortSignal).reason);
+        return await this.#release(attempt, { kind: "interrupted", durationMs });
     }
-    return this.#failure(message, describeError(error), durationMs);
+    return await this.#done(attempt, durationMs);
+  }
+
+  /** The handler returned: marks the key done and gives `finish`. */
+  #done(attempt: Attempt, durationMs: number): Outcome | Promise<Outcome> {
+    const outcome: Outcome = { kind: "finish", durationMs };
+    if (attempt.key === null) return outcome;
+    let pending: void | Promise<void>;
+    try {
+      // A token owns nothing when the claim failed; done marks the key regardless.
+      pending = this.#store.done(attempt.scope, attempt.key, attempt.token ?? "");
+    } catch {
+      // The work happened and stays finished; a lost mark only lets a later duplicate run again.
+      return outcome;
+    }
+    return pending instanceof Promise ? pending.then(() => outcome, () => outcome) : outcome;
+  }
+
+  #failed(attempt: Attempt, error: unknown, durationMs: number): Outcome | Promise<Outcome> {
+    const outcome = error instanceof PermanentError
+      ? dead("permanent", truncate(String(error.message)), durationMs)
+      : this.#failure(attempt.message, describeError(error), durationMs);
+    return this.#release(attempt, outcome);
   }
 
   #failure(message: TaskMessage, error: string, durationMs: number): Outcome {
@@ -414,138 +454,18 @@ export class TaskRunner {
     return { kind: "retry", delayMs, error, durationMs };
   }
 
-  async #release(scope: string, key: string | null, token: string | null): Promise<void> {
-    if (key === null || token === null) return;
+  /** Releases the claim, if there is one, then gives `outcome`. */
+  #release(attempt: Attempt, outcome: Outcome): Outcome | Promise<Outcome> {
+    if (attempt.key === null || attempt.token === null) return outcome;
+    let pending: void | Promise<void>;
     try {
-      const pending = this.#store.release(scope, key, token);
-      if (pending instanceof Promise) await pending;
+      pending = this.#store.release(attempt.scope, attempt.key, attempt.token);
     } catch {
       // The outcome stands; a claim that could not be released lapses with its lease.
+      return outcome;
     }
+    return pending instanceof Promise ? pending.then(() => outcome, () => outcome) : outcome;
   }
-}
-
-/**
- * One running asynchronous handler racing its deadline and `stop`. It is its
- * own timer argument and abort listener, so a message costs no closures.
- */
-class Race {
-  state: RaceState = RUNNING;
-  error: unknown = undefined;
-  readonly settled: PromiseWithResolvers<void> = Promise.withResolvers();
-  readonly message: TaskMessage;
-  readonly store: DedupeStore;
-  readonly scope: string;
-  /** Null when the message has no dedupe. */
-  readonly key: string | null;
-  /** Null when the handler runs without a claim: nothing to renew. */
-  readonly token: string | null;
-  readonly periodMs: number;
-  readonly leaseMs: number;
-  #timer: ReturnType<typeof setTimeout> | undefined = undefined;
-  #stop: AbortSignal | undefined = undefined;
-  /** Left to the deadline once the armed timer fires. */
-  #remainingMs = 0;
-
-  constructor(
-    message: TaskMessage,
-    store: DedupeStore,
-    scope: string,
-    key: string | null,
-    token: string | null,
-    periodMs: number,
-    leaseMs: number,
-  ) {
-    this.message = message;
-    this.store = store;
-    this.scope = scope;
-    this.key = key;
-    this.token = token;
-    this.periodMs = periodMs;
-    this.leaseMs = leaseMs;
-  }
-
-  /**
-   * Starts the one timer of this message, which fires at each touch and at the
-   * deadline, and listens to `stop`.
-   */
-  start(timeoutMs: number, stop: AbortSignal | undefined): void {
-    this.#remainingMs = timeoutMs;
-    this.#schedule();
-    if (stop === undefined) return;
-    this.#stop = stop;
-    stop.addEventListener("abort", this);
-    // The handler itself may have started the shutdown before the listener was there.
-    if (stop.aborted) this.settle(STOPPED, undefined);
-  }
-
-  settle(state: RaceState, error: unknown): void {
-    if (this.state !== RUNNING) return;
-    this.state = state;
-    this.error = error;
-    if (this.#timer !== undefined) clearTimeout(this.#timer);
-    this.#timer = undefined;
-    this.#stop?.removeEventListener("abort", this);
-    this.settled.resolve();
-  }
-
-  /** The `abort` listener of `stop`. */
-  handleEvent(): void {
-    this.settle(STOPPED, undefined);
-  }
-
-  /** Touches the message and renews the claim if the deadline is still ahead, else times out. */
-  tick(): void {
-    this.#timer = undefined;
-    if (this.state !== RUNNING) return;
-    if (this.#remainingMs <= 0) {
-      this.settle(TIMED_OUT, undefined);
-      return;
-    }
-    try {
-      this.message.touch();
-    } catch {
-      // A closed connection: nsqd redelivers the message, nothing to save here.
-    }
-    if (this.key !== null && this.token !== null) {
-      try {
-        const pending = this.store.renew(this.scope, this.key, this.token, this.leaseMs);
-        if (pending instanceof Promise) pending.catch(ignore);
-      } catch {
-        // A lost renewal only lets the lease lapse; the next tick tries again.
-      }
-    }
-    this.#schedule();
-  }
-
-  #schedule(): void {
-    const delay = Math.min(this.#remainingMs, this.periodMs);
-    this.#remainingMs -= delay;
-    this.#timer = setTimeout(tick, delay, this);
-  }
-}
-
-function tick(race: Race): void {
-  race.tick();
-}
-
-/** Settles `race` when the handler's promise does; its rejection is always handled, even after a timeout. */
-async function watch(race: Race, pending: PromiseLike<unknown>): Promise<void> {
-  try {
-    await pending;
-    race.settle(RETURNED, undefined);
-  } catch (error) {
-    race.settle(THREW, error);
-  }
-}
-
-/**
- * Touch at half of nsqd's message timeout, so that a late timer or a slow
- * round trip still lands in time; no touches when the deadline comes first.
- */
-function touchPeriod(msgTimeoutMs: number, timeoutMs: number): number {
-  const half = Math.floor(msgTimeoutMs / 2);
-  return half >= 1 && half < timeoutMs ? half : timeoutMs;
 }
 
 function isPromiseLike(value: unknown): value is PromiseLike<unknown> {

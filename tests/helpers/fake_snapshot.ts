@@ -15,9 +15,8 @@ export function fakeEntry(
   outcomes: readonly Outcome[] = [],
   inFlight = 0,
 ): EntrySnapshot {
-  const stats = new EntryStats();
+  const stats = new EntryStats(() => inFlight);
   for (const outcome of outcomes) stats.record(outcome);
-  stats.inFlight = inFlight;
   return {
     topic: "pageviews",
     nsqTopic: "env.pageviews",
