@@ -10,7 +10,7 @@
 
 import { ConfigError, type ConfigIssue } from "./config/config_error.ts";
 import { type ConfigDraft, readFailure } from "./config/load.ts";
-import type { Config, NsqConfig } from "./config/types.ts";
+import type { Config, TlsConfig } from "./config/types.ts";
 import { connectionOptions } from "./connection_options.ts";
 import type { ConnectionOptions } from "./nsq/connection_options.ts";
 import {
@@ -65,7 +65,7 @@ export async function prepare(draft: ConfigDraft, options: PrepareOptions = {}):
   const issues: ConfigIssue[] = [...draft.issues, ...loaded.issues];
   let files = new Map<string, Uint8Array>();
   if (draft.nsq !== null) {
-    files = readTlsFiles(draft, draft.nsq, readFile, issues);
+    files = readTlsFiles(draft, "nsq", draft.nsq.tls, readFile, issues);
     if (draft.nsq.compression === "snappy" && !ffiGranted()) {
       issues.push(
         issueAt(
@@ -77,6 +77,10 @@ export async function prepare(draft: ConfigDraft, options: PrepareOptions = {}):
       );
     }
   }
+  // The redis store reads its own at start; checked here so that check and run agree.
+  if (draft.config !== null) {
+    readTlsFiles(draft, "dedupe", draft.config.dedupe.tls, readFile, issues);
+  }
   if (draft.config === null || issues.length > 0) throw new ConfigError(inFileOrder(issues));
   const config = draft.config;
   return {
@@ -86,23 +90,28 @@ export async function prepare(draft: ConfigDraft, options: PrepareOptions = {}):
   };
 }
 
-/** Reads every TLS file `nsq.tls` names; one that cannot be read is an issue at its key. */
+/** Reads every TLS file `<section>.tls` names; one that cannot be read is an issue at its key. */
 function readTlsFiles(
   draft: ConfigDraft,
-  nsq: NsqConfig,
+  section: "nsq" | "dedupe",
+  tls: TlsConfig | null,
   readFile: (path: string) => Uint8Array,
   issues: ConfigIssue[],
 ): Map<string, Uint8Array> {
   const files = new Map<string, Uint8Array>();
-  if (nsq.tls === null) return files;
+  if (tls === null) return files;
   for (const [prop, key] of TLS_FILES) {
-    const path = nsq.tls[prop];
+    const path = tls[prop];
     if (path === null || files.has(path)) continue;
     try {
       files.set(path, readFile(path));
     } catch (error) {
       issues.push(
-        issueAt(draft, `nsq.tls.${key}`, `nsq.tls.${key} cannot be read: ${readFailure(error)}`),
+        issueAt(
+          draft,
+          `${section}.tls.${key}`,
+          `${section}.tls.${key} cannot be read: ${readFailure(error)}`,
+        ),
       );
     }
   }

@@ -87,6 +87,30 @@ Deno.test("TLS files that are missing or unreadable are refused at their line", 
   ]);
 });
 
+Deno.test("dedupe.tls files that are missing are refused at their line", async () => {
+  await using dir = await TempDir.create();
+  const text = configText(
+    [
+      "dedupe:",
+      "  store: rediss://127.0.0.1:1/0",
+      "  tls:",
+      "    ca_file: missing-redis-ca.pem",
+      "    cert_file: missing-redis-cert.pem",
+      "    key_file: missing-redis-key.pem",
+    ],
+    ["worker: demo/pageview"],
+  );
+  const results = await checkAndRun(dir, text);
+  const at = (needle: string) => locate("config.yaml", text, needle);
+  assertRefused(results, [
+    `${at("missing-redis-ca.pem")}: dedupe.tls.ca_file cannot be read: No such file or directory`,
+    `${
+      at("missing-redis-cert.pem")
+    }: dedupe.tls.cert_file cannot be read: No such file or directory`,
+    `${at("missing-redis-key.pem")}: dedupe.tls.key_file cannot be read: No such file or directory`,
+  ]);
+});
+
 Deno.test("compression: snappy without --allow-ffi is refused at its line", async () => {
   await using dir = await TempDir.create();
   const text = configText(["  compression: snappy"], ["worker: demo/pageview"]);

@@ -68,6 +68,7 @@ Deno.test("the SPEC example gives every documented default, deeply frozen", asyn
     capacity: 100_000,
     ttlMs: 86_400_000,
     onStoreError: "retry",
+    tls: null,
   });
   assert.deepEqual(config.log, { level: "info", format: "json" });
   assert.deepEqual(config.http, { listen: { host: "127.0.0.1", port: 4190 }, token: null });
@@ -720,12 +721,57 @@ Deno.test("dedupe: store kinds, capacity and ttl", () => {
     "config.yaml:7:17: dedupe.store needs a file path after sqlite:, like sqlite:data/dedupe.db",
   ]);
   assert.deepEqual(errors(yaml(...MINIMAL, "dedupe: {store: mem}")), [
-    `config.yaml:7:17: dedupe.store must be memory, sqlite:PATH or redis://HOST:PORT/DB, got "mem"`,
+    `config.yaml:7:17: dedupe.store must be memory, sqlite:PATH, redis://HOST:PORT/DB or redis-cluster://HOST:PORT[,HOST:PORT…], got "mem"`,
   ]);
   assert.deepEqual(errors(yaml(...MINIMAL, "dedupe: {capacity: 0}")), [
     "config.yaml:7:20: dedupe.capacity must be an integer from 1 to 10000000, got 0",
   ]);
   assert.equal(parse(yaml(...MINIMAL, "dedupe: {capacity: 10000000}")).dedupe.capacity, 10_000_000);
+});
+
+Deno.test("dedupe: redis-cluster:// and rediss-cluster:// name the seed nodes", () => {
+  const store = (value: string) =>
+    parseConfig(yaml(...MINIMAL, `dedupe: {store: "${value}"}`), FILE, {}).dedupe.store;
+  assert.deepEqual(store("redis-cluster://10.0.0.1:7000,10.0.0.2:7000"), {
+    kind: "redis",
+    url: "redis-cluster://10.0.0.1:7000,10.0.0.2:7000",
+  });
+  assert.deepEqual(store("rediss-cluster://u:p@cache:7000/"), {
+    kind: "redis",
+    url: "rediss-cluster://u:p@cache:7000/",
+  });
+  assert.deepEqual(errors(yaml(...MINIMAL, "dedupe: {store: 'redis-cluster://a:7000,b'}")), [
+    `config.yaml:7:17: dedupe.store must be a cluster URL like redis-cluster://HOST:PORT,HOST:PORT ("b" is not a HOST:PORT with a port of 1 to 65535), got "redis-cluster://a:7000,b"`,
+  ]);
+  assert.deepEqual(errors(yaml(...MINIMAL, "dedupe: {store: 'redis-cluster://u:secret@a:1/2'}")), [
+    `config.yaml:7:17: dedupe.store must be a cluster URL like redis-cluster://HOST:PORT,HOST:PORT (HOST:PORT pairs separated by commas; no database, query or fragment), got "redis-cluster://u:***@a:1/2"`,
+  ]);
+});
+
+Deno.test("dedupe.tls: the shape of nsq.tls, only with a rediss:// store", () => {
+  const dedupe = (lines: string) =>
+    parse(yaml(...MINIMAL, "dedupe:", ...lines.split("\n").map((l) => `  ${l}`))).dedupe;
+  assert.equal(dedupe("store: rediss://cache:6380").tls, null);
+  assert.deepEqual(dedupe("store: rediss://cache:6380\ntls: true").tls, {
+    caFile: null,
+    certFile: null,
+    keyFile: null,
+    insecureSkipVerify: false,
+  });
+  assert.deepEqual(
+    dedupe("store: rediss-cluster://a:7000\ntls: {ca_file: /etc/ca.pem}").tls?.caFile,
+    "/etc/ca.pem",
+  );
+  assert.deepEqual(
+    errors(yaml(...MINIMAL, "dedupe:", "  store: redis://cache:6379", "  tls: true")),
+    [
+      "config.yaml:9:8: dedupe.tls is set but dedupe.store is not a rediss:// or rediss-cluster:// URL: use rediss:// (TLS) or remove dedupe.tls",
+    ],
+  );
+  assert.deepEqual(
+    errors(yaml(...MINIMAL, "dedupe:", "  store: rediss://c:1", "  tls: {cert_file: c.pem}")),
+    ["config.yaml:9:20: dedupe.tls.cert_file needs dedupe.tls.key_file too"],
+  );
 });
 
 Deno.test("dedupe.on_store_error: retry (default) or process", () => {

@@ -22,7 +22,14 @@ import {
 } from "./kinds.ts";
 import { type At, describe, INVALID, type Invalid } from "./reader.ts";
 import { AS_EMPTY, complete, field, REQUIRED, type Section, section } from "./section.ts";
-import type { DedupeConfig, HttpConfig, LogConfig, NsqConfig, TlsConfig } from "./types.ts";
+import type {
+  DedupeConfig,
+  DedupeStoreSpec,
+  HttpConfig,
+  LogConfig,
+  NsqConfig,
+  TlsConfig,
+} from "./types.ts";
 import {
   deadLetterTemplate,
   dedupeStore,
@@ -259,7 +266,8 @@ const DEDUPE_FIELDS = {
     "store",
     dedupeStore,
     { kind: "memory" },
-    "memory, sqlite:PATH or redis://[user:pass@]HOST:PORT/DB",
+    "memory, sqlite:PATH, redis://[user:pass@]HOST:PORT/DB (rediss:// for TLS) or " +
+      "redis-cluster://[user:pass@]HOST:PORT[,HOST:PORT…] (rediss-cluster:// for TLS)",
   ),
   capacity: field("capacity", integer(1, 10_000_000), 100_000, "keys the memory store keeps (LRU)"),
   ttl: field("ttlMs", duration("1s", "30d"), 86_400_000, "how long a handled key is remembered"),
@@ -270,9 +278,30 @@ const DEDUPE_FIELDS = {
     "retry",
     "when the store fails: retry (requeue until it answers) or process (handle without dedupe)",
   ),
+  tls: field(
+    "tls",
+    tls,
+    null,
+    "TLS material for a rediss:// or rediss-cluster:// store: true, or a mapping of ca_file, " +
+      "cert_file, key_file, insecure_skip_verify",
+  ),
 } as const;
 
-const dedupe: Kind<DedupeConfig> = section(DEDUPE_FIELDS, (s) => complete(s.values));
+const dedupe = section(DEDUPE_FIELDS, (s): DedupeConfig | Invalid => {
+  const { store, tls } = s.values;
+  // TLS settings on a plaintext store would suggest an encryption that does not happen.
+  if (tls !== INVALID && tls !== null && store !== INVALID && !storeUsesTls(store)) {
+    return (s.present.get("tls") ?? s.at).fail(
+      `is set but ${s.at.path}.store is not a rediss:// or rediss-cluster:// URL: ` +
+        `use rediss:// (TLS) or remove ${s.at.path}.tls`,
+    );
+  }
+  return complete(s.values);
+});
+
+function storeUsesTls(store: DedupeStoreSpec): boolean {
+  return store.kind === "redis" && /^rediss(-cluster)?:\/\//.test(store.url);
+}
 
 const LOG_FIELDS = {
   level: field(

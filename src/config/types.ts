@@ -19,7 +19,7 @@ export interface HostPort {
   readonly port: number;
 }
 
-/** TLS settings for nsqd connections (`nsq.tls`). */
+/** TLS settings for nsqd connections (`nsq.tls`) and for the redis store (`dedupe.tls`). */
 export interface TlsConfig {
   readonly caFile: string | null;
   readonly certFile: string | null;
@@ -126,6 +126,8 @@ export interface DedupeConfig {
   readonly capacity: number;
   readonly ttlMs: number;
   readonly onStoreError: StoreErrorPolicy;
+  /** TLS material of a `rediss://` or `rediss-cluster://` store; null otherwise. */
+  readonly tls: TlsConfig | null;
 }
 
 /** Log levels, lowest first. */

@@ -20,6 +20,7 @@ import {
 import { type At, INVALID, type Invalid } from "./reader.ts";
 import type { DedupeStoreSpec, HostPort, RateLimit } from "./types.ts";
 import { redact } from "../redact.ts";
+import { isRedisClusterUrl, parseRedisClusterUrl } from "../dedupe/redis_cluster_url.ts";
 
 /** An NSQ topic or channel name, as written (before `topic_prefix`). */
 export function nsqName(what: "topic" | "channel"): Kind<string> {
@@ -123,9 +124,14 @@ function resolveFrom(configFile: string, path: string): string {
   return isAbsolute(path) ? path : join(dirname(configFile), path);
 }
 
-const STORE_EXPECTED = "memory, sqlite:PATH or redis://HOST:PORT/DB";
+const STORE_EXPECTED =
+  "memory, sqlite:PATH, redis://HOST:PORT/DB or redis-cluster://HOST:PORT[,HOST:PORT…]";
 
-/** `dedupe.store`: `memory`, `sqlite:PATH` or `redis://[user:pass@]host:port[/db]`. */
+/**
+ * `dedupe.store`: `memory`, `sqlite:PATH`, `redis://[user:pass@]host:port[/db]`
+ * (`rediss://` for TLS) or `redis-cluster://[user:pass@]host:port[,host:port…]`
+ * (`rediss-cluster://` for TLS).
+ */
 export const dedupeStore: Kind<DedupeStoreSpec> = describedAs(
   (at) => {
     const found = at.found();
@@ -141,13 +147,25 @@ export const dedupeStore: Kind<DedupeStoreSpec> = describedAs(
       return { kind: "sqlite", path: resolveFrom(at.reader.file, path) };
     }
     if (/^rediss?:\/\//.test(value)) return redisStore(at, value);
+    if (isRedisClusterUrl(value)) {
+      const parsed = parseRedisClusterUrl(value);
+      if (typeof parsed === "string") {
+        return at.fail(
+          `must be a cluster URL like redis-cluster://HOST:PORT,HOST:PORT ${parsed}, got ${
+            JSON.stringify(redact(value))
+          }`,
+        );
+      }
+      return { kind: "redis", url: value };
+    }
     return at.fail(`must be ${STORE_EXPECTED}, got ${JSON.stringify(redact(value))}`);
   },
   {
     anyOf: [{
       description: STORE_EXPECTED,
       type: "string",
-      pattern: "^(memory|sqlite:.+|rediss?://[^/?#]+(/([0-9]|1[0-5])?)?)$",
+      pattern:
+        "^(memory|sqlite:.+|rediss?://[^/?#]+(/([0-9]|1[0-5])?)?|rediss?-cluster://[^/?#]+/?)$",
     }, ENV_REFERENCE],
   },
   (spec) =>

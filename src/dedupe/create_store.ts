@@ -4,16 +4,18 @@
  * @module
  */
 
-import type { DedupeConfig } from "../config/types.ts";
+import type { DedupeConfig, TlsConfig } from "../config/types.ts";
 import type { Logger } from "../worker.ts";
 import { MemoryStore } from "./memory_store.ts";
 import type { DedupeStore } from "./store.ts";
+import type { RedisTlsOptions } from "./redis_store.ts";
 
 /**
  * Creates the store of `dedupe.store`, with its `ttl` and `on_store_error`
  * (`capacity` bounds the memory store only). A sqlite store is opened here,
  * so a file that cannot be opened throws; a redis store connects in the
  * background and recovers by itself whenever the server is reachable. The
+ * files of `dedupe.tls` are read here (`check` has read them too). The
  * sqlite and redis modules are imported only when named: the redis client
  * alone adds about 12 MiB to the daemon's memory.
  *
@@ -48,10 +50,23 @@ export async function createStore(config: DedupeConfig, log?: Logger): Promise<D
       const { RedisStore } = await import("./redis_store.ts");
       return new RedisStore({
         url: store.url,
+        ...(config.tls === null ? {} : { tls: readTls(config.tls) }),
         ttlMs,
         onError: onStoreError,
         ...(log ? { log } : {}),
       });
     }
   }
+}
+
+/** The PEM files `dedupe.tls` names, read. */
+function readTls(tls: TlsConfig): RedisTlsOptions {
+  const read = (path: string | null) => path === null ? undefined : Deno.readTextFileSync(path);
+  const [ca, cert, key] = [read(tls.caFile), read(tls.certFile), read(tls.keyFile)];
+  return {
+    insecureSkipVerify: tls.insecureSkipVerify,
+    ...(ca === undefined ? {} : { ca }),
+    ...(cert === undefined ? {} : { cert }),
+    ...(key === undefined ? {} : { key }),
+  };
 }

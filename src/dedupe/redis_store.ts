@@ -6,7 +6,7 @@
  * @module
  */
 
-import { createClient } from "@redis/client";
+import { createClient, createCluster } from "@redis/client";
 import { createHash } from "node:crypto";
 import type { Logger } from "../worker.ts";
 import { ClaimTokens } from "./claim_token.ts";
@@ -15,11 +15,30 @@ import type { Claim, DedupeStore } from "./store.ts";
 import { errorText } from "../error_text.ts";
 import { redact } from "../redact.ts";
 import { TIMED_OUT, withTimeout } from "../with_timeout.ts";
+import { clusterSlot } from "./cluster_slot.ts";
+import { isRedisClusterUrl, nodeUrl, parseRedisClusterUrl } from "./redis_cluster_url.ts";
+
+/** TLS material for `rediss://` and `rediss-cluster://` (`dedupe.tls`, files already read). */
+export interface RedisTlsOptions {
+  /** PEM CA certificates that sign the server's certificate (default: the system's). */
+  readonly ca?: string;
+  /** PEM client certificate, with `key`, for servers that verify clients (mutual TLS). */
+  readonly cert?: string;
+  readonly key?: string;
+  /** Accept any server certificate (testing only). Default false. */
+  readonly insecureSkipVerify?: boolean;
+}
 
 /** Options of {@linkcode RedisStore}. */
 export interface RedisStoreOptions {
-  /** `redis://[user:pass@]host:port[/db]` (or `rediss://` for TLS). */
+  /**
+   * `redis://[user:pass@]host:port[/db]` (or `rediss://` for TLS), or
+   * `redis-cluster://[user:pass@]host:port[,host:port…]` (or
+   * `rediss-cluster://`) for a Redis Cluster.
+   */
   readonly url: string;
+  /** TLS settings of a `rediss://` or `rediss-cluster://` URL; refused with a plaintext one. */
+  readonly tls?: RedisTlsOptions;
   /** How long a done key is remembered, in milliseconds. */
   readonly ttlMs: number;
   /** What a message gets when a claim fails (`dedupe.on_store_error`). */
@@ -96,6 +115,16 @@ for i, key in ipairs(KEYS) do
 end
 return out`);
 
+/** What the store sends commands through: one server, or a cluster that routes by key. */
+interface Connection {
+  readonly isReady: boolean;
+  readonly isOpen: boolean;
+  /** Sends `args`; a cluster routes it to the master of `firstKey`'s slot. */
+  send(firstKey: string, args: string[]): Promise<unknown>;
+  close(): Promise<unknown>;
+  destroy(): void;
+}
+
 /** A claim or done mark waiting for its turn's batch; `token` is "" for a done mark. */
 interface Queued {
   readonly key: string;
@@ -134,6 +163,18 @@ const BUSY_CLAIM: Claim = Object.freeze({ status: "busy" });
  * not answer within `commandTimeoutMs` fails, so a message never waits on an
  * outage longer than that.
  *
+ * With `redis-cluster://` the keys keep the same names, without hash tags:
+ * each call touches one key, so the keys of one entry spread over every
+ * master (a hash tag per scope would put an entry's whole load on one). A
+ * turn's batch is therefore split by slot, because a script may only touch
+ * keys of one slot: keys that share a slot go as one script call, and a lone
+ * key as its plain command; the cluster client sends each to its master,
+ * pipelined per connection, and follows MOVED and ASK redirections while
+ * slots migrate. When a master fails, calls to its slots fail (and the
+ * message gets `on_store_error`) until a replica takes over; a claim or done
+ * mark the failed master acknowledged but had not yet replicated is lost
+ * with it, so that event may be handled once more, never lost.
+ *
  * @example
  * ```ts
  * import { RedisStore } from "./redis_store.ts";
@@ -146,7 +187,12 @@ const BUSY_CLAIM: Claim = Object.freeze({ status: "busy" });
  */
 export class RedisStore implements DedupeStore {
   readonly onError: "retry" | "process";
-  readonly #client;
+  readonly #client: Connection;
+  /** Whether the URL names a cluster: batches are then split by slot. */
+  readonly #cluster: boolean;
+  readonly #tls: boolean;
+  /** The cluster's connection attempt waiting to be retried (the single client retries by itself). */
+  #retryTimer: ReturnType<typeof setTimeout> | undefined;
   readonly #ttl: string;
   readonly #prefix: string;
   readonly #commandTimeoutMs: number;
@@ -181,12 +227,31 @@ export class RedisStore implements DedupeStore {
       connectTimeoutMs = 2_000,
       maxReconnectDelayMs = 2_000,
     } = options;
-    let parsed: URL;
-    try {
-      parsed = new URL(url);
-    } catch {
+    const cluster = isRedisClusterUrl(url) ? parseRedisClusterUrl(url) : null;
+    if (typeof cluster === "string") {
       throw new RangeError(
-        `Cannot create the redis dedupe store as 'url' must be a redis:// URL: current value is ${
+        `Cannot create the redis dedupe store as 'url' must be a redis-cluster:// URL ${cluster}: current value is ${
+          redact(url)
+        }`,
+      );
+    }
+    let parsed: URL | null = null;
+    if (cluster === null) {
+      try {
+        parsed = new URL(url);
+      } catch {
+        throw new RangeError(
+          `Cannot create the redis dedupe store as 'url' must be a redis:// URL: current value is ${
+            redact(url)
+          }`,
+        );
+      }
+    }
+    this.#cluster = cluster !== null;
+    this.#tls = cluster?.tls ?? parsed?.protocol === "rediss:";
+    if (options.tls !== undefined && !this.#tls) {
+      throw new RangeError(
+        `Cannot create the redis dedupe store as TLS settings need a rediss:// or rediss-cluster:// URL: current value is ${
           redact(url)
         }`,
       );
@@ -211,28 +276,110 @@ export class RedisStore implements DedupeStore {
       () => new Error(`redis ${this.#where} did not answer within ${commandTimeoutMs}ms`),
     );
     this.#log = options.log;
-    this.#secrets = [...new Set([parsed.password, safeDecode(parsed.password)])]
+    const password = cluster?.password ?? parsed!.password;
+    this.#secrets = [...new Set([password, safeDecode(password)])]
       .filter((secret) => secret !== "");
-    this.#where = `${parsed.host}${parsed.pathname === "/" ? "" : parsed.pathname}`;
-    this.#client = createClient({
-      url,
+    this.#where = cluster !== null
+      ? `cluster ${cluster.nodes.map((node) => `${node.host}:${node.port}`).join(",")}`
+      : `${parsed!.host}${parsed!.pathname === "/" ? "" : parsed!.pathname}`;
+    const tls = options.tls;
+    const socket = {
+      connectTimeout: connectTimeoutMs,
+      // Never give up: the store recovers whenever redis comes back.
+      reconnectStrategy: (retries: number) => {
+        const delayMs = this.#retryDelay(retries, maxReconnectDelayMs);
+        this.#reconnectAt = performance.now() + delayMs;
+        return delayMs;
+      },
+      // TLS only, never a plaintext fallback: a server that does not speak it fails the handshake.
+      ...(this.#tls
+        ? {
+          tls: true as const,
+          rejectUnauthorized: !(tls?.insecureSkipVerify ?? false),
+          ...(tls?.ca === undefined ? {} : { ca: tls.ca }),
+          ...(tls?.cert === undefined ? {} : { cert: tls.cert }),
+          ...(tls?.key === undefined ? {} : { key: tls.key }),
+        }
+        : {}),
+    };
+    const common = {
       disableOfflineQueue: true,
       commandsQueueMaxLength: MAX_QUEUED_COMMANDS,
-      socket: {
-        connectTimeout: connectTimeoutMs,
-        // Never give up: the store recovers whenever redis comes back.
-        reconnectStrategy: (retries: number) => {
-          const delayMs = Math.min(50 * 2 ** Math.min(retries, 10), maxReconnectDelayMs) +
-            Math.floor(Math.random() * 50);
-          this.#reconnectAt = performance.now() + delayMs;
-          return delayMs;
+      socket,
+    };
+    if (cluster === null) {
+      const client = createClient({ url, ...common });
+      client.on("error", (error: unknown) => this.#lost(error));
+      client.on("ready", () => this.#ready());
+      this.#client = {
+        get isReady() {
+          return client.isReady;
         },
+        get isOpen() {
+          return client.isOpen;
+        },
+        send: (_firstKey, args) => client.sendCommand(args),
+        close: () => client.close(),
+        destroy: () => client.destroy(),
+      };
+      // connect() resolves once ready, retrying meanwhile; it only rejects when closed first.
+      client.connect().catch(() => {});
+      return;
+    }
+    const client = createCluster({
+      rootNodes: cluster.nodes.map((node) => ({ url: nodeUrl(cluster, node) })),
+      // Every connection, to the seed nodes and to those discovered, is made from these.
+      defaults: {
+        ...common,
+        ...(cluster.username === "" ? {} : { username: cluster.username }),
+        ...(cluster.password === "" ? {} : { password: cluster.password }),
       },
     });
-    this.#client.on("error", (error: unknown) => this.#lost(error));
-    this.#client.on("ready", () => this.#ready());
-    // connect() resolves once ready, retrying meanwhile; it only rejects when closed first.
-    this.#client.connect().catch(() => {});
+    client.on("error", (error: unknown) => this.#lost(error));
+    client.on("node-error", (error: unknown) => this.#lost(error));
+    client.on("node-ready", () => {
+      if (client.isReady) this.#ready();
+    });
+    this.#client = {
+      get isReady() {
+        return client.isReady;
+      },
+      get isOpen() {
+        return client.isOpen;
+      },
+      send: (firstKey, args) => client.sendCommand(firstKey, false, args),
+      close: () => client.close(),
+      destroy: () => client.destroy(),
+    };
+    this.#connectCluster(client, 0, maxReconnectDelayMs);
+  }
+
+  /**
+   * Learns the cluster's slots from the seed nodes; the cluster client
+   * gives up when none answers, so this tries again until it is closed.
+   */
+  #connectCluster(
+    client: { connect(): Promise<unknown>; readonly isReady: boolean },
+    retries: number,
+    maxDelayMs: number,
+  ): void {
+    client.connect().then(
+      () => this.#ready(),
+      (error) => {
+        if (this.#closed !== null) return;
+        this.#lost(error);
+        const delayMs = this.#retryDelay(retries, maxDelayMs);
+        this.#reconnectAt = performance.now() + delayMs;
+        this.#retryTimer = setTimeout(() => {
+          this.#retryTimer = undefined;
+          if (this.#closed === null) this.#connectCluster(client, retries + 1, maxDelayMs);
+        }, delayMs);
+      },
+    );
+  }
+
+  #retryDelay(retries: number, maxDelayMs: number): number {
+    return Math.min(50 * 2 ** Math.min(retries, 10), maxDelayMs) + Math.floor(Math.random() * 50);
   }
 
   /** Where the store points: `host:port/db`, without credentials. */
@@ -274,6 +421,22 @@ export class RedisStore implements DedupeStore {
     const queued = this.#queued;
     if (queued.length === 0) return;
     this.#queued = [];
+    if (!this.#cluster || queued.length === 1) {
+      this.#sendGroup(queued);
+      return;
+    }
+    // A script may touch the keys of one slot only.
+    const bySlot = new Map<number, Queued[]>();
+    for (const call of queued) {
+      const slot = clusterSlot(call.key);
+      const group = bySlot.get(slot);
+      if (group === undefined) bySlot.set(slot, [call]);
+      else group.push(call);
+    }
+    for (const group of bySlot.values()) this.#sendGroup(group);
+  };
+
+  #sendGroup(queued: Queued[]): void {
     const sent = queued.length === 1 ? this.#single(queued[0]!) : this.#batch(queued);
     sent.then(
       (replies) => queued.forEach((call, i) => call.resolve(replies[i]!)),
@@ -282,7 +445,7 @@ export class RedisStore implements DedupeStore {
         for (const call of queued) call.reject(redacted);
       },
     );
-  };
+  }
 
   async #batch(queued: readonly Queued[]): Promise<number[]> {
     const args = [DONE_MARK, this.#ttl];
@@ -299,7 +462,7 @@ export class RedisStore implements DedupeStore {
   /** A lone claim or done mark, as a plain command: cheaper for redis than a script. */
   async #single(call: Queued): Promise<number[]> {
     if (call.token === "") {
-      await this.#send(["SET", call.key, DONE_MARK, "PX", this.#ttl]);
+      await this.#send(call.key, ["SET", call.key, DONE_MARK, "PX", this.#ttl]);
       return [0];
     }
     return [await this.#claimOne(call.key, call.token, call.lease)];
@@ -310,7 +473,7 @@ export class RedisStore implements DedupeStore {
     if (this.#setGet) {
       try {
         // Sets the key only if it is free, and answers what it held: nil, the done mark or a token.
-        const held = await this.#send(["SET", id, token, "NX", "PX", lease, "GET"]);
+        const held = await this.#send(id, ["SET", id, token, "NX", "PX", lease, "GET"]);
         if (held === null) return 1;
         return held === DONE_MARK ? 2 : 0;
       } catch (error) {
@@ -350,6 +513,7 @@ export class RedisStore implements DedupeStore {
   }
 
   async #close(): Promise<void> {
+    clearTimeout(this.#retryTimer);
     const client = this.#client;
     if (!client.isOpen) return;
     try {
@@ -372,22 +536,22 @@ export class RedisStore implements DedupeStore {
   async #eval(script: Script, keys: string[], args: string[]): Promise<unknown> {
     const rest = [String(keys.length), ...keys, ...args];
     try {
-      return await this.#send(["EVALSHA", script.sha, ...rest]);
+      return await this.#send(keys[0]!, ["EVALSHA", script.sha, ...rest]);
     } catch (error) {
       // A restarted or flushed redis forgot the script: EVAL sends it and caches it again.
       if (!(error instanceof Error) || !error.message.startsWith("NOSCRIPT")) throw error;
-      return await this.#send(["EVAL", script.source, ...rest]);
+      return await this.#send(keys[0]!, ["EVAL", script.source, ...rest]);
     }
   }
 
   /** Sends one command; it fails after the command timeout. Errors may name secrets: redact them. */
-  #send(args: string[]): Promise<unknown> {
+  #send(firstKey: string, args: string[]): Promise<unknown> {
     if (this.#closed !== null) {
       return Promise.reject(new Error(`the redis dedupe store (${this.#where}) is closed`));
     }
     const { promise, resolve, reject } = Promise.withResolvers<unknown>();
     if (this.#client.isReady) {
-      this.#client.sendCommand(args).then(resolve, reject);
+      this.#client.send(firstKey, args).then(resolve, reject);
     } else if (this.#down !== null) {
       reject(new Error(`redis ${this.#where} is unreachable: ${this.#down}`));
       return promise;
@@ -395,7 +559,7 @@ export class RedisStore implements DedupeStore {
       // Connecting, and no error yet: wait for it, but never send a call given up on.
       const deadline = performance.now() + this.#commandTimeoutMs;
       this.#nextReady.promise.then(() => {
-        if (performance.now() < deadline) this.#client.sendCommand(args).then(resolve, reject);
+        if (performance.now() < deadline) this.#client.send(firstKey, args).then(resolve, reject);
       });
     }
     this.#deadlines.add(reject);
@@ -407,6 +571,10 @@ export class RedisStore implements DedupeStore {
     if (this.#closed !== null) return;
     const reported = this.#down !== null;
     this.#down = this.#redacted(error).message;
+    // A plaintext server never answers the TLS handshake: say so rather than just "timeout".
+    if (this.#tls && !this.#connectedOnce && /timeout/i.test(this.#down)) {
+      this.#down += ` (no TLS handshake with ${this.#where}: does the server speak TLS there?)`;
+    }
     if (reported) return;
     this.#log?.warning("redis dedupe store unreachable; reconnecting", {
       redis: this.#where,

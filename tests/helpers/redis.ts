@@ -32,6 +32,16 @@ export interface StartRedisOptions {
    * every write). Default false: a restarted server is empty.
    */
   readonly persistence?: boolean;
+  /** Serves TLS only (`--port 0 --tls-port PORT`) with these PEM files. */
+  readonly tls?: {
+    readonly certFile: string;
+    readonly keyFile: string;
+    readonly caFile: string;
+    /** Whether clients must present a certificate signed by `caFile` (mutual TLS). */
+    readonly authClients: boolean;
+  };
+  /** More redis-server flags, e.g. `["--cluster-enabled", "yes"]`. */
+  readonly args?: readonly string[];
 }
 
 /** A running (or stopped) redis-server of one test. */
@@ -127,7 +137,7 @@ class Server implements RedisServer {
     const auth = this.options.password === undefined
       ? ""
       : `:${encodeURIComponent(this.options.password)}@`;
-    return `redis://${auth}${HOST}:${this.#port}/0`;
+    return `${this.options.tls ? "rediss" : "redis"}://${auth}${HOST}:${this.#port}/0`;
   }
 
   get running(): boolean {
@@ -160,12 +170,26 @@ class Server implements RedisServer {
     const password = this.options.password === undefined
       ? []
       : ["--requirepass", this.options.password];
+    const tls = this.options.tls;
+    const port = tls === undefined ? ["--port", String(this.#port)] : [
+      "--port",
+      "0",
+      "--tls-port",
+      String(this.#port),
+      "--tls-cert-file",
+      tls.certFile,
+      "--tls-key-file",
+      tls.keyFile,
+      "--tls-ca-cert-file",
+      tls.caFile,
+      "--tls-auth-clients",
+      tls.authClients ? "yes" : "no",
+    ];
     const child = new Deno.Command(this.bin, {
       args: [
         "--bind",
         HOST,
-        "--port",
-        String(this.#port),
+        ...port,
         "--dir",
         this.dir,
         "--save",
@@ -176,6 +200,7 @@ class Server implements RedisServer {
         "",
         ...persistence,
         ...password,
+        ...(this.options.args ?? []),
       ],
       stdin: "null",
       stdout: "piped",
@@ -203,8 +228,11 @@ class Server implements RedisServer {
     }
   }
 
-  /** Whether the server answers PING (NOAUTH counts: it is up). */
+  /** Whether the server answers PING (NOAUTH counts: it is up); over TLS, whether it said it is ready. */
   async #answers(): Promise<boolean> {
+    if (this.options.tls) {
+      return this.#output.some((line) => line.includes("Ready to accept connections"));
+    }
     try {
       const reply = await this.#roundTrip("PING\r\n", 1_000);
       return reply.startsWith("+PONG") || reply.startsWith("-NOAUTH");
