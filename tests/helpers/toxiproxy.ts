@@ -18,6 +18,7 @@
 
 import { toxiproxyBin } from "../../tools/toxiproxy_bin.ts";
 import { trackChild, untrackChild } from "./children.ts";
+import { freePort } from "./redis.ts";
 
 const HOST = "127.0.0.1";
 const START_TIMEOUT_MS = 10_000;
@@ -223,12 +224,4 @@ class Server implements Toxiproxy {
   [Symbol.asyncDispose](): Promise<void> {
     return this.close();
   }
-}
-
-/** A port nothing listens on right now. */
-function freePort(): number {
-  const listener = Deno.listen({ hostname: HOST, port: 0 });
-  const { port } = listener.addr as Deno.NetAddr;
-  listener.close();
-  return port;
 }

@@ -62,6 +62,24 @@ function recorder(ledger: Ledger, sleepMs: (id: string) => number = () => 2): Wo
   };
 }
 
+/** nsqd (without nsqlookupd) with a proxy in front of its TCP port, and a topic with its channel. */
+async function nsqBehindProxy(prefix: string, nsqdArgs: readonly string[]) {
+  const nsq = await startNsq({ lookupd: false, nsqdArgs });
+  const toxiproxy = await startToxiproxy();
+  const proxy = await toxiproxy.proxy("nsqd", nsq.nsqds[0]!.tcpAddress);
+  const topic = uniqueTopic(prefix);
+  await nsq.createChannel(topic, CHANNEL);
+  return {
+    nsq,
+    proxy,
+    topic,
+    async [Symbol.asyncDispose]() {
+      await toxiproxy.close();
+      await nsq.close();
+    },
+  };
+}
+
 function entry(daemon: InProcessDaemon) {
   return daemon.supervisor.entries[0]!;
 }
@@ -87,11 +105,8 @@ function assertNothingLost(name: string, ledger: Ledger, extra: Record<string, u
 }
 
 Deno.test("latency 200 ms ± 100 on the nsqd link, then removed: no message timeout in nsqd, long handlers TOUCHed", async () => {
-  await using nsq = await startNsq({ lookupd: false, nsqdArgs: ["--msg-timeout=2s"] });
-  await using toxiproxy = await startToxiproxy();
-  const proxy = await toxiproxy.proxy("nsqd", nsq.nsqds[0]!.tcpAddress);
-  const topic = uniqueTopic("latency");
-  await nsq.createChannel(topic, CHANNEL);
+  await using net = await nsqBehindProxy("latency", ["--msg-timeout=2s"]);
+  const { nsq, proxy, topic } = net;
   await proxy.add("lag_down", "latency", { latency: 200, jitter: 100 });
   await proxy.add("lag_up", "latency", { latency: 200, jitter: 100 }, "upstream");
   const ledger = new Ledger();
@@ -121,11 +136,8 @@ Deno.test("latency 200 ms ± 100 on the nsqd link, then removed: no message time
 });
 
 Deno.test("bandwidth 64 KB/s with 100 KiB bodies: every body arrives whole", async () => {
-  await using nsq = await startNsq({ lookupd: false });
-  await using toxiproxy = await startToxiproxy();
-  const proxy = await toxiproxy.proxy("nsqd", nsq.nsqds[0]!.tcpAddress);
-  const topic = uniqueTopic("bandwidth");
-  await nsq.createChannel(topic, CHANNEL);
+  await using net = await nsqBehindProxy("bandwidth", []);
+  const { nsq, proxy, topic } = net;
   await proxy.add("narrow", "bandwidth", { rate: 64 });
   const size = 100 * 1024;
   const ledger = new Ledger();
@@ -172,11 +184,8 @@ Deno.test("bandwidth 64 KB/s with 100 KiB bodies: every body arrives whole", asy
 });
 
 Deno.test("reset_peer on the nsqd link three times under load: reconnected each time, nothing lost", async () => {
-  await using nsq = await startNsq({ lookupd: false, nsqdArgs: ["--msg-timeout=2s"] });
-  await using toxiproxy = await startToxiproxy();
-  const proxy = await toxiproxy.proxy("nsqd", nsq.nsqds[0]!.tcpAddress);
-  const topic = uniqueTopic("reset");
-  await nsq.createChannel(topic, CHANNEL);
+  await using net = await nsqBehindProxy("reset", ["--msg-timeout=2s"]);
+  const { nsq, proxy, topic } = net;
   const ledger = new Ledger();
   const maxInFlight = 20;
   await using daemon = await startInProcess({
@@ -215,11 +224,8 @@ Deno.test("reset_peer on the nsqd link three times under load: reconnected each 
 });
 
 Deno.test("a half-open nsqd connection (bytes vanish, no FIN, no RST): noticed by the idle timeout, reconnected, redeliveries handled", async () => {
-  await using nsq = await startNsq({ lookupd: false, nsqdArgs: ["--msg-timeout=2s"] });
-  await using toxiproxy = await startToxiproxy();
-  const proxy = await toxiproxy.proxy("nsqd", nsq.nsqds[0]!.tcpAddress);
-  const topic = uniqueTopic("half_open");
-  await nsq.createChannel(topic, CHANNEL);
+  await using net = await nsqBehindProxy("half_open", ["--msg-timeout=2s"]);
+  const { nsq, proxy, topic } = net;
   const ledger = new Ledger();
   const maxInFlight = 20;
   await using daemon = await startInProcess({
