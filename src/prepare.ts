@@ -8,6 +8,7 @@
  * @module
  */
 
+import { dirname } from "node:path";
 import { ConfigError, type ConfigIssue } from "./config/config_error.ts";
 import { type ConfigDraft, readFailure } from "./config/load.ts";
 import type { Config, TlsConfig } from "./config/types.ts";
@@ -81,6 +82,11 @@ export async function prepare(draft: ConfigDraft, options: PrepareOptions = {}):
   if (draft.config !== null) {
     readTlsFiles(draft, "dedupe", draft.config.dedupe.tls, readFile, issues);
   }
+  const store = draft.config?.dedupe.store;
+  if (store?.kind === "sqlite") {
+    const problem = sqliteStoreProblem(store.path);
+    if (problem !== null) issues.push(issueAt(draft, "dedupe.store", problem));
+  }
   if (draft.config === null || issues.length > 0) throw new ConfigError(inFileOrder(issues));
   const config = draft.config;
   return {
@@ -116,6 +122,43 @@ function readTlsFiles(
     }
   }
   return files;
+}
+
+/**
+ * Why a sqlite store at `path` could not be opened, found without creating
+ * anything (`check` writes nothing): its directory must exist, and the file,
+ * if there, must be a sqlite database (or empty).
+ */
+function sqliteStoreProblem(path: string): string | null {
+  const what = `dedupe.store must name a sqlite file in an existing directory, got ${path}`;
+  try {
+    const dir = Deno.statSync(dirname(path));
+    if (!dir.isDirectory) return `${what}, whose ${dirname(path)} is not a directory`;
+  } catch (error) {
+    return `${what}, whose directory cannot be read: ${readFailure(error)}`;
+  }
+  let header: Uint8Array;
+  try {
+    header = readHead(path, SQLITE_HEADER.length);
+  } catch (error) {
+    if (error instanceof Deno.errors.NotFound) return null;
+    return `${what}, which cannot be read: ${readFailure(error)}`;
+  }
+  if (header.length > 0 && new TextDecoder().decode(header) !== SQLITE_HEADER) {
+    return `${what}, which is not a sqlite database`;
+  }
+  return null;
+}
+
+/** The first bytes of every sqlite database file. */
+const SQLITE_HEADER = "SQLite format 3\0";
+
+function readHead(path: string, bytes: number): Uint8Array {
+  using file = Deno.openSync(path, { read: true });
+  if (!file.statSync().isFile) throw new Error("it is not a regular file");
+  const buffer = new Uint8Array(bytes);
+  const n = file.readSync(buffer) ?? 0;
+  return buffer.subarray(0, n);
 }
 
 /** An issue at the value of the key at `path`. */

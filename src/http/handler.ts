@@ -27,6 +27,7 @@ import type { Readiness } from "../supervisor.ts";
 import type { Logger } from "../worker.ts";
 import type { DaemonSnapshot, EntrySnapshot } from "./snapshot.ts";
 import { errorText } from "../error_text.ts";
+import { RefusalLog } from "./refusal_log.ts";
 
 /** What the HTTP surface reads and does; the composition root supplies it. */
 export interface HandlerDeps {
@@ -72,10 +73,11 @@ const ROUTES = "GET /ping, /ready, /stats, /metrics; POST /entries/{topic}/{chan
  * ```
  */
 export function createHandler(deps: HandlerDeps): Handler {
+  const refusals = new RefusalLog(deps.log);
   return async (request) => {
     let response: Response;
     try {
-      response = await route(deps, request);
+      response = await route(deps, request, refusals);
     } catch (error) {
       deps.log?.error("HTTP request failed", {
         method: request.method,
@@ -90,7 +92,11 @@ export function createHandler(deps: HandlerDeps): Handler {
   };
 }
 
-async function route(deps: HandlerDeps, request: Request): Promise<Response> {
+async function route(
+  deps: HandlerDeps,
+  request: Request,
+  refusals: RefusalLog,
+): Promise<Response> {
   const path = new URL(request.url).pathname;
   const method = request.method;
   switch (path) {
@@ -108,7 +114,7 @@ async function route(deps: HandlerDeps, request: Request): Promise<Response> {
   if (parts.length === 5 && parts[0] === "" && parts[1] === "entries") {
     const action = parts[4];
     if (action === "pause" || action === "resume") {
-      return await control(deps, request, path, parts[2]!, parts[3]!, action);
+      return await control(deps, request, refusals, path, parts[2]!, parts[3]!, action);
     }
   }
   return json(404, { error: `no such endpoint: ${path}; there are ${ROUTES}` });
@@ -134,6 +140,7 @@ function ready(readiness: Readiness): Response {
 async function control(
   deps: HandlerDeps,
   request: Request,
+  refusals: RefusalLog,
   path: string,
   rawTopic: string,
   rawChannel: string,
@@ -141,7 +148,10 @@ async function control(
 ): Promise<Response> {
   if (request.method !== "POST") return notAllowed(request.method, path, "POST");
   const refused = await authorize(deps.token, request.headers.get("Authorization"));
-  if (refused) return refused;
+  if (refused) {
+    if (refused.status === 401) refusals.refused("wrong token", path);
+    return refused;
+  }
   const topic = decodeSegment(rawTopic);
   const channel = decodeSegment(rawChannel);
   if (topic === null || channel === null) {

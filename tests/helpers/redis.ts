@@ -341,7 +341,7 @@ class Server implements RedisServer {
 }
 
 /** A port nothing listens on right now (redis cannot be asked to pick one: port 0 disables TCP). */
-function freePort(): number {
+export function freePort(): number {
   const listener = Deno.listen({ hostname: HOST, port: 0 });
   const { port } = listener.addr as Deno.NetAddr;
   listener.close();
