@@ -61,6 +61,8 @@ export interface Jaeger extends AsyncDisposable {
   ): Promise<JaegerSpan[]>;
   /** The services Jaeger has received spans from. */
   services(): Promise<string[]>;
+  /** How many of `service`'s traces a search returns, at most `limit`. */
+  traceCount(service: string, limit: number): Promise<number>;
   close(): Promise<void>;
 }
 
@@ -164,6 +166,11 @@ export async function startJaeger(): Promise<Jaeger> {
       const response = await fetch(`${queryUrl}/api/services`);
       const json = await response.json() as { data: string[] | null };
       return json.data ?? [];
+    },
+    async traceCount(service, limit) {
+      const url = `${queryUrl}/api/traces?service=${encodeURIComponent(service)}&limit=${limit}`;
+      const json = await (await fetch(url)).json() as { data: unknown[] | null };
+      return json.data?.length ?? 0;
     },
     close,
     [Symbol.asyncDispose]: close,
