@@ -66,23 +66,18 @@ async function stop(daemon: CliProcess): Promise<void> {
   assert.equal((await daemon.status).code, 0);
 }
 
-function freePort(): number {
-  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
-  const { port } = listener.addr as Deno.NetAddr;
-  listener.close();
-  return port;
-}
-
 Deno.test("tracing on: the delivery, its follow-up and its dead letter join the publisher's trace in Jaeger", async () => {
   await using jaeger = await startJaeger();
   await using nsq = await startNsq({ lookupd: false });
   await using dir = await TempDir.create();
   const topic = uniqueTopic("traced");
-  const port = freePort();
   await using daemon = await startDaemon(
     dir,
-    relayConfig(nsq, topic, { http: { listen: `127.0.0.1:${port}` } }),
+    relayConfig(nsq, topic, { http: { listen: "127.0.0.1:0" } }),
     { env: jaeger.otelEnv },
+  );
+  const listening = JSON.parse(
+    await daemon.waitForLine((line) => line.includes('"msg":"http listening"')),
   );
   await daemon.waitForLine((line) => line.includes("connected to nsqd"));
 
@@ -99,7 +94,7 @@ Deno.test("tracing on: the delivery, its follow-up and its dead letter join the 
 
   // The invalid traceparent was counted and the message handled all the same.
   await waitFor(async () => {
-    const stats = await (await fetch(`http://127.0.0.1:${port}/stats`)).json();
+    const stats = await (await fetch(`http://${listening.address}/stats`)).json();
     return stats.entries[0].invalid_traceparents === 1 && stats.entries[0].outcomes.finish === 2;
   }, { message: "the invalid traceparent counted and message 3 finished" });
   await stop(daemon);

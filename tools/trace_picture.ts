@@ -6,7 +6,7 @@
  * as Jaeger returned it beside it.
  *
  * ```sh
- * deno run -A tools/trace_picture.ts docs/trace.svg
+ * deno run -A tools/trace_picture.ts docs/trace.svg && deno fmt docs/
  * ```
  *
  * @module
