@@ -86,9 +86,18 @@ export class EntryTracer {
 
   /**
    * Starts the CONSUMER span of one delivery, a child of the `traceparent` in
-   * its body when there is a valid one.
+   * its body when there is a valid one; null when the tracer fails, and then
+   * the message goes on untraced.
    */
-  start(message: Message): DeliverySpan {
+  start(message: Message): DeliverySpan | null {
+    try {
+      return this.#start(message);
+    } catch {
+      return null;
+    }
+  }
+
+  #start(message: Message): DeliverySpan {
     const options = this.#options;
     let parent: Context = ROOT_CONTEXT;
     if (options.traceField !== null) {
@@ -222,8 +231,16 @@ export class DeliverySpan {
     return context.with(this.#context, work);
   }
 
-  /** Records the outcome (a failure as the span's error status) and ends the span. */
+  /** Records the outcome (a failure as the span's error status) and ends the span; never throws. */
   end(outcome: Outcome): void {
+    try {
+      this.#end(outcome);
+    } catch {
+      // The message is answered whatever becomes of its span.
+    }
+  }
+
+  #end(outcome: Outcome): void {
     const span = this.#span;
     span.setAttribute("nsqworker.outcome", outcome.kind);
     if (outcome.kind === "retry" || outcome.kind === "dead") {
