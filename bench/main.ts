@@ -16,6 +16,7 @@
 
 import { join, resolve } from "node:path";
 import { type NsqCluster, startNsq } from "../tests/helpers/nsq.ts";
+import { type Jaeger, startJaeger } from "../tests/helpers/jaeger.ts";
 import { nsqBin } from "../tools/nsq_bin.ts";
 import { killAll, run, sleep, spawn } from "./child.ts";
 import { drain, type DrainResult } from "./drain.ts";
@@ -31,10 +32,14 @@ import {
   formatResult,
   type HandlerBoundResult,
   type ThroughputEntry,
+  type TracingResult,
 } from "./report.ts";
 import { payloads } from "./nsq.ts";
 
 const LAST_JSON = join(CACHE_DIR, "last.json");
+
+/** OTEL_SERVICE_NAME of the daemon in the tracing rows. */
+const TRACING_SERVICE = "nsqworker-bench";
 
 /**
  * The handler-bound row: a handler that awaits 5 ms, 500 in flight, so the
@@ -274,11 +279,24 @@ async function bench(
       maxInFlight: HANDLER_BOUND.maxInFlight,
     })
     : null;
-  // The dedupe section's `memory` figure is the nsqworker peer itself.
+  // Started at the tracing peer's first drain; an object, as the closure sets it.
+  const backend: { jaeger: Promise<Jaeger> | null } = { jaeger: null };
+  const tracingPeer = wants("tracing")
+    ? daemonPeer("nsqworker tracing=on", tools, () => "memory", {
+      env: async () => ({
+        ...(await (backend.jaeger ??= startJaeger())).otelEnv,
+        OTEL_SERVICE_NAME: TRACING_SERVICE,
+      }),
+    })
+    : null;
+  // The dedupe section's `memory` figure and the tracing section's `off` are the nsqworker peer itself.
   const rotation = [...throughputPeers];
-  if (dedupePeers.length > 0 && !rotation.includes(nsqworker)) rotation.unshift(nsqworker);
+  if ((dedupePeers.length > 0 || tracingPeer !== null) && !rotation.includes(nsqworker)) {
+    rotation.unshift(nsqworker);
+  }
   rotation.push(...dedupePeers);
   if (handlerPeer !== null) rotation.push(handlerPeer);
+  if (tracingPeer !== null) rotation.push(tracingPeer);
 
   const biggest = Math.max(options.messages, options.memoryMessages, 200_000);
   const nsq = await startNsq({
@@ -337,6 +355,39 @@ async function bench(
         rounds_msgs_per_sec: summary.rounds_msgs_per_sec,
         cpu_s_per_million: summary.cpu_s_per_million,
         ...(summary.error ? { error: summary.error } : {}),
+      };
+    }
+
+    let tracing: TracingResult | null = null;
+    if (tracingPeer !== null) {
+      const row = (peer: Peer) => {
+        const { msgs_per_sec, cpu_s_per_million, rounds_msgs_per_sec } = summarize(
+          peer,
+          runs,
+          base,
+        );
+        return { msgs_per_sec, cpu_s_per_million, rounds_msgs_per_sec };
+      };
+      const off = row(nsqworker);
+      const on = row(tracingPeer);
+      let found: number | null = null;
+      let error = runs.errors.get(tracingPeer.name);
+      if (backend.jaeger !== null) {
+        try {
+          found = await (await backend.jaeger).traceCount(TRACING_SERVICE, 100);
+        } catch (cause) {
+          error ??= `reading jaeger: ${firstLine(cause)}`;
+        }
+      }
+      tracing = {
+        exporter: "Jaeger v2 all-in-one (OTLP/HTTP on loopback, memory storage)",
+        off,
+        on,
+        ratio_on_to_off: off.msgs_per_sec && on.msgs_per_sec !== null
+          ? Math.round((on.msgs_per_sec / off.msgs_per_sec) * 1000) / 1000
+          : null,
+        traces_found: found,
+        ...(error ? { error } : {}),
       };
     }
 
@@ -410,12 +461,18 @@ async function bench(
       latency,
       memory,
       dedupe,
+      tracing,
       ...(profile ? { profile } : {}),
       elapsed_s: (performance.now() - started) / 1000,
     };
   } finally {
     await killAll();
     await nsq.close().catch((error) => console.error(`bench: closing nsq: ${error}`));
+    if (backend.jaeger !== null) {
+      await (await backend.jaeger).close().catch((error) =>
+        console.error(`bench: closing jaeger: ${error}`)
+      );
+    }
   }
 }
 

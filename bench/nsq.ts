@@ -70,15 +70,20 @@ export async function deleteTopic(httpUrl: string, topic: string): Promise<void>
 }
 
 /**
- * `count` JSON bodies of `size` bytes, `{"clicks":1,"event_id":"…","pad":"…"}`:
- * JSON because the seed's worker decodes JSON, and the same bytes for every
- * peer. The event ids differ; nsqworker's no-op worker keys on the message id.
+ * `count` JSON bodies of `size` bytes,
+ * `{"clicks":1,"event_id":"…","traceparent":"…","pad":"…"}`: JSON because the
+ * seed's worker decodes JSON, and the same bytes for every peer. The event ids
+ * differ; nsqworker's no-op worker keys on the message id. Each carries a
+ * traceparent of its own trace, so that with tracing on the daemon reads it
+ * as it would in production.
  */
 export function payloads(count: number, size: number): Uint8Array[] {
   const encoder = new TextEncoder();
   const bodies: Uint8Array[] = [];
   for (let i = 0; i < count; i++) {
-    const head = `{"clicks":1,"event_id":"e${i}","pad":"`;
+    const traceId = (i + 1).toString(16).padStart(32, "0");
+    const traceparent = `00-${traceId}-00000000000000a1-01`;
+    const head = `{"clicks":1,"event_id":"e${i}","traceparent":"${traceparent}","pad":"`;
     const pad = "x".repeat(Math.max(0, size - head.length - 2));
     bodies.push(encoder.encode(`${head}${pad}"}`));
   }

@@ -50,6 +50,8 @@ export interface DaemonRun {
   /** Replace the memory store with no-ops (the dedupe baseline). */
   readonly noDedupe?: boolean;
   readonly cpuProfDir?: string;
+  /** Added to the daemon's environment (e.g. OTEL_DENO and the exporter's). */
+  readonly env?: Readonly<Record<string, string>>;
 }
 
 /**
@@ -77,7 +79,7 @@ export async function startDaemon(tools: Tools, run: DaemonRun): Promise<Child> 
     configPath,
     "--log-level",
     "warning",
-  ], { cwd: REPO_DIR });
+  ], { cwd: REPO_DIR, ...(run.env ? { env: run.env } : {}) });
 }
 
 /** A one-entry daemon config for `worker` (a module of bench/workers/). */
@@ -112,9 +114,16 @@ export function daemonPeer(
   name: string,
   tools: Tools,
   store: () => Promise<string> | string,
-  options: { worker?: string; maxInFlight?: number; note?: string } = {},
+  options: {
+    worker?: string;
+    maxInFlight?: number;
+    note?: string;
+    /** The daemon's extra environment, asked for once, at the first start. */
+    env?: () => Promise<Readonly<Record<string, string>>>;
+  } = {},
 ): Peer {
   let spec: Promise<string> | null = null;
+  let env: Promise<Readonly<Record<string, string>>> | null = null;
   return {
     name,
     channel: "drain",
@@ -125,10 +134,12 @@ export function daemonPeer(
     async start(target: PeerTarget): Promise<Child> {
       spec ??= Promise.resolve(store());
       const resolved = (await spec).replaceAll("{run}", target.runId);
+      if (options.env) env ??= options.env();
       return await startDaemon(tools, {
         label: target.runId,
         config: drainConfig(target, resolved === "none" ? "memory" : resolved, options.worker),
         noDedupe: resolved === "none",
+        ...(env ? { env: await env } : {}),
         ...(target.cpuProfDir ? { cpuProfDir: target.cpuProfDir } : {}),
       });
     },

@@ -46,6 +46,25 @@ export interface HandlerBoundResult {
   readonly error?: string;
 }
 
+/** The daemon's throughput with tracing off (the default) and on, exporting to a real Jaeger. */
+export interface TracingResult {
+  readonly exporter: string;
+  readonly off: TracingRow;
+  readonly on: TracingRow;
+  /** on / off; null when either did not run. */
+  readonly ratio_on_to_off: number | null;
+  /** Traces of the daemon a search of Jaeger found afterwards (at most 100): the spans did arrive. */
+  readonly traces_found: number | null;
+  readonly error?: string;
+}
+
+/** One row of {@linkcode TracingResult}. */
+export interface TracingRow {
+  readonly msgs_per_sec: number | null;
+  readonly cpu_s_per_million: number | null;
+  readonly rounds_msgs_per_sec: number[];
+}
+
 /** Everything a run measured. */
 export interface BenchResult {
   readonly date: string;
@@ -64,6 +83,7 @@ export interface BenchResult {
   readonly latency: LatencyResult | { error: string } | null;
   readonly memory: MemoryResult | { error: string } | null;
   readonly dedupe: { baseline: string; method: string; stores: DedupeEntry[] } | null;
+  readonly tracing?: TracingResult | null;
   readonly profile?: ProfileSummary | { error: string };
   readonly elapsed_s: number;
 }
@@ -191,6 +211,26 @@ export function formatResult(result: BenchResult): string {
       );
     }
     lines.push(...table(rows), `  (${dedupe.method})`, "");
+  }
+  const tracing = result.tracing;
+  if (tracing) {
+    lines.push("Tracing cost: nsqworker throughput with OTEL_DENO unset (off) and true (on)");
+    const rows = [["tracing", "msg/s", "× off", "CPU s / 1M", "rounds (msg/s)"]];
+    for (const [name, row] of [["off", tracing.off], ["on", tracing.on]] as const) {
+      rows.push([
+        name,
+        row.msgs_per_sec === null ? "—" : int(row.msgs_per_sec),
+        name === "off" ? "1.00" : tracing.ratio_on_to_off?.toFixed(2) ?? "—",
+        cpu(row.cpu_s_per_million),
+        row.rounds_msgs_per_sec.map(int).join(" "),
+      ]);
+    }
+    lines.push(
+      ...table(rows),
+      `  (on: exporting to ${tracing.exporter}; traces found there afterwards, of 100 asked: ` +
+        `${tracing.traces_found ?? "—"}${tracing.error ? `; ${tracing.error}` : ""})`,
+      "",
+    );
   }
   lines.push(`Took ${result.elapsed_s.toFixed(0)} s.`);
   return lines.join("\n");

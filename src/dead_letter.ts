@@ -23,6 +23,8 @@ export interface DeadLetterInput {
   };
   readonly reason: DeadReason;
   readonly error: string;
+  /** The W3C `traceparent` of the dead letter's span, when tracing is on. */
+  readonly traceparent?: string;
   /** When the message died, in milliseconds since the epoch (default: now). */
   readonly now?: number;
   /** The largest envelope nsqd takes (default {@linkcode MAX_DEAD_LETTER_BYTES}). */
@@ -48,6 +50,11 @@ export interface DeadLetterEnvelope {
   readonly error: string;
   readonly body: string;
   readonly body_encoding: "utf8" | "base64";
+  /**
+   * With tracing on, the W3C `traceparent` of the span that published the
+   * dead letter, a child of the dead message's span: the trace finds it.
+   */
+  readonly traceparent?: string;
   /**
    * Present when the body was cut to keep the envelope within nsqd's message
    * size; the head kept has the encoding the whole body has, and a UTF-8 head
@@ -110,6 +117,7 @@ export function deadLetterEnvelope(input: DeadLetterInput): Uint8Array {
     error: input.error,
     body,
     body_encoding: bodyEncoding,
+    ...(input.traceparent === undefined ? {} : { traceparent: input.traceparent }),
   };
   const bytes = encoder.encode(JSON.stringify(envelope));
   const maxBytes = input.maxBytes ?? MAX_DEAD_LETTER_BYTES;

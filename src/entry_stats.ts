@@ -38,6 +38,8 @@ export interface EntryStatsSnapshot {
   readonly storeFailures: number;
   /** Of those, the messages handled without dedupe (`on_store_error: process`). */
   readonly dedupeBypassed: number;
+  /** Deliveries whose `trace_field` held no valid `traceparent` (tracing on only). */
+  readonly invalidTraceParents: number;
   readonly inFlight: number;
   /** Cumulative counts per bucket of `DURATION_BUCKETS_MS`, then +Inf. */
   readonly durationBuckets: readonly number[];
@@ -55,6 +57,7 @@ export class EntryStats {
   deadLetterFailures = 0;
   storeFailures = 0;
   dedupeBypassed = 0;
+  invalidTraceParents = 0;
   readonly #inFlight: () => number;
   #buckets = new Array<number>(DURATION_BUCKETS_MS.length + 1).fill(0);
   #sum = 0;
@@ -103,6 +106,7 @@ export class EntryStats {
       deadLetterFailures: this.deadLetterFailures,
       storeFailures: this.storeFailures,
       dedupeBypassed: this.dedupeBypassed,
+      invalidTraceParents: this.invalidTraceParents,
       inFlight: this.inFlight,
       durationBuckets: cumulative,
       durationSumMs: this.#sum,

@@ -31,6 +31,7 @@ import {
 import type { LogConfig, LogLevel } from "./config/types.ts";
 import type { Logger } from "./worker.ts";
 import { errorText } from "./error_text.ts";
+import { activeTraceIds, TRACING_ON } from "./tracing.ts";
 
 /** Options of {@link setupLogging}. */
 export interface LoggingOptions {
@@ -247,7 +248,7 @@ function makeSink(config: LogConfig, write: (line: string) => void, color: boole
   const sink = (record: LogRecord): void => {
     let line: string;
     try {
-      line = format(record);
+      line = format(TRACING_ON ? withTraceIds(record) : record);
     } catch (error) {
       try {
         line = fallbackLine(record, error);
@@ -262,6 +263,15 @@ function makeSink(config: LogConfig, write: (line: string) => void, color: boole
     }
   };
   return sink;
+}
+
+/**
+ * The record with the active span's `trace_id` and `span_id`: LogTape calls
+ * sinks synchronously, in the context of the code that logged.
+ */
+function withTraceIds(record: LogRecord): LogRecord {
+  const ids = activeTraceIds();
+  return ids === null ? record : { ...record, properties: { ...record.properties, ...ids } };
 }
 
 /** LogTape has two more levels than we do; its meta logger uses `fatal`. */

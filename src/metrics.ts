@@ -159,6 +159,12 @@ export function metricFamilies(snapshot: DaemonSnapshot): MetricFamily[] {
       (entry) => entry.stats.storeFailures,
     ),
     perEntry(
+      "nsqworker_invalid_traceparents_total",
+      "counter",
+      "Deliveries whose trace_field held no valid W3C traceparent (ignored; tracing on only).",
+      (entry) => entry.stats.invalidTraceParents,
+    ),
+    perEntry(
       "nsqworker_dedupe_bypassed_total",
       "counter",
       "Messages handled without dedupe because the store failed (on_store_error: process).",

@@ -13,6 +13,7 @@ import { isLogged } from "./log.ts";
 import type { NsqMessage } from "./nsq/nsq_message.ts";
 import { retryDelay } from "./runner/backoff.ts";
 import { describeError, type Outcome, type StoreFailure } from "./runner/outcome.ts";
+import type { EntryTracer } from "./tracing.ts";
 import type { Logger } from "./worker.ts";
 
 /** What an {@linkcode OutcomeExecutor} needs of its entry. */
@@ -22,6 +23,8 @@ export interface OutcomeExecutorOptions {
   readonly log: Logger;
   /** Where dead letters go. */
   readonly publisher: EntryPublisher;
+  /** Traces dead letters; null when tracing is off. */
+  readonly tracer?: EntryTracer | null;
 }
 
 /** One entry's executor of outcomes. */
@@ -30,8 +33,10 @@ export class OutcomeExecutor {
   readonly #stats: EntryStats;
   readonly #log: Logger;
   readonly #publisher: EntryPublisher;
+  readonly #tracer: EntryTracer | null;
 
   constructor(options: OutcomeExecutorOptions) {
+    this.#tracer = options.tracer ?? null;
     this.#entry = options.entry;
     this.#stats = options.stats;
     this.#log = options.log;
@@ -93,6 +98,8 @@ export class OutcomeExecutor {
       this.#log.error("dead; dead letters are off", logFields);
       return;
     }
+    const send = this.#tracer?.deadLetter(entry.deadLetterTopic) ?? null;
+    const traceparent = send?.traceparent ?? null;
     const envelope = deadLetterEnvelope({
       topic: entry.nsqTopic,
       channel: entry.channel,
@@ -100,10 +107,13 @@ export class OutcomeExecutor {
       message,
       reason: outcome.reason,
       error: outcome.error,
+      ...(traceparent === null ? {} : { traceparent }),
     });
     try {
       await this.#publisher.publishRaw(entry.deadLetterTopic, envelope);
+      send?.end();
     } catch (error) {
+      send?.end(error);
       this.#stats.deadLetterFailures++;
       // The entry's backoff: when it comes back its handler is not run again
       // (attempts are beyond max_attempts), only this publish is retried.

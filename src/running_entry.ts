@@ -17,6 +17,7 @@ import type { NsqMessage } from "./nsq/nsq_message.ts";
 import { OutcomeExecutor } from "./outcome_executor.ts";
 import { describeError, type Outcome } from "./runner/outcome.ts";
 import { TaskRunner } from "./runner/task_runner.ts";
+import { type DeliverySpan, EntryTracer, TRACING_ON } from "./tracing.ts";
 import type { LoadedWorker } from "./worker_loader.ts";
 import type { Logger } from "./worker.ts";
 
@@ -47,6 +48,8 @@ export class RunningEntry {
   #consumer: Consumer;
   #runner: TaskRunner;
   #executor: OutcomeExecutor;
+  /** Null when tracing is off: then the message path makes no span. */
+  #tracer: EntryTracer | null;
   #state: EntryState = "starting";
   #failure: string | null = null;
   #stop = new AbortController();
@@ -60,17 +63,34 @@ export class RunningEntry {
     this.entry = entry;
     this.#options = options;
     this.#log = options.log;
+    const tracer = TRACING_ON
+      ? new EntryTracer({
+        topic: entry.topic,
+        nsqTopic: entry.nsqTopic,
+        channel: entry.channel,
+        worker: worker.name,
+        traceField: entry.traceField,
+        onInvalidTraceParent: () => this.stats.invalidTraceParents++,
+      })
+      : null;
+    this.#tracer = tracer;
     this.#context = new EntryContext({
       topic: entry.topic,
       channel: entry.channel,
       worker: worker.name,
       options: worker.options,
       log: options.log,
-      publisher,
+      publisher: tracer?.publisher(publisher) ?? publisher,
     });
-    this.#executor = new OutcomeExecutor({ entry, stats: this.stats, log: options.log, publisher });
+    this.#executor = new OutcomeExecutor({
+      entry,
+      stats: this.stats,
+      log: options.log,
+      publisher,
+      tracer,
+    });
     this.#runner = new TaskRunner({
-      worker: worker.definition,
+      worker: tracer?.worker(worker.definition) ?? worker.definition,
       scope: `${entry.nsqTopic}/${entry.channel}`,
       settings: entry,
       store: options.store,
@@ -184,19 +204,22 @@ export class RunningEntry {
   }
 
   #receive(message: NsqMessage): void {
+    const span = this.#tracer === null ? null : this.#tracer.start(message);
     let outcome: Outcome | Promise<Outcome>;
     try {
-      outcome = this.#runner.run(message, this.#stop.signal);
+      outcome = span === null
+        ? this.#runner.run(message, this.#stop.signal)
+        : span.run(() => this.#runner.run(message, this.#stop.signal));
     } catch (error) {
       outcome = this.#unexpected(error);
     }
     if (outcome instanceof Promise) {
       outcome.then(
-        (outcome) => this.#answer(message, outcome),
-        (error) => this.#answer(message, this.#unexpected(error)),
+        (outcome) => this.#answer(message, outcome, span),
+        (error) => this.#answer(message, this.#unexpected(error), span),
       );
     } else {
-      this.#answer(message, outcome);
+      this.#answer(message, outcome, span);
     }
   }
 
@@ -210,17 +233,28 @@ export class RunningEntry {
     };
   }
 
-  #answer(message: NsqMessage, outcome: Outcome): void {
+  /** With a span, the outcome is carried out inside it (a dead letter's span is its child), then it ends. */
+  #answer(message: NsqMessage, outcome: Outcome, span: DeliverySpan | null): void {
     let pending: void | Promise<void>;
     try {
-      pending = this.#executor.carryOut(message, outcome);
+      pending = span === null
+        ? this.#executor.carryOut(message, outcome)
+        : span.run(() => this.#executor.carryOut(message, outcome));
     } catch (error) {
+      span?.end(outcome);
       this.#failedToAnswer(message, error);
       return;
     }
     if (pending instanceof Promise) {
-      pending.then(() => this.#answered(), (error) => this.#failedToAnswer(message, error));
+      pending.then(() => {
+        span?.end(outcome);
+        this.#answered();
+      }, (error) => {
+        span?.end(outcome);
+        this.#failedToAnswer(message, error);
+      });
     } else {
+      span?.end(outcome);
       this.#answered();
     }
   }

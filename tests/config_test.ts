@@ -62,6 +62,7 @@ Deno.test("the SPEC example gives every documented default, deeply frozen", asyn
     timeoutMs: 60_000,
     deadLetterTopic: "{topic}.dead",
     rateLimit: null,
+    traceField: "traceparent",
   });
   assert.deepEqual(config.dedupe, {
     store: { kind: "memory" },
@@ -87,6 +88,7 @@ Deno.test("the SPEC example gives every documented default, deeply frozen", asyn
     timeoutMs: 60_000,
     deadLetterTopic: "pageviews.dead",
     rateLimit: null,
+    traceField: "traceparent",
     workerLocation: { file: SPEC_EXAMPLE.pathname, line: 37, col: 13 },
   }]);
 
@@ -145,6 +147,7 @@ Deno.test("entries inherit defaults and override each setting", () => {
     timeoutMs: 120_000,
     deadLetterTopic: "dead.{topic}",
     rateLimit: { count: 10, perMs: 1_000 },
+    traceField: "traceparent",
   });
   const { workerLocation: _a, ...a } = entry(config, 0);
   assert.deepEqual(a, {
@@ -170,6 +173,7 @@ Deno.test("entries inherit defaults and override each setting", () => {
     timeoutMs: 1,
     deadLetterTopic: null,
     rateLimit: { count: 3, perMs: 3_600_000 },
+    traceField: "traceparent",
   });
   assert.deepEqual(workerLocation, { file: FILE, line: 17, col: 13 });
   assert.ok(Object.isFrozen((b.options.nested as { list: unknown[] }).list));
@@ -324,6 +328,18 @@ Deno.test("max_requeue_delay may not be below requeue_delay", () => {
   assert.deepEqual(errors(yaml(...MINIMAL, "    requeue_delay: 16m")), [
     `config.yaml:7:20: workers[0].requeue_delay must be at most max_requeue_delay (15m), ` +
     `got "16m"`,
+  ]);
+});
+
+Deno.test("trace_field names a JSON field or is null; an empty one is refused", () => {
+  const field = (text: string) =>
+    parse(yaml(...MINIMAL, `    trace_field: ${text}`)).workers[0]?.traceField;
+  assert.equal(field("tp"), "tp");
+  assert.equal(field('"trace parent"'), "trace parent");
+  assert.equal(field("null"), null);
+  assert.deepEqual(errors(yaml(...MINIMAL, `    trace_field: ""`)), [
+    `config.yaml:7:18: workers[0].trace_field must be a JSON field name (1 to 256 characters), ` +
+    `or null, got ""`,
   ]);
 });
 

@@ -135,6 +135,7 @@ Deno.test("GET /stats: the daemon's fields and one object per entry", async () =
       dead_letter_failures: 0,
       dedupe_store_failures: 0,
       dedupe_bypassed: 0,
+      invalid_traceparents: 0,
       handler_duration_ms: { count: 3, sum: 50, p50: 10, p99: 50 },
     }],
   });

@@ -166,6 +166,7 @@ Deno.test("renderMetrics: every family of a snapshot, with types and labels", ()
     nsqworker_messages_total: "counter",
     nsqworker_dead_letter_failures_total: "counter",
     nsqworker_dedupe_store_failures_total: "counter",
+    nsqworker_invalid_traceparents_total: "counter",
     nsqworker_dedupe_bypassed_total: "counter",
     nsqworker_in_flight: "gauge",
     nsqworker_max_in_flight: "gauge",

@@ -39,6 +39,7 @@ import {
   nsqName,
   rateLimit,
   topicPrefix,
+  traceFieldName,
   workerName,
 } from "./value_kinds.ts";
 
@@ -86,6 +87,12 @@ export const SETTING_FIELDS = {
     nullable(rateLimit),
     null,
     "at most this many messages per second, minute or hour (200/s, 50/m, 1000/h), enforced through RDY; null: no limit",
+  ),
+  trace_field: field(
+    "traceField",
+    nullable(traceFieldName),
+    "traceparent",
+    "top-level field of JSON bodies holding a W3C traceparent, read and written when tracing is on (OTEL_DENO=true); null: none",
   ),
 } as const;
 

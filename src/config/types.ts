@@ -68,6 +68,8 @@ export interface EntrySettings {
    */
   readonly deadLetterTopic: string | null;
   readonly rateLimit: RateLimit | null;
+  /** The top-level JSON field holding a W3C `traceparent`; null: none read or written. */
+  readonly traceField: string | null;
 }
 
 /** One item of `workers:`: a topic/channel pair and the worker that handles it. */

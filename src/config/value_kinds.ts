@@ -113,6 +113,17 @@ export const deadLetterTemplate: Kind<string> = textWith(
   },
 );
 
+/**
+ * `trace_field`: the top-level JSON field holding a W3C `traceparent`. Any
+ * non-empty key of at most 256 characters: it names a field of someone else's
+ * JSON, not something of ours.
+ */
+export const traceFieldName: Kind<string> = textWith(
+  "a JSON field name (1 to 256 characters), or null",
+  { type: "string", minLength: 1, maxLength: 256 },
+  (name) => name.length >= 1 && name.length <= 256 ? name : undefined,
+);
+
 /** A file path; relative paths are taken from the config file's directory. */
 export const filePath: Kind<string> = textWith(
   "a file path",

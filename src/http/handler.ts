@@ -279,6 +279,7 @@ export function entryJson(entry: EntrySnapshot): Record<string, unknown> {
     dead_letter_failures: stats.deadLetterFailures,
     dedupe_store_failures: stats.storeFailures,
     dedupe_bypassed: stats.dedupeBypassed,
+    invalid_traceparents: stats.invalidTraceParents,
     handler_duration_ms: {
       count: stats.durationCount,
       sum: stats.durationSumMs,

@@ -1,0 +1,311 @@
+/**
+ * OpenTelemetry tracing on Deno's built-in support (SPEC §13): a CONSUMER
+ * span per delivery, PRODUCER spans for what a worker publishes and for dead
+ * letters, and the W3C `traceparent` carried in JSON bodies.
+ *
+ * Deno exports spans only when started with `OTEL_DENO=true`; otherwise the
+ * API's tracer is a no-op. {@linkcode TRACING_ON} mirrors that switch, read
+ * once at start, and the daemon builds an {@linkcode EntryTracer} only when
+ * it is on: with tracing off the message path makes no span and allocates
+ * nothing for tracing.
+ *
+ * @module
+ */
+
+import {
+  type Attributes,
+  type Context,
+  context,
+  isSpanContextValid,
+  ROOT_CONTEXT,
+  type Span,
+  SpanKind,
+  SpanStatusCode,
+  trace,
+  type Tracer,
+} from "@opentelemetry/api";
+import type { EntryPublisher } from "./entry_context.ts";
+import { errorText } from "./error_text.ts";
+import type { Outcome } from "./runner/outcome.ts";
+import { formatTraceParent, traceParentOfBody, withTraceParent } from "./trace_parent.ts";
+import { VERSION } from "./version.ts";
+import type { Message, PublishBody, WorkerDefinition } from "./worker.ts";
+
+/**
+ * Whether Deno exports telemetry: `OTEL_DENO` is `true` or `1`, as Deno reads
+ * it. Without permission to read it, tracing stays off.
+ */
+export const TRACING_ON: boolean = readSwitch();
+
+function readSwitch(): boolean {
+  try {
+    if (Deno.permissions.querySync({ name: "env", variable: "OTEL_DENO" }).state !== "granted") {
+      return false;
+    }
+    const value = Deno.env.get("OTEL_DENO");
+    return value === "true" || value === "1";
+  } catch {
+    return false;
+  }
+}
+
+/** The instrumentation scope of every span the daemon makes. */
+const TRACER_NAME = "nsqworker";
+
+/** What an {@linkcode EntryTracer} needs of its entry. */
+export interface EntryTracerOptions {
+  /** The topic as written in the config (without `topic_prefix`). */
+  readonly topic: string;
+  /** The topic subscribed to: `topic_prefix` + `topic`. */
+  readonly nsqTopic: string;
+  readonly channel: string;
+  /** The worker name, e.g. `demo/pageview`. */
+  readonly worker: string;
+  /** The top-level JSON field holding a `traceparent`; null: none read or written. */
+  readonly traceField: string | null;
+  /** Called for each delivery whose trace field holds no valid `traceparent`. */
+  readonly onInvalidTraceParent: () => void;
+  /** Default: the global tracer provider's (Deno's, with `OTEL_DENO=true`). */
+  readonly tracer?: Tracer;
+}
+
+/** One entry's spans; made only when {@linkcode TRACING_ON}. */
+export class EntryTracer {
+  readonly #tracer: Tracer;
+  readonly #options: EntryTracerOptions;
+  readonly #topicPrefix: string;
+  readonly #deliveryName: string;
+
+  constructor(options: EntryTracerOptions) {
+    this.#options = options;
+    this.#tracer = options.tracer ?? trace.getTracer(TRACER_NAME, VERSION);
+    // nsqTopic is topic_prefix + topic by construction; worker topics get the same prefix.
+    this.#topicPrefix = options.nsqTopic.slice(0, options.nsqTopic.length - options.topic.length);
+    this.#deliveryName = `process ${options.nsqTopic}`;
+  }
+
+  /**
+   * Starts the CONSUMER span of one delivery, a child of the `traceparent` in
+   * its body when there is a valid one; null when the tracer fails, and then
+   * the message goes on untraced.
+   */
+  start(message: Message): DeliverySpan | null {
+    try {
+      return this.#start(message);
+    } catch {
+      return null;
+    }
+  }
+
+  #start(message: Message): DeliverySpan {
+    const options = this.#options;
+    let parent: Context = ROOT_CONTEXT;
+    if (options.traceField !== null) {
+      const found = traceParentOfBody(message.body, options.traceField);
+      if (found === "invalid") options.onInvalidTraceParent();
+      else if (found !== "absent") {
+        parent = trace.setSpanContext(ROOT_CONTEXT, { ...found, isRemote: true });
+      }
+    }
+    const span = this.#tracer.startSpan(this.#deliveryName, {
+      kind: SpanKind.CONSUMER,
+      attributes: {
+        "messaging.system": "nsq",
+        "messaging.operation.type": "process",
+        "messaging.operation.name": "process",
+        "messaging.destination.name": options.nsqTopic,
+        "messaging.consumer.group.name": options.channel,
+        "messaging.message.id": message.id,
+        "messaging.message.body.size": message.body.length,
+        "nsqworker.attempts": message.attempts,
+        "nsqworker.worker": options.worker,
+      },
+    }, parent);
+    return new DeliverySpan(span, trace.setSpan(parent, span));
+  }
+
+  /**
+   * The worker with its `handle` recording what it throws or rejects with as
+   * an exception event on the delivery's span.
+   */
+  worker(definition: WorkerDefinition): WorkerDefinition {
+    const handle = definition.handle;
+    const traced: WorkerDefinition["handle"] = function (this: unknown, body, ctx) {
+      let result: unknown;
+      try {
+        result = handle.call(this, body, ctx);
+      } catch (error) {
+        recordException(error);
+        throw error;
+      }
+      if (isThenable(result)) return Promise.resolve(result).then(ignore, rethrowRecorded);
+      return result as ReturnType<WorkerDefinition["handle"]>;
+    };
+    return { ...definition, handle: traced };
+  }
+
+  /**
+   * `publisher` making a PRODUCER span for each `publish*` call and, with a
+   * trace field, writing that span's `traceparent` into JSON object bodies.
+   */
+  publisher(publisher: EntryPublisher): EntryPublisher {
+    const field = this.#options.traceField;
+    const inject = (bodies: readonly PublishBody[], traceparent: string | null) =>
+      field === null || traceparent === null
+        ? bodies
+        : bodies.map((body) => withTraceParent(body, field, traceparent));
+    return {
+      publish: (topic, body) =>
+        this.#send(topic, 1, "publish", (tp) => publisher.publish(topic, inject([body], tp)[0])),
+      publishMany: (topic, bodies) =>
+        this.#send(
+          topic,
+          bodies.length,
+          "publish",
+          (tp) => publisher.publishMany(topic, inject(bodies, tp)),
+        ),
+      publishDeferred: (topic, body, delayMs) =>
+        this.#send(
+          topic,
+          1,
+          "publish_deferred",
+          (tp) => publisher.publishDeferred(topic, inject([body], tp)[0], delayMs),
+        ),
+      publishRaw: (nsqTopic, body) => publisher.publishRaw(nsqTopic, body),
+    };
+  }
+
+  /**
+   * Starts the PRODUCER span of a dead letter, a child of the active
+   * (delivery) span; its `traceparent` goes into the envelope.
+   */
+  deadLetter(nsqTopic: string): SendSpan {
+    return new SendSpan(this.#startSend(nsqTopic, 1, "publish", { "nsqworker.dead_letter": true }));
+  }
+
+  async #send(
+    topic: string,
+    count: number,
+    operation: string,
+    send: (traceparent: string | null) => Promise<void>,
+  ): Promise<void> {
+    const sendSpan = new SendSpan(this.#startSend(this.#topicPrefix + topic, count, operation));
+    try {
+      await send(sendSpan.traceparent);
+    } catch (error) {
+      sendSpan.end(error);
+      throw error;
+    }
+    sendSpan.end();
+  }
+
+  #startSend(nsqTopic: string, count: number, operation: string, extra: Attributes = {}): Span {
+    const attributes: Attributes = {
+      "messaging.system": "nsq",
+      "messaging.operation.type": "send",
+      "messaging.operation.name": operation,
+      "messaging.destination.name": nsqTopic,
+      "nsqworker.worker": this.#options.worker,
+      ...extra,
+    };
+    if (count !== 1) attributes["messaging.batch.message_count"] = count;
+    return this.#tracer.startSpan(`${operation} ${nsqTopic}`, {
+      kind: SpanKind.PRODUCER,
+      attributes,
+    }, context.active());
+  }
+}
+
+/** The CONSUMER span of one delivery, from its receipt to its answer. */
+export class DeliverySpan {
+  readonly #span: Span;
+  readonly #context: Context;
+
+  constructor(span: Span, context: Context) {
+    this.#span = span;
+    this.#context = context;
+  }
+
+  /** Runs `work` with this span active: what it logs, publishes and awaits sees it. */
+  run<T>(work: () => T): T {
+    return context.with(this.#context, work);
+  }
+
+  /** Records the outcome (a failure as the span's error status) and ends the span; never throws. */
+  end(outcome: Outcome): void {
+    try {
+      this.#end(outcome);
+    } catch {
+      // The message is answered whatever becomes of its span.
+    }
+  }
+
+  #end(outcome: Outcome): void {
+    const span = this.#span;
+    span.setAttribute("nsqworker.outcome", outcome.kind);
+    if (outcome.kind === "retry" || outcome.kind === "dead") {
+      if (outcome.kind === "dead") span.setAttribute("nsqworker.dead_reason", outcome.reason);
+      span.setAttribute("error.type", outcome.kind === "dead" ? outcome.reason : "retry");
+      span.setStatus({ code: SpanStatusCode.ERROR, message: outcome.error });
+    }
+    span.end();
+  }
+}
+
+/** A PRODUCER span and the `traceparent` that its message carries. */
+export class SendSpan {
+  readonly #span: Span;
+  /**
+   * Written into the published body, so the receiver's span is this one's
+   * child; null when the tracer is a no-op (`OTEL_DENO` set where Deno does
+   * not export, as in a binary compiled without it).
+   */
+  readonly traceparent: string | null;
+
+  constructor(span: Span) {
+    this.#span = span;
+    const spanContext = span.spanContext();
+    this.traceparent = isSpanContextValid(spanContext) ? formatTraceParent(spanContext) : null;
+  }
+
+  /** Ends the span; with `error`, as failed. */
+  end(error?: unknown): void {
+    if (error !== undefined) {
+      this.#span.recordException(exceptionOf(error));
+      this.#span.setStatus({ code: SpanStatusCode.ERROR, message: errorText(error) });
+    }
+    this.#span.end();
+  }
+}
+
+function ignore(): void {}
+
+function isThenable(value: unknown): value is PromiseLike<unknown> {
+  return (typeof value === "object" || typeof value === "function") && value !== null &&
+    typeof (value as { then?: unknown }).then === "function";
+}
+
+function recordException(error: unknown): void {
+  trace.getActiveSpan()?.recordException(exceptionOf(error));
+}
+
+function rethrowRecorded(error: unknown): never {
+  recordException(error);
+  throw error;
+}
+
+/** OpenTelemetry takes an Error or a string; a worker may throw anything. */
+function exceptionOf(error: unknown): Error | string {
+  return error instanceof Error ? error : errorText(error);
+}
+
+/**
+ * The ids of the active span, for a log record written while it is active;
+ * null when none is.
+ */
+export function activeTraceIds(): { trace_id: string; span_id: string } | null {
+  const span = trace.getActiveSpan();
+  if (span === undefined) return null;
+  const { traceId, spanId } = span.spanContext();
+  return { trace_id: traceId, span_id: spanId };
+}
