@@ -191,7 +191,9 @@ function rawBody(body: unknown): Uint8Array {
   if (typeof body === "string") return new TextEncoder().encode(body);
   const json = JSON.stringify(body);
   if (json === undefined) {
-    throw new TypeError(`runWorker needs a body of bytes, a string or a JSON value, got ${typeof body}`);
+    throw new TypeError(
+      `runWorker needs a body of bytes, a string or a JSON value, got ${typeof body}`,
+    );
   }
   return new TextEncoder().encode(json);
 }
@@ -243,11 +245,9 @@ function recordingPublisher(published: PublishedMessage[]): EntryPublisher {
     publish: (topic, body) => record(topic, [body]),
     publishMany: (topic, bodies) => record(topic, bodies),
     publishDeferred: (topic, body, delayMs) =>
-      delayMs >= 0
-        ? record(topic, [body], delayMs)
-        : Promise.reject(
-          new PublishError(`publishDeferred delay must be 0 or more milliseconds, got ${delayMs}`),
-        ),
+      delayMs >= 0 ? record(topic, [body], delayMs) : Promise.reject(
+        new PublishError(`publishDeferred delay must be 0 or more milliseconds, got ${delayMs}`),
+      ),
     publishRaw: (topic, body) => record(topic, [body]),
   };
 }

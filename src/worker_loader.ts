@@ -260,7 +260,9 @@ function schemaProblems(file: string, definition: Record<string, unknown>): stri
       `${file}: schema must be a Standard Schema v1 (zod, valibot, arktype…: a "~standard" ` +
         `with version 1 and validate()), got ${
           standard === null
-            ? describe(schema)
+            ? (typeof schema === "object" || typeof schema === "function") && schema !== null
+              ? `${describe(schema)} without "~standard"`
+              : describe(schema)
             : `a "~standard" with version ${describe(standard.version)} and validate ${
               describe(standard.validate)
             }`

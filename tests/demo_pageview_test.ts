@@ -1,6 +1,6 @@
 /** The demo worker, tested with the kit worker authors use (`src/testing.ts`). */
 import assert from "node:assert/strict";
-import { dedupeStore, runWorker } from "../src/testing.ts";
+import { dedupeStore, runWorker } from "@nsqworker/nsqworker/testing";
 import pageview from "../workers/demo/pageview.ts";
 
 Deno.test("a page view is counted, logged and published to counted_topic", async () => {

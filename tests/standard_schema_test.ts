@@ -73,7 +73,9 @@ Deno.test("a synchronous schema is checked in the same turn; an async one is awa
   assert.deepEqual(checkWithSchema(sync, 3), { ok: true, value: 3 });
   const later = schemaOf((value) =>
     Promise.resolve(
-      typeof value === "number" ? { value: value * 2 } : { issues: [{ message: "expected number" }] },
+      typeof value === "number"
+        ? { value: value * 2 }
+        : { issues: [{ message: "expected number" }] },
     )
   );
   const pending = checkWithSchema(later, 3);

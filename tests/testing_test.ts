@@ -159,7 +159,8 @@ Deno.test("a worker check would refuse, or an undeclared option, is refused", as
   );
   await assert.rejects(
     runWorker({ options: { a: 1 }, handle() {} }, {}, { options: { b: 2 } as never }),
-    (error) => error instanceof WorkerLoadError && /options\.b is not an option/.test(error.message),
+    (error) =>
+      error instanceof WorkerLoadError && /options\.b is not an option/.test(error.message),
   );
 });
 

@@ -103,7 +103,10 @@ function readResult(result: unknown): SchemaCheck {
   const { issues } = result as { issues?: unknown };
   if (issues === undefined) return { ok: true, value: (result as { value?: unknown }).value };
   if (!Array.isArray(issues)) {
-    return { ok: false, error: `schema returned issues that are not a list: ${describeError(issues)}` };
+    return {
+      ok: false,
+      error: `schema returned issues that are not a list: ${describeError(issues)}`,
+    };
   }
   return { ok: false, error: describeIssues(issues) };
 }

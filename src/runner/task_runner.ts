@@ -235,7 +235,9 @@ export class TaskRunner {
       const checked = checkWithSchema(worker.schema, body);
       if (checked instanceof Promise) {
         return checked.then((checked) =>
-          checked.ok ? this.#keyed(message, checked.value, stop) : dead("validate", checked.error, null)
+          checked.ok
+            ? this.#keyed(message, checked.value, stop)
+            : dead("validate", checked.error, null)
         );
       }
       if (!checked.ok) return dead("validate", checked.error, null);
