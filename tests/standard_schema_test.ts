@@ -15,7 +15,7 @@ import {
 } from "../src/runner/standard_schema.ts";
 import { runWorker } from "../src/testing.ts";
 import { defineWorker } from "../src/mod.ts";
-import { envelope, startInProcess } from "./helpers/in_process.ts";
+import { envelope, oneEntryYaml, startInProcess } from "./helpers/in_process.ts";
 import { startNsq, uniqueTopic } from "./helpers/nsq.ts";
 
 /** A hand-made Standard Schema: no library behind it, as the daemon sees any schema. */
@@ -115,14 +115,7 @@ Deno.test("a body that fails its schema is dead-lettered with each issue in the 
   await nsq.createChannel(`${topic}.dead`, "check");
   let handled = 0;
   await using _daemon = await startInProcess({
-    yaml: `
-nsq:
-  nsqd_tcp_addresses: [${nsq.nsqds[0]!.tcpAddress}]
-  publish_nsqd_tcp_address: ${nsq.nsqds[0]!.tcpAddress}
-http: { listen: null }
-workers:
-  - { topic: ${topic}, channel: work, worker: test/worker, max_in_flight: 1 }
-`,
+    yaml: oneEntryYaml(nsq.nsqds[0]!.tcpAddress, topic),
     workers: {
       "test/worker": defineWorker({
         schema: z.object({ clicks: z.number(), tags: z.array(z.string()) }),

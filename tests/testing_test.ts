@@ -8,7 +8,7 @@ import { PermanentError } from "../src/mod.ts";
 import { dedupeStore, runWorker } from "../src/testing.ts";
 import type { WorkerDefinition } from "../src/worker.ts";
 import { WorkerLoadError } from "../src/worker_loader.ts";
-import { deferred, envelope, startInProcess } from "./helpers/in_process.ts";
+import { deferred, envelope, oneEntryYaml, startInProcess } from "./helpers/in_process.ts";
 import { startNsq, uniqueTopic } from "./helpers/nsq.ts";
 
 /** What each test body asks the worker to do. */
@@ -181,15 +181,8 @@ Deno.test("each dead reason and error is the one the daemon gives on real nsqd",
   const topic = uniqueTopic("kit");
   await nsq.createChannel(`${topic}.dead`, "check");
   await using _daemon = await startInProcess({
-    yaml: `
-nsq:
-  nsqd_tcp_addresses: [${nsq.nsqds[0]!.tcpAddress}]
-  publish_nsqd_tcp_address: ${nsq.nsqds[0]!.tcpAddress}
-http: { listen: null }
-workers:
-  - { topic: ${topic}, channel: work, worker: test/orders, max_attempts: 1, max_in_flight: 1 }
-`,
-    workers: { "test/orders": orders },
+    yaml: oneEntryYaml(nsq.nsqds[0]!.tcpAddress, topic, "max_attempts: 1"),
+    workers: { "test/worker": orders },
   });
   for (const body of DEAD_BODIES) await nsq.publish(topic, body);
   const letters = (await nsq.readTopic(`${topic}.dead`, DEAD_BODIES.length, { channel: "check" }))
