@@ -29,3 +29,8 @@ export type {
   WorkerOptions,
 } from "./worker.ts";
 export { PermanentError } from "./permanent_error.ts";
+export type {
+  InferSchemaOutput,
+  StandardSchemaIssue,
+  StandardSchemaV1,
+} from "./runner/standard_schema.ts";

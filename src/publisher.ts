@@ -165,7 +165,11 @@ export class NsqPublisher implements Publisher {
  * with a fatal error and closes the connection, failing every other publish
  * in flight on it (dead letters included), so these are refused here.
  */
-function refusalOf(topic: string, bodies: readonly Uint8Array[], deferMs: number): string | null {
+export function refusalOf(
+  topic: string,
+  bodies: readonly Uint8Array[],
+  deferMs: number,
+): string | null {
   if (!isNsqName(topic)) {
     return "the topic is not a valid NSQ name ([.a-zA-Z0-9_-], at most 64 characters)";
   }

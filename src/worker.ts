@@ -5,6 +5,8 @@
  * @module
  */
 
+import type { StandardSchemaV1 } from "./runner/standard_schema.ts";
+
 /** Options handed to a worker: its own defaults merged with the entry's `options`. */
 export type WorkerOptions = Record<string, unknown>;
 
@@ -82,7 +84,8 @@ export interface WorkerContext<O extends WorkerOptions = WorkerOptions> extends 
  * - `handle` returns (or resolves) → the message is finished;
  *   throws → retried with backoff, up to `max_attempts`, then dead-lettered;
  *   throws {@link PermanentError} → dead-lettered at once.
- * - `validate` returning false → dead-lettered, not retried.
+ * - `validate` returning false, or a body that fails `schema` →
+ *   dead-lettered, not retried.
  * - `dedupeKey` → a message whose key was already handled is finished without
  *   running `handle`. Its keys are scoped to the entry, so it catches an event
  *   published twice. Returning `undefined` (or no `dedupeKey`) means the
@@ -94,6 +97,13 @@ export interface WorkerDefinition<T = any, O extends WorkerOptions = WorkerOptio
   /** Defaults of the worker's options; the entry's `options` are merged over them. */
   readonly options?: O;
   readonly decode?: Decode<T>;
+  /**
+   * A Standard Schema (zod, valibot, arktype…) for the decoded body: `body`
+   * is typed as its output, and a body that fails it is dead-lettered with
+   * each issue and its path. Its output value is what the handler receives.
+   * Not together with `validate`.
+   */
+  readonly schema?: StandardSchemaV1<unknown, T>;
   readonly validate?: (body: T, message: Message) => boolean;
   readonly dedupeKey?: (body: T, message: Message) => string | number | null | undefined;
   /** Runs once before the consumer connects; a throw keeps this entry from starting. */

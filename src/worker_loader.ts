@@ -20,6 +20,7 @@ export const WORKERS_DIR: URL = new URL("../workers/", import.meta.url);
 const DEFINITION_KEYS = new Set([
   "options",
   "decode",
+  "schema",
   "validate",
   "dedupeKey",
   "setup",
@@ -228,11 +229,47 @@ function checkDefinition(file: string, value: unknown): WorkerDefinition | strin
       `${file}: decode must be "json", "text", "bytes" or a function, got ${describe(decode)}`,
     );
   }
+  problems.push(...schemaProblems(file, definition));
   const options = definition.options;
   if (options !== undefined && !isPlainObject(options)) {
     problems.push(`${file}: options must be an object, got ${describe(options)}`);
   }
   return problems.length > 0 ? problems : definition as unknown as WorkerDefinition;
+}
+
+/**
+ * A `schema` must be a Standard Schema v1 (an object or function with a
+ * `~standard` carrying `version: 1` and `validate`), and replaces
+ * `validate`: with both, which one decides would be a guess.
+ */
+function schemaProblems(file: string, definition: Record<string, unknown>): string[] {
+  const schema = definition.schema;
+  if (schema === undefined) return [];
+  const problems: string[] = [];
+  if (definition.validate !== undefined) {
+    problems.push(`${file}: has both schema and validate; give one of them`);
+  }
+  const props = (typeof schema === "object" || typeof schema === "function") && schema !== null
+    ? (schema as { "~standard"?: unknown })["~standard"]
+    : undefined;
+  const standard = typeof props === "object" && props !== null
+    ? props as { version?: unknown; validate?: unknown }
+    : null;
+  if (standard === null || standard.version !== 1 || typeof standard.validate !== "function") {
+    problems.push(
+      `${file}: schema must be a Standard Schema v1 (zod, valibot, arktype…: a "~standard" ` +
+        `with version 1 and validate()), got ${
+          standard === null
+            ? (typeof schema === "object" || typeof schema === "function") && schema !== null
+              ? `${describe(schema)} without "~standard"`
+              : describe(schema)
+            : `a "~standard" with version ${describe(standard.version)} and validate ${
+              describe(standard.validate)
+            }`
+        }`,
+    );
+  }
+  return problems;
 }
 
 /** A problem with one entry option, and whether it lies in its key or its value. */

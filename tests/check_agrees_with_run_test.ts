@@ -158,6 +158,31 @@ Deno.test("a syntax error in a worker module is reported with its file:line:col"
   ]);
 });
 
+Deno.test("a worker with both schema and validate, or a schema that is not one, is refused", async () => {
+  await using dir = await TempDir.create();
+  const workers = dir.join("workers");
+  await Deno.mkdir(workers);
+  const schema =
+    `{ "~standard": { version: 1, vendor: "test", validate: (value) => ({ value }) } }`;
+  await Deno.writeTextFile(
+    `${workers}/both.ts`,
+    `export default { schema: ${schema}, validate: () => true, handle() {} };\n`,
+  );
+  await Deno.writeTextFile(
+    `${workers}/not_standard.ts`,
+    `export default { schema: { parse: (value) => value }, handle() {} };\n`,
+  );
+  const text = configText([], ["worker: both"], ["worker: not_standard"]);
+  const results = await checkAndRun(dir, text, { workersDir: workers });
+  assertRefused(results, [
+    `${locate("config.yaml", text, "both")}: workers/both.ts: has both schema and validate; ` +
+    "give one of them",
+    `${locate("config.yaml", text, "not_standard")}: workers/not_standard.ts: schema must be a ` +
+    `Standard Schema v1 (zod, valibot, arktype…: a "~standard" with version 1 and validate()), ` +
+    `got {} without "~standard"`,
+  ]);
+});
+
 Deno.test("a worker whose default export is a plain object runs as under check", async () => {
   await using dir = await TempDir.create();
   // No HTTP listener: another test may hold the default port.

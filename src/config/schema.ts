@@ -268,7 +268,7 @@ const nsq = section(NSQ_FIELDS, (s): NsqConfig | Invalid => {
   return { ...values, publishNsqdTcpAddress: publish };
 });
 
-const DEDUPE_FIELDS = {
+export const DEDUPE_FIELDS = {
   store: field(
     "store",
     dedupeStore,

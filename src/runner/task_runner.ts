@@ -13,6 +13,7 @@ import { retryDelay } from "./backoff.ts";
 import { readNow, turnNow } from "./clock.ts";
 import { Deadline, touchPeriod } from "./deadline.ts";
 import { decodeBody, DecodeError } from "./decode.ts";
+import { checkWithSchema } from "./standard_schema.ts";
 import {
   type DeadReason,
   describeError,
@@ -115,7 +116,7 @@ interface Attempt {
 }
 
 /**
- * Runs messages through one entry's worker: decode → validate → dedupe key →
+ * Runs messages through one entry's worker: decode → validate (or schema) → dedupe key →
  * claim in the dedupe store → `handle` under a deadline, with `TOUCH` and
  * lease renewal while it runs → an {@linkcode Outcome}.
  *
@@ -230,7 +231,18 @@ export class TaskRunner {
       );
     }
 
-    if (worker.validate !== undefined) {
+    if (worker.schema !== undefined) {
+      const checked = checkWithSchema(worker.schema, body);
+      if (checked instanceof Promise) {
+        return checked.then((checked) =>
+          checked.ok
+            ? this.#keyed(message, checked.value, stop)
+            : dead("validate", checked.error, null)
+        );
+      }
+      if (!checked.ok) return dead("validate", checked.error, null);
+      body = checked.value;
+    } else if (worker.validate !== undefined) {
       let valid: unknown;
       try {
         valid = worker.validate(body, message);
@@ -243,7 +255,12 @@ export class TaskRunner {
       }
       if (!valid) return dead("validate", `validate returned ${String(valid)}`, null);
     }
+    return this.#keyed(message, body, stop);
+  }
 
+  /** From the dedupe key on, for a body that passed the worker's checks. */
+  #keyed(message: TaskMessage, body: unknown, stop?: AbortSignal): Outcome | Promise<Outcome> {
+    const worker = this.#worker;
     let key: string | null = message.id;
     let scope = message.idScope;
     if (worker.dedupeKey !== undefined) {

@@ -78,6 +78,22 @@ export async function startInProcess(options: StartInProcessOptions): Promise<In
   return { config, supervisor, logs, shutdown, [Symbol.asyncDispose]: shutdown };
 }
 
+/**
+ * The config of one entry on one nsqd (consumed and published to there, no
+ * HTTP listener), that consumes `topic` on channel `work` with the worker
+ * `test/worker`; `settings` are more keys of the entry, as YAML flow text.
+ */
+export function oneEntryYaml(tcpAddress: string, topic: string, settings = ""): string {
+  return `
+nsq:
+  nsqd_tcp_addresses: [${tcpAddress}]
+  publish_nsqd_tcp_address: ${tcpAddress}
+http: { listen: null }
+workers:
+  - { topic: ${topic}, channel: work, worker: test/worker${settings ? `, ${settings}` : ""} }
+`;
+}
+
 /** A promise with its resolvers, for a handler a test wants to hold and release. */
 export function deferred<T = void>(): PromiseWithResolvers<T> {
   return Promise.withResolvers<T>();

@@ -4,13 +4,11 @@
  * Publish one with
  * `curl -d '{"event_id":"e1","clicks":1}' 'http://127.0.0.1:4151/pub?topic=pageviews'`.
  */
+import { z } from "zod";
 import { defineWorker, PermanentError } from "../../src/mod.ts";
 
-/** The event producers publish to `pageviews`. */
-interface PageView {
-  event_id?: string;
-  clicks: number;
-}
+/** The event producers publish to `pageviews`; any Standard Schema (zod, valibot…) will do. */
+const PageView = z.object({ event_id: z.string().optional(), clicks: z.number() });
 
 /** A type, not an interface: worker options must be indexable by string. */
 type PageViewOptions = {
@@ -18,12 +16,13 @@ type PageViewOptions = {
   /** Where to publish `{ id }` for each page view counted; null: nowhere. */
   counted_topic: string | null;
 };
+const defaults: PageViewOptions = { label: "demo", counted_topic: null };
 
-export default defineWorker<PageView, PageViewOptions>({
-  options: { label: "demo", counted_topic: null }, // defaults; the entry's options merge over them
+export default defineWorker({
+  options: defaults, // the entry's options merge over them
   decode: "json", // "json" (default) | "text" | "bytes" | (bytes) => T
-  // false → dead letter, not retried
-  validate: (body) => typeof body === "object" && body !== null && typeof body.clicks === "number",
+  // body's type comes from the schema; a body that fails it → dead letter listing each issue
+  schema: PageView,
   // Producers that retry publish the same event twice; the event id catches that.
   dedupeKey: (body) => body.event_id, // undefined: the default key (message id); null: no dedupe
   setup(ctx) { // once, before the consumer connects; a throw fails this entry only

@@ -1,0 +1,253 @@
+/**
+ * Testing a worker without nsqd: {@linkcode runWorker} runs one message
+ * through the daemon's own task runner (decode → validate or schema → dedupe
+ * key → claim → handle under its deadline → outcome) with the `ctx` the
+ * daemon builds, and gives back the outcome, what the handler published and
+ * what it logged.
+ *
+ * @example
+ * ```ts ignore
+ * import { assertEquals } from "jsr:@std/assert";
+ * import { runWorker } from "@nsqworker/nsqworker/testing";
+ * import worker from "../workers/demo/pageview.ts";
+ *
+ * Deno.test("a page view is counted", async () => {
+ *   const { outcome } = await runWorker(worker, { event_id: "e1", clicks: 2 });
+ *   assertEquals(outcome, { kind: "finish" });
+ * });
+ * ```
+ *
+ * @module
+ */
+
+import type { SourceLocation } from "./config/types.ts";
+import { DEDUPE_FIELDS, SETTING_FIELDS } from "./config/schema.ts";
+import { MemoryStore } from "./dedupe/memory_store.ts";
+import type { DedupeStore } from "./dedupe/store.ts";
+import { EntryContext, type EntryPublisher } from "./entry_context.ts";
+import { MessageContext } from "./message_context.ts";
+import { encodeBody, PublishError, refusalOf } from "./publisher.ts";
+import type { DeadReason, Outcome } from "./runner/outcome.ts";
+import { TaskRunner } from "./runner/task_runner.ts";
+import { type LoadedWorker, loadWorkers, WorkerLoadError } from "./worker_loader.ts";
+import type { Logger, PublishBody, WorkerDefinition, WorkerOptions } from "./worker.ts";
+
+export type { DedupeStore } from "./dedupe/store.ts";
+
+/** Options of {@linkcode runWorker}; each defaults to what an entry of a config gets. */
+export interface RunWorkerOptions<O extends WorkerOptions = WorkerOptions> {
+  /** The entry's `options`, merged over the worker's defaults (checked as `check` does). */
+  readonly options?: Partial<O>;
+  /** The delivery attempt, from 1 (default 1). */
+  readonly attempts?: number;
+  /** The entry's `max_attempts` (default 5). */
+  readonly maxAttempts?: number;
+  /** The NSQ message id (default: a new random one each run). */
+  readonly id?: string;
+  /** The entry's `timeout` in milliseconds (default 60 000): `ctx.signal` aborts then. */
+  readonly timeoutMs?: number;
+  /**
+   * The dedupe store (default: a new memory store each run). Share one,
+   * made by {@linkcode dedupeStore}, between runs to see `duplicate` (a key
+   * already done) and `busy` (a key claimed by a run still going).
+   */
+  readonly store?: DedupeStore;
+  /** `ctx.topic` (default `"test"`). */
+  readonly topic?: string;
+  /** `ctx.channel` (default `"test"`). */
+  readonly channel?: string;
+}
+
+/** The outcome of SPEC §7 a message got, as the daemon would carry it out. */
+export interface TestOutcome {
+  readonly kind: Outcome["kind"];
+  /** Why it was dead-lettered (`dead` only). */
+  readonly reason?: DeadReason;
+  /** What went wrong (`retry` and `dead`): the dead letter's `error`. */
+  readonly error?: string;
+  /** How long nsqd is asked to wait before redelivering it (`retry` and `busy`). */
+  readonly delayMs?: number;
+}
+
+/** One message the handler published, as it gave it (bytes, a string or a value). */
+export interface PublishedMessage {
+  readonly topic: string;
+  readonly body: PublishBody;
+  /** Set for `publishDeferred`. */
+  readonly delayMs?: number;
+}
+
+/** One log line of the handler, with the fields bound to `ctx.log` (`msg_id`, `attempts`). */
+export interface LogRecord {
+  readonly level: "debug" | "info" | "warning" | "error";
+  readonly msg: string;
+  readonly properties: Record<string, unknown>;
+}
+
+/** What {@linkcode runWorker} resolves to. */
+export interface RunResult {
+  readonly outcome: TestOutcome;
+  readonly published: PublishedMessage[];
+  readonly logs: LogRecord[];
+}
+
+/** An entry's setting as the config declares it: one source for the defaults. */
+function settingDefault(key: keyof typeof SETTING_FIELDS): number {
+  return SETTING_FIELDS[key].fallback as number;
+}
+
+/**
+ * A memory dedupe store with the config's defaults (capacity and ttl), to
+ * share between runs of {@linkcode runWorker}.
+ */
+export function dedupeStore(): DedupeStore {
+  return new MemoryStore({
+    capacity: DEDUPE_FIELDS.capacity.fallback as number,
+    ttlMs: DEDUPE_FIELDS.ttl.fallback as number,
+  });
+}
+
+const TEST_FILE: SourceLocation = { file: "runWorker", line: 1, col: 1 };
+const WORKER_NAME = "test/worker";
+
+/**
+ * Runs `body` through `worker` as the daemon would: `body` may be a string
+ * or bytes (the raw message body) or any other value (published as JSON).
+ * `ctx.publish*` are recorded instead of sent (refused as nsqd would refuse
+ * them), `ctx.log` is captured, and `ctx.signal` aborts when the timeout
+ * passes. Rejects with a `WorkerLoadError` for a worker `check` would refuse.
+ *
+ * @example
+ * ```ts ignore
+ * import { dedupeStore, runWorker } from "@nsqworker/nsqworker/testing";
+ * import worker from "../workers/demo/pageview.ts";
+ *
+ * const store = dedupeStore();
+ * await runWorker(worker, { event_id: "e1", clicks: 1 }, { store }); // finish
+ * await runWorker(worker, { event_id: "e1", clicks: 1 }, { store }); // duplicate
+ * ```
+ */
+export async function runWorker<T, O extends WorkerOptions>(
+  worker: WorkerDefinition<T, O>,
+  body: unknown,
+  options: RunWorkerOptions<O> = {},
+): Promise<RunResult> {
+  const loaded = await checked(worker as WorkerDefinition, options.options ?? {});
+  const published: PublishedMessage[] = [];
+  const logs: LogRecord[] = [];
+  const topic = options.topic ?? "test";
+  const channel = options.channel ?? "test";
+  const context = new EntryContext({
+    topic,
+    channel,
+    worker: WORKER_NAME,
+    options: loaded.options,
+    log: recordingLogger(logs),
+    publisher: recordingPublisher(published),
+  });
+  const runner = new TaskRunner({
+    worker: loaded.definition,
+    scope: `${topic}/${channel}`,
+    settings: {
+      maxAttempts: options.maxAttempts ?? settingDefault("max_attempts"),
+      requeueDelayMs: settingDefault("requeue_delay"),
+      maxRequeueDelayMs: settingDefault("max_requeue_delay"),
+      timeoutMs: options.timeoutMs ?? settingDefault("timeout"),
+    },
+    store: options.store ?? dedupeStore(),
+    context: (task, signal) => new MessageContext(context, task, signal),
+  });
+  const outcome = await runner.run({
+    id: options.id ?? randomId(),
+    attempts: options.attempts ?? 1,
+    timestamp: Date.now(),
+    body: rawBody(body),
+    msgTimeoutMs: 60_000,
+    touch() {},
+    idScope: `${topic}/${channel}@test`,
+  });
+  return { outcome: testOutcome(outcome), published, logs };
+}
+
+/** The worker after the shape and option checks of `check`, with its options merged. */
+async function checked(
+  worker: WorkerDefinition,
+  entryOptions: Readonly<WorkerOptions>,
+): Promise<LoadedWorker> {
+  const { workers, issues } = await loadWorkers(
+    [{ index: 0, name: WORKER_NAME, location: TEST_FILE, options: entryOptions }],
+    {},
+    () => Promise.resolve(worker),
+  );
+  const loaded = workers.get(0);
+  if (loaded === undefined) {
+    throw new WorkerLoadError(issues.map((issue) => issue.message).join("\n"));
+  }
+  return loaded;
+}
+
+function rawBody(body: unknown): Uint8Array {
+  if (body instanceof Uint8Array) return body;
+  if (typeof body === "string") return new TextEncoder().encode(body);
+  const json = JSON.stringify(body);
+  if (json === undefined) {
+    throw new TypeError(
+      `runWorker needs a body of bytes, a string or a JSON value, got ${typeof body}`,
+    );
+  }
+  return new TextEncoder().encode(json);
+}
+
+function randomId(): string {
+  const bytes = crypto.getRandomValues(new Uint8Array(8));
+  return Array.from(bytes, (byte) => byte.toString(16).padStart(2, "0")).join("");
+}
+
+/** The fields of SPEC §7 that say what happens to the message; durations vary from run to run. */
+function testOutcome(outcome: Outcome): TestOutcome {
+  switch (outcome.kind) {
+    case "dead":
+      return { kind: "dead", reason: outcome.reason, error: outcome.error };
+    case "retry":
+      return { kind: "retry", error: outcome.error, delayMs: outcome.delayMs };
+    case "busy":
+      return { kind: "busy", delayMs: outcome.delayMs };
+    default:
+      return { kind: outcome.kind };
+  }
+}
+
+function recordingLogger(logs: LogRecord[]): Logger {
+  const at = (level: LogRecord["level"]) => (msg: string, properties?: Record<string, unknown>) => {
+    logs.push({ level, msg, properties: { ...properties } });
+  };
+  return { debug: at("debug"), info: at("info"), warning: at("warning"), error: at("error") };
+}
+
+/** Records what the daemon's publisher would send, and refuses what it would refuse. */
+function recordingPublisher(published: PublishedMessage[]): EntryPublisher {
+  const record = (topic: string, bodies: readonly PublishBody[], delayMs?: number) => {
+    let refusal: string | null;
+    try {
+      refusal = refusalOf(topic, bodies.map(encodeBody), delayMs ?? 0);
+    } catch (error) {
+      return Promise.reject(error);
+    }
+    if (refusal !== null) {
+      return Promise.reject(new PublishError(`cannot publish to ${topic}: ${refusal}`));
+    }
+    for (const body of bodies) {
+      published.push(delayMs === undefined ? { topic, body } : { topic, body, delayMs });
+    }
+    return Promise.resolve();
+  };
+  return {
+    publish: (topic, body) => record(topic, [body]),
+    publishMany: (topic, bodies) => record(topic, bodies),
+    publishDeferred: (topic, body, delayMs) =>
+      delayMs >= 0 ? record(topic, [body], delayMs) : Promise.reject(
+        new PublishError(`publishDeferred delay must be 0 or more milliseconds, got ${delayMs}`),
+      ),
+    publishRaw: (topic, body) => record(topic, [body]),
+  };
+}
