@@ -283,10 +283,20 @@ export interface CliResult {
 /** Runs the command line to its end and returns its exit code and output. */
 export async function runCli(
   args: readonly string[],
-  options: SpawnOptions = {},
+  options: SpawnOptions & { readonly timeoutMs?: number } = {},
 ): Promise<CliResult> {
-  await using cli = spawnCli(args, options);
-  const { code } = await cli.status;
+  const { timeoutMs = 30_000, ...spawn } = options;
+  await using cli = spawnCli(args, spawn);
+  // A command that should exit but hangs (a `run` that starts when it should
+  // have refused) fails the test instead of holding it forever.
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const deadline = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => {
+      cli.signal("SIGKILL");
+      reject(new Error(`nsqworker ${args.join(" ")} did not exit within ${timeoutMs} ms`));
+    }, timeoutMs);
+  });
+  const { code } = await Promise.race([cli.status, deadline]).finally(() => clearTimeout(timer));
   const text = (lines: string[]) => lines.map((line) => `${line}\n`).join("");
   return { code, stdout: text(cli.stdout), stderr: text(cli.stderr) };
 }
