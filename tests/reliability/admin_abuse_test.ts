@@ -141,7 +141,7 @@ Deno.test("a slowloris client holding 300 half-sent requests: the listener keeps
   }
 });
 
-Deno.test("a 10 MiB body to a pause endpoint: answered without reading it, memory flat", async () => {
+Deno.test("a 10 MiB body to a pause endpoint, with either token: 413 before reading it, memory flat", async () => {
   await using s = await setup();
   const [host, port] = s.server.addressText.split(":") as [string, string];
   // Sent from one reused 1 MiB chunk, so that only the server could grow.
@@ -149,24 +149,66 @@ Deno.test("a 10 MiB body to a pause endpoint: answered without reading it, memor
   const size = 10 * chunk.length;
   const rssBefore = Deno.memoryUsage().rss;
   const answers: string[] = [];
-  for (let i = 0; i < 5; i++) {
+  const sentMiB: number[] = [];
+  for (let i = 0; i < 6; i++) {
     using conn = await Deno.connect({ hostname: host, port: Number(port) });
+    const token = i % 2 === 0 ? TOKEN : "wrong";
     const head = `POST /entries/${s.topic}/${CHANNEL}/pause HTTP/1.1\r\nHost: x\r\n` +
-      `Authorization: Bearer wrong\r\nContent-Length: ${size}\r\nConnection: close\r\n\r\n`;
+      `Authorization: Bearer ${token}\r\nContent-Length: ${size}\r\nConnection: close\r\n\r\n`;
     await conn.write(new TextEncoder().encode(head));
     const reply = readAll(conn);
+    let sent = 0;
     try {
-      for (let sent = 0; sent < size; sent += chunk.length) await writeAll(conn, chunk);
+      for (; sent < size; sent += chunk.length) await writeAll(conn, chunk);
+    } catch {
+      // Refused before the whole body was sent: the server closed its side.
+    }
+    sentMiB.push(sent / chunk.length);
+    answers.push((await reply).split("\r\n")[0]!);
+  }
+  const grownMiB = (Deno.memoryUsage().rss - rssBefore) / 1024 / 1024;
+  reportFigures("admin_big_body", {
+    answers,
+    sent_mib: sentMiB,
+    rss_growth_mib: Math.round(grownMiB),
+  });
+  assert.deepEqual(answers, Array(6).fill("HTTP/1.1 413 Payload Too Large"));
+  assert.equal(s.daemon.supervisor.entries[0]!.consumer.status().paused, false);
+  // Six 10 MiB bodies buffered would be 60 MiB.
+  assert.ok(grownMiB < 20, `RSS grew ${grownMiB} MiB`);
+});
+
+Deno.test("a 10 MiB chunked body to a pause endpoint: 413 once past the bound, the rest unread", async () => {
+  await using s = await setup();
+  const [host, port] = s.server.addressText.split(":") as [string, string];
+  const chunk = new Uint8Array(1024 * 1024);
+  const size = 10 * chunk.length;
+  const rssBefore = Deno.memoryUsage().rss;
+  const answers: string[] = [];
+  for (let i = 0; i < 3; i++) {
+    using conn = await Deno.connect({ hostname: host, port: Number(port) });
+    const head = `POST /entries/${s.topic}/${CHANNEL}/pause HTTP/1.1\r\nHost: x\r\n` +
+      `Authorization: Bearer ${TOKEN}\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n`;
+    await conn.write(new TextEncoder().encode(head));
+    const reply = readAll(conn);
+    const chunkHead = new TextEncoder().encode(`${chunk.length.toString(16)}\r\n`);
+    const crlf = new TextEncoder().encode("\r\n");
+    try {
+      for (let sent = 0; sent < size; sent += chunk.length) {
+        await writeAll(conn, chunkHead);
+        await writeAll(conn, chunk);
+        await writeAll(conn, crlf);
+      }
+      await writeAll(conn, new TextEncoder().encode("0\r\n\r\n"));
     } catch {
       // Refused before the whole body was sent: the server closed its side.
     }
     answers.push((await reply).split("\r\n")[0]!);
   }
   const grownMiB = (Deno.memoryUsage().rss - rssBefore) / 1024 / 1024;
-  reportFigures("admin_big_body", { answers, rss_growth_mib: Math.round(grownMiB) });
-  assert.deepEqual(answers, Array(5).fill("HTTP/1.1 401 Unauthorized"));
+  reportFigures("admin_big_chunked_body", { answers, rss_growth_mib: Math.round(grownMiB) });
+  assert.deepEqual(answers, Array(3).fill("HTTP/1.1 413 Payload Too Large"));
   assert.equal(s.daemon.supervisor.entries[0]!.consumer.status().paused, false);
-  // Five 10 MiB bodies buffered would be 50 MiB.
   assert.ok(grownMiB < 20, `RSS grew ${grownMiB} MiB`);
 });
 
