@@ -1,6 +1,7 @@
 /**
  * The sqlite store's path breaking mid-run, under load from a real nsqd: the
- * file removed, and the directory covered by a read-only file system. Each
+ * file removed, the directory replaced by a file, and the directory covered
+ * by a read-only file system (root only: chmod does not stop root). Each
  * run must name the path in its store errors, apply `on_store_error`, keep
  * the daemon up, lose nothing and come back once the path works again.
  */
@@ -54,6 +55,18 @@ const FAULTS: PathFault[] = [
     },
     // The directory still works: the store reopens a new, empty database.
     repair: () => Promise.resolve(),
+  },
+  {
+    // Writes fail even for root, so this runs where mounting is not allowed.
+    name: "the directory moved away and a file put in its place",
+    async break(dir) {
+      await Deno.rename(dir, `${dir}.away`);
+      await Deno.writeTextFile(dir, "not a directory\n");
+    },
+    async repair(dir) {
+      await Deno.remove(dir);
+      await Deno.rename(`${dir}.away`, dir);
+    },
   },
   {
     name: "the directory covered by a read-only file system",
