@@ -12,6 +12,7 @@ import { type InProcessDaemon, startInProcess } from "../helpers/in_process.ts";
 import { startNsq, uniqueTopic, waitFor } from "../helpers/nsq.ts";
 import { Ledger, makeIds, reportFigures } from "./ledger.ts";
 import { startPublisher } from "./paced_publisher.ts";
+import { waitSettled } from "./settled.ts";
 
 const CHANNEL = "work";
 const IDS = 3_000;
@@ -144,12 +145,7 @@ for (const fault of FAULTS) {
         if (!repaired) await fault.repair(dir).catch(() => {});
       }
       await publisher.done;
-      await waitFor(() => ledger.complete(), { timeoutMs: 30_000, message: "every id handled" });
-      await waitFor(async () => {
-        const channel = await nsq.channel(topic, CHANNEL);
-        return channel !== null &&
-          channel.depth + channel.in_flight_count + channel.deferred_count === 0;
-      }, { timeoutMs: 20_000, message: "nothing left on nsqd" });
+      await waitSettled(nsq, topic, CHANNEL, ledger);
       const stats = daemon.supervisor.entries[0]!.stats.snapshot();
       const errors = storeErrors(daemon);
       assert.equal(daemon.supervisor.entries[0]!.state, "running", "the entry still runs");
