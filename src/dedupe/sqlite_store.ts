@@ -5,11 +5,13 @@
  * @module
  */
 
-import { DatabaseSync, type StatementSync } from "node:sqlite";
 import type { Logger } from "../worker.ts";
 import { ClaimTokens } from "./claim_token.ts";
 import type { Claim, DedupeStore } from "./store.ts";
 import { errorText } from "../error_text.ts";
+import { CHUNK_SIZES, fileIdOf, SqliteConnection } from "./sqlite_connection.ts";
+
+export { SQLITE_SCHEMA_VERSION } from "./sqlite_connection.ts";
 
 /** Options of {@linkcode SqliteStore}. */
 export interface SqliteStoreOptions {
@@ -19,7 +21,7 @@ export interface SqliteStoreOptions {
   readonly ttlMs: number;
   /** What a message gets when a claim fails (`dedupe.on_store_error`). */
   readonly onError?: "retry" | "process";
-  /** Reports failed purges; nothing else is logged. */
+  /** Reports failed purges and the path breaking and working again. */
   readonly log?: Logger;
   /**
    * The clock, in milliseconds since the epoch (default `Date.now`): deadlines
@@ -31,21 +33,15 @@ export interface SqliteStoreOptions {
   readonly purgeIntervalMs?: number;
   /** The most expired done keys deleted, and keys swept for lapsed claims, per purge (default 1000). */
   readonly purgeBatch?: number;
+  /**
+   * Least time between two checks that the path still names the open file,
+   * and between two attempts to reopen it once it does not (default 1 s).
+   */
+  readonly pathCheckMs?: number;
 }
 
-/** The schema this version writes (`PRAGMA user_version`). */
-export const SQLITE_SCHEMA_VERSION = 1;
-
-/**
- * How long a statement waits for another process's write lock. The wait
- * blocks the event loop, so it is short; other processes hold the lock for
- * one batch, well under a millisecond.
- */
-const BUSY_TIMEOUT_MS = 2_000;
 /** The next purge while expired keys are left: soon, so that purging keeps up with inserts. */
 const PURGE_CATCH_UP_MS = 50;
-/** Cap of the WAL file kept after a checkpoint. */
-const JOURNAL_SIZE_LIMIT = 64 * 1024 * 1024;
 
 const CLAIM = 0;
 const DONE = 1;
@@ -69,13 +65,6 @@ interface Op {
   result: Claim | undefined;
   failure: Error | undefined;
 }
-
-/**
- * Rows per statement: a batch's claims and done marks are written with
- * multi-row statements of these sizes (largest first), which costs about
- * 40 % less than a statement per row.
- */
-const CHUNK_SIZES = [32, 8, 1] as const;
 
 /**
  * A {@linkcode DedupeStore} in an SQLite database file: done keys survive
@@ -118,20 +107,13 @@ export class SqliteStore implements DedupeStore {
   readonly #log: Logger | undefined;
   readonly #purgeIntervalMs: number;
   readonly #purgeBatch: number;
-  readonly #db: DatabaseSync;
-  readonly #begin: StatementSync;
-  readonly #commit: StatementSync;
-  readonly #rollback: StatementSync;
-  /** Multi-row statements by their number of rows (see {@linkcode statementFor}). */
-  readonly #claims = new Map<number, StatementSync>();
-  readonly #dones = new Map<number, StatementSync>();
-  readonly #state: StatementSync;
-  readonly #release: StatementSync;
-  readonly #renew: StatementSync;
-  readonly #purge: StatementSync;
-  readonly #sweepEnd: StatementSync;
-  readonly #sweepRange: StatementSync;
-  readonly #sweepTail: StatementSync;
+  readonly #pathCheckMs: number;
+  /** The open database; null while its path does not work. */
+  #conn: SqliteConnection | null;
+  /** Why the database is not open: what calls fail with meanwhile. */
+  #broken: Error | null = null;
+  /** When (monotonic ms) the path is next checked, or reopened while broken. */
+  #nextPathCheck: number;
   /** Where the sweep for lapsed claims goes on: the last key it examined. */
   #sweepScope = "";
   #sweepKey = "";
@@ -166,51 +148,13 @@ export class SqliteStore implements DedupeStore {
     this.#log = options.log;
     this.#purgeIntervalMs = purgeIntervalMs;
     this.#purgeBatch = purgeBatch;
-    let db: DatabaseSync | undefined;
+    this.#pathCheckMs = options.pathCheckMs ?? 1_000;
     try {
-      db = new DatabaseSync(path);
-      openSchema(db);
+      this.#conn = new SqliteConnection(path);
     } catch (error) {
-      try {
-        db?.close();
-      } catch {
-        // The open error is the one worth reporting.
-      }
       throw this.#error(`Cannot open the sqlite dedupe store at ${path}`, error);
     }
-    this.#db = db;
-    this.#begin = db.prepare("BEGIN IMMEDIATE");
-    this.#commit = db.prepare("COMMIT");
-    this.#rollback = db.prepare("ROLLBACK");
-    for (const n of CHUNK_SIZES) {
-      this.#claims.set(n, statementFor(db, CLAIM, n));
-      this.#dones.set(n, statementFor(db, DONE, n));
-    }
-    this.#state = db.prepare(
-      "SELECT token IS NULL AS done FROM dedupe_keys WHERE scope = ? AND key = ?",
-    );
-    this.#release = db.prepare(
-      "DELETE FROM dedupe_keys WHERE scope = ? AND key = ? AND token = ?",
-    );
-    this.#renew = db.prepare(
-      "UPDATE dedupe_keys SET expires_at = ? WHERE scope = ? AND key = ? AND token = ?",
-    );
-    this.#purge = db.prepare(
-      `DELETE FROM dedupe_keys WHERE (scope, key) IN
-         (SELECT scope, key FROM dedupe_keys WHERE token IS NULL AND expires_at <= ? LIMIT ?)`,
-    );
-    this.#sweepEnd = db.prepare(
-      `SELECT scope, key FROM dedupe_keys WHERE (scope, key) > (?, ?)
-       ORDER BY scope, key LIMIT 1 OFFSET ?`,
-    );
-    this.#sweepRange = db.prepare(
-      `DELETE FROM dedupe_keys WHERE (scope, key) > (?, ?) AND (scope, key) <= (?, ?)
-         AND token IS NOT NULL AND expires_at <= ?`,
-    );
-    this.#sweepTail = db.prepare(
-      `DELETE FROM dedupe_keys WHERE (scope, key) > (?, ?)
-         AND token IS NOT NULL AND expires_at <= ?`,
-    );
+    this.#nextPathCheck = performance.now() + this.#pathCheckMs;
     this.#schedulePurge(this.#purgeIntervalMs);
   }
 
@@ -253,8 +197,10 @@ export class SqliteStore implements DedupeStore {
     clearTimeout(this.#purgeTimer);
     this.#purgeTimer = undefined;
     if (this.#queue.length > 0) this.#flush();
+    const conn = this.#conn;
+    this.#conn = null;
     try {
-      this.#db.close();
+      conn?.db.close();
     } catch (error) {
       return Promise.reject(this.#error("Cannot close the sqlite dedupe store", error));
     }
@@ -298,10 +244,15 @@ export class SqliteStore implements DedupeStore {
     const ops = this.#queue;
     if (ops.length === 0) return;
     this.#queue = [];
+    const conn = this.#usable();
+    if (conn === null) {
+      for (const op of ops) op.reject(this.#broken!);
+      return;
+    }
     try {
-      this.#begin.run();
+      conn.begin.run();
     } catch (error) {
-      const failure = this.#error("sqlite dedupe store", error);
+      const failure = this.#error(this.#what(), error);
       for (const op of ops) op.reject(failure);
       return;
     }
@@ -311,19 +262,23 @@ export class SqliteStore implements DedupeStore {
     for (const op of ops) {
       if (op.kind === CLAIM) claims.push(op);
       else if (op.kind === DONE) dones.push(op);
-      else this.#single(op, now);
+      else this.#single(conn, op, now);
     }
-    if (dones.length > 0) this.#chunked(dones, (n, chunk) => this.#markDone(n, chunk, now));
-    if (claims.length > 0) this.#chunked(claims, (n, chunk) => this.#claimAll(n, chunk, now));
+    if (dones.length > 0) {
+      this.#chunked(dones, (n, chunk) => this.#markDone(conn, n, chunk, now));
+    }
+    if (claims.length > 0) {
+      this.#chunked(claims, (n, chunk) => this.#claimAll(conn, n, chunk, now));
+    }
     try {
-      this.#commit.run();
+      conn.commit.run();
     } catch (error) {
       try {
-        this.#rollback.run();
+        conn.rollback.run();
       } catch {
         // No transaction left to roll back: the commit error says what happened.
       }
-      const failure = this.#error("sqlite dedupe store", error);
+      const failure = this.#error(this.#what(), error);
       for (const op of ops) op.reject(failure);
       return;
     }
@@ -344,25 +299,25 @@ export class SqliteStore implements DedupeStore {
         try {
           run(n, chunk);
         } catch (error) {
-          const failure = this.#error("sqlite dedupe store", error);
+          const failure = this.#error(this.#what(), error);
           for (const op of chunk) op.failure = failure;
         }
       }
     }
   }
 
-  #markDone(n: number, chunk: Op[], now: number): void {
+  #markDone(conn: SqliteConnection, n: number, chunk: Op[], now: number): void {
     const expiresAt = now + this.#ttlMs;
     const params: (string | number)[] = [];
     for (const op of chunk) params.push(op.scope, op.key, expiresAt);
-    this.#dones.get(n)!.run(...params);
+    conn.dones.get(n)!.run(...params);
   }
 
-  #claimAll(n: number, chunk: Op[], now: number): void {
+  #claimAll(conn: SqliteConnection, n: number, chunk: Op[], now: number): void {
     const params: (string | number)[] = [];
     for (const op of chunk) params.push(op.scope, op.key, op.token, now + op.leaseMs);
     params.push(now);
-    const taken = this.#claims.get(n)!.all(...params) as { token: string }[];
+    const taken = conn.claims.get(n)!.all(...params) as { token: string }[];
     const won = new Set<string>();
     for (const row of taken) won.add(row.token);
     for (const op of chunk) {
@@ -370,18 +325,18 @@ export class SqliteStore implements DedupeStore {
         op.result = { status: "claimed", token: op.token };
         continue;
       }
-      const row = this.#state.get(op.scope, op.key) as { done: number } | undefined;
+      const row = conn.state.get(op.scope, op.key) as { done: number } | undefined;
       op.result = row?.done === 1 ? DONE_CLAIM : BUSY_CLAIM;
     }
   }
 
   /** A release or a renewal: rare (failures, long handlers), one statement each. */
-  #single(op: Op, now: number): void {
+  #single(conn: SqliteConnection, op: Op, now: number): void {
     try {
-      if (op.kind === RELEASE) this.#release.run(op.scope, op.key, op.token);
-      else this.#renew.run(now + op.leaseMs, op.scope, op.key, op.token);
+      if (op.kind === RELEASE) conn.release.run(op.scope, op.key, op.token);
+      else conn.renew.run(now + op.leaseMs, op.scope, op.key, op.token);
     } catch (error) {
-      op.failure = this.#error("sqlite dedupe store", error);
+      op.failure = this.#error(this.#what(), error);
     }
   }
 
@@ -398,33 +353,98 @@ export class SqliteStore implements DedupeStore {
     this.#purgeTimer = undefined;
     if (this.#closed !== null) return;
     let deleted = 0;
-    try {
-      const now = this.#now();
-      deleted = Number(this.#purge.run(now, this.#purgeBatch).changes);
-      this.#sweep(now);
-    } catch (error) {
-      this.#log?.warning("sqlite dedupe store: purging expired keys failed", {
-        path: this.#path,
-        error: errorText(error),
-      });
+    const conn = this.#usable();
+    if (conn !== null) {
+      try {
+        const now = this.#now();
+        deleted = Number(conn.purge.run(now, this.#purgeBatch).changes);
+        this.#sweep(conn, now);
+      } catch (error) {
+        this.#log?.warning("sqlite dedupe store: purging expired keys failed", {
+          path: this.#path,
+          error: errorText(error),
+        });
+      }
     }
     this.#schedulePurge(deleted >= this.#purgeBatch ? PURGE_CATCH_UP_MS : this.#purgeIntervalMs);
   };
 
   /** Deletes the lapsed claims among the next `purgeBatch` keys, wrapping around at the end. */
-  #sweep(now: number): void {
+  #sweep(conn: SqliteConnection, now: number): void {
     const from = [this.#sweepScope, this.#sweepKey] as const;
-    const end = this.#sweepEnd.get(...from, this.#purgeBatch - 1) as
+    const end = conn.sweepEnd.get(...from, this.#purgeBatch - 1) as
       | { scope: string; key: string }
       | undefined;
     if (end === undefined) {
-      this.#sweepTail.run(...from, now);
+      conn.sweepTail.run(...from, now);
       this.#sweepScope = this.#sweepKey = "";
       return;
     }
-    this.#sweepRange.run(...from, end.scope, end.key, now);
+    conn.sweepRange.run(...from, end.scope, end.key, now);
     this.#sweepScope = end.scope;
     this.#sweepKey = end.key;
+  }
+
+  /**
+   * The open database, once its path still names the file it opened
+   * (checked at most every `pathCheckMs`): a file removed or replaced under
+   * a running store would take claims nobody else sees, and another process
+   * opening the path would start a new database, splitting dedupe silently.
+   * So the store closes it and fails calls, naming the path, until it can
+   * open the path again (at most every `pathCheckMs`): null meanwhile.
+   */
+  #usable(): SqliteConnection | null {
+    const at = performance.now();
+    if (at < this.#nextPathCheck) return this.#conn;
+    this.#nextPathCheck = at + this.#pathCheckMs;
+    if (this.#conn !== null) {
+      const now = fileIdOf(this.#path);
+      const opened = this.#conn.file;
+      if (typeof now !== "string" && now.dev === opened.dev && now.ino === opened.ino) {
+        return this.#conn;
+      }
+      const found = typeof now === "string" ? now : "another file is there now";
+      this.#broken = new Error(
+        `the sqlite dedupe store's file ${this.#path} was removed or replaced while open (${found}); calls fail until the path can be opened again`,
+      );
+      this.#log?.error("sqlite dedupe store: its file was removed or replaced; closed it", {
+        path: this.#path,
+        error: this.#broken.message,
+      });
+      this.#closeQuietly(this.#conn);
+      this.#conn = null;
+      // Calls fail until the next attempt: the removal shows in the counts.
+      return null;
+    }
+    try {
+      removeStaleJournal(this.#path);
+      this.#conn = new SqliteConnection(this.#path);
+    } catch (error) {
+      this.#broken = this.#error(`Cannot reopen the sqlite dedupe store at ${this.#path}`, error);
+      return null;
+    }
+    this.#broken = null;
+    this.#sweepScope = this.#sweepKey = "";
+    this.#log?.warning(
+      "sqlite dedupe store reopened; keys done before are known only if the file is the one it had",
+      { path: this.#path },
+    );
+    return this.#conn;
+  }
+
+  #closeQuietly(conn: SqliteConnection): void {
+    try {
+      conn.db.close();
+    } catch (error) {
+      this.#log?.warning("sqlite dedupe store: closing the removed file failed", {
+        path: this.#path,
+        error: errorText(error),
+      });
+    }
+  }
+
+  #what(): string {
+    return `sqlite dedupe store at ${this.#path}`;
   }
 
   #error(what: string, cause: unknown): Error {
@@ -434,63 +454,17 @@ export class SqliteStore implements DedupeStore {
 }
 
 /**
- * The multi-row statement of `n` rows. A claim takes a free or expired key
- * and returns its token; a key held by a live claim or done mark returns
- * none. A done mark wins over any claim, even one taken after the handler's
- * lease lapsed: the work happened.
+ * Deletes the `-wal` and `-shm` files left beside `path` when the database
+ * file itself is gone: a new database would otherwise read the old one's
+ * journal as its own.
  */
-function statementFor(
-  db: DatabaseSync,
-  kind: typeof CLAIM | typeof DONE,
-  n: number,
-): StatementSync {
-  const values = (row: string) => Array.from({ length: n }, () => row).join(", ");
-  return db.prepare(
-    kind === CLAIM
-      ? `INSERT INTO dedupe_keys (scope, key, token, expires_at) VALUES ${values("(?, ?, ?, ?)")}
-         ON CONFLICT (scope, key) DO UPDATE
-           SET token = excluded.token, expires_at = excluded.expires_at
-           WHERE dedupe_keys.expires_at <= ?
-         RETURNING token`
-      : `INSERT INTO dedupe_keys (scope, key, token, expires_at) VALUES ${values("(?, ?, NULL, ?)")}
-         ON CONFLICT (scope, key) DO UPDATE SET token = NULL, expires_at = excluded.expires_at`,
-  );
-}
-
-/** Sets the journal and sync modes and creates or checks the schema. */
-function openSchema(db: DatabaseSync): void {
-  db.exec(`PRAGMA busy_timeout = ${BUSY_TIMEOUT_MS}`);
-  const mode = (db.prepare("PRAGMA journal_mode = WAL").get() as { journal_mode: string })
-    .journal_mode;
-  if (mode !== "wal") {
-    throw new Error(`the file system does not support WAL mode (journal_mode is ${mode})`);
-  }
-  db.exec("PRAGMA synchronous = NORMAL");
-  db.exec(`PRAGMA journal_size_limit = ${JOURNAL_SIZE_LIMIT}`);
-  db.exec("BEGIN IMMEDIATE");
-  try {
-    const version = (db.prepare("PRAGMA user_version").get() as { user_version: number })
-      .user_version;
-    if (version === 0) {
-      db.exec(`
-        CREATE TABLE dedupe_keys (
-          scope TEXT NOT NULL,
-          key TEXT NOT NULL,
-          token TEXT,
-          expires_at INTEGER NOT NULL,
-          PRIMARY KEY (scope, key)
-        ) WITHOUT ROWID;
-        CREATE INDEX dedupe_keys_done_expiry ON dedupe_keys (expires_at) WHERE token IS NULL;
-        PRAGMA user_version = ${SQLITE_SCHEMA_VERSION};
-      `);
-    } else if (version !== SQLITE_SCHEMA_VERSION) {
-      throw new Error(
-        `its schema version is ${version}, this nsqworker reads version ${SQLITE_SCHEMA_VERSION}`,
-      );
+function removeStaleJournal(path: string): void {
+  if (typeof fileIdOf(path) !== "string") return;
+  for (const suffix of ["-wal", "-shm"]) {
+    try {
+      Deno.removeSync(path + suffix);
+    } catch (error) {
+      if (!(error instanceof Deno.errors.NotFound)) throw error;
     }
-    db.exec("COMMIT");
-  } catch (error) {
-    db.exec("ROLLBACK");
-    throw error;
   }
 }

@@ -147,6 +147,8 @@ async function control(
   action: "pause" | "resume",
 ): Promise<Response> {
   if (request.method !== "POST") return notAllowed(request.method, path, "POST");
+  const tooLarge = await refuseLargeBody(request, path);
+  if (tooLarge) return tooLarge;
   const refused = await authorize(deps.token, request.headers.get("Authorization"));
   if (refused) {
     if (refused.status === 401) refusals.refused("wrong token", path);
@@ -166,6 +168,42 @@ async function control(
     });
   }
   return json(200, entryJson(entry));
+}
+
+/**
+ * Pause and resume take no body; a longer one than this is refused, so that
+ * a client cannot make the daemon read or hold a large body.
+ */
+const MAX_CONTROL_BODY_BYTES = 4096;
+
+/**
+ * A 413 when the body is over {@linkcode MAX_CONTROL_BODY_BYTES}: by its
+ * Content-Length before reading any of it, or (chunked) once that much was
+ * read, the rest left unread. Null when the request may go on.
+ */
+async function refuseLargeBody(request: Request, path: string): Promise<Response | null> {
+  const refuse = (found: string) =>
+    json(413, {
+      error:
+        `the body of POST ${path} must be at most ${MAX_CONTROL_BODY_BYTES} bytes (it takes none): ${found}`,
+    });
+  const length = request.headers.get("Content-Length");
+  if (length !== null) {
+    return Number(length) > MAX_CONTROL_BODY_BYTES ? refuse(`Content-Length is ${length}`) : null;
+  }
+  if (request.body === null) return null;
+  const reader = request.body.getReader();
+  let read = 0;
+  try {
+    for (;;) {
+      const { done, value } = await reader.read();
+      if (done) return null;
+      read += value.length;
+      if (read > MAX_CONTROL_BODY_BYTES) return refuse(`${read} bytes read so far`);
+    }
+  } finally {
+    reader.cancel().catch(() => {});
+  }
 }
 
 /** Null when the request may go on; otherwise the refusal. */

@@ -25,6 +25,8 @@
  *   inside the socket's data handler;
  * - the 5 s IDENTIFY timer is cleared when the connection closes (nsqjs
  *   clears it only when IDENTIFY is answered).
+ * - a consumer connection closed by its idle timeout says so (event
+ *   `idle_timeout`); nsqjs closes it like any other end, without a reason.
  *
  * Importing `lib/nsqdconnection.js` directly also keeps nsqjs's lookupd
  * client (node-fetch, and with it the deprecated `punycode` module) from
@@ -286,9 +288,9 @@ function negotiatesTls(data: Buffer): boolean {
 }
 
 const USER_AGENT = `nsqworker/${VERSION} nsqjs/${nsqjsVersion}`;
-const ReaderBase = withDrain(
+const ReaderBase = withIdleReason(withDrain(
   withOrderlyEnd(withIdentity(withServerName(NSQDConnection), USER_AGENT)),
-);
+));
 const WriterBase = withOrderlyEnd(withIdentity(withServerName(WriterNSQDConnection), USER_AGENT));
 
 function nsqjsOptions(options: ConnectionOptions): Record<string, unknown> {
@@ -354,6 +356,21 @@ function withOrderlyEnd(base: any): any {
       } else {
         setTimeout(() => this.destroySoon(), 0);
       }
+    }
+  };
+}
+
+/**
+ * Emits `idle_timeout` (with the timeout in seconds) when the socket saw no
+ * data for the idle timeout, just before nsqjs closes the connection for
+ * it: on a half-open link this is the only sign of the loss.
+ */
+function withIdleReason(base: any): any {
+  return class extends base {
+    registerStreamListeners(conn: any): void {
+      // Registered before nsqjs's own timeout listener, which closes the connection.
+      conn.on("timeout", () => this.emit("idle_timeout", this.config.idleTimeout));
+      super.registerStreamListeners(conn);
     }
   };
 }

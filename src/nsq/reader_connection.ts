@@ -85,6 +85,10 @@ export class ReaderConnection {
     };
     conn.on("error", onError);
     conn.on("connection_error", onError);
+    conn.on("idle_timeout", (seconds: number) => {
+      if (this.#state === "closed") return;
+      this.#lastError = new Error(`no data from nsqd for ${seconds} s (idle timeout)`);
+    });
     conn.on("closed", () => {
       if (this.#state === "closed") return;
       this.#state = "closed";

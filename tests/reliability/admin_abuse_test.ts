@@ -141,32 +141,87 @@ Deno.test("a slowloris client holding 300 half-sent requests: the listener keeps
   }
 });
 
-Deno.test("a 10 MiB body to a pause endpoint: answered without reading it, memory flat", async () => {
-  await using s = await setup();
+/** 10 MiB, sent from one reused 1 MiB chunk, so that only the server could grow. */
+const BIG_CHUNK = new Uint8Array(1024 * 1024);
+const BIG_CHUNKS = 10;
+
+/**
+ * POSTs a 10 MiB body to the pause endpoint with `headers`, each chunk
+ * framed by `frame`; gives the status line of the answer and the MiB sent
+ * before the server closed its side.
+ */
+async function postBigBody(
+  s: { server: { addressText: string }; topic: string },
+  headers: string,
+  frame: (chunk: Uint8Array) => Uint8Array[],
+  end: Uint8Array[] = [],
+): Promise<{ status: string; sentMiB: number }> {
   const [host, port] = s.server.addressText.split(":") as [string, string];
-  // Sent from one reused 1 MiB chunk, so that only the server could grow.
-  const chunk = new Uint8Array(1024 * 1024);
-  const size = 10 * chunk.length;
+  using conn = await Deno.connect({ hostname: host, port: Number(port) });
+  const head = `POST /entries/${s.topic}/${CHANNEL}/pause HTTP/1.1\r\nHost: x\r\n${headers}` +
+    `Connection: close\r\n\r\n`;
+  await conn.write(new TextEncoder().encode(head));
+  const reply = readAll(conn);
+  let sent = 0;
+  try {
+    for (; sent < BIG_CHUNKS; sent++) {
+      for (const part of frame(BIG_CHUNK)) await writeAll(conn, part);
+    }
+    for (const part of end) await writeAll(conn, part);
+  } catch {
+    // Refused before the whole body was sent: the server closed its side.
+  }
+  return { status: (await reply).split("\r\n")[0]!, sentMiB: sent };
+}
+
+Deno.test("a 10 MiB body to a pause endpoint, with either token: 413 before reading it, memory flat", async () => {
+  await using s = await setup();
   const rssBefore = Deno.memoryUsage().rss;
   const answers: string[] = [];
-  for (let i = 0; i < 5; i++) {
-    using conn = await Deno.connect({ hostname: host, port: Number(port) });
-    const head = `POST /entries/${s.topic}/${CHANNEL}/pause HTTP/1.1\r\nHost: x\r\n` +
-      `Authorization: Bearer wrong\r\nContent-Length: ${size}\r\nConnection: close\r\n\r\n`;
-    await conn.write(new TextEncoder().encode(head));
-    const reply = readAll(conn);
-    try {
-      for (let sent = 0; sent < size; sent += chunk.length) await writeAll(conn, chunk);
-    } catch {
-      // Refused before the whole body was sent: the server closed its side.
-    }
-    answers.push((await reply).split("\r\n")[0]!);
+  const sentMiB: number[] = [];
+  for (let i = 0; i < 6; i++) {
+    const token = i % 2 === 0 ? TOKEN : "wrong";
+    const size = BIG_CHUNKS * BIG_CHUNK.length;
+    const { status, sentMiB: sent } = await postBigBody(
+      s,
+      `Authorization: Bearer ${token}\r\nContent-Length: ${size}\r\n`,
+      (chunk) => [chunk],
+    );
+    answers.push(status);
+    sentMiB.push(sent);
   }
   const grownMiB = (Deno.memoryUsage().rss - rssBefore) / 1024 / 1024;
-  reportFigures("admin_big_body", { answers, rss_growth_mib: Math.round(grownMiB) });
-  assert.deepEqual(answers, Array(5).fill("HTTP/1.1 401 Unauthorized"));
+  reportFigures("admin_big_body", {
+    answers,
+    sent_mib: sentMiB,
+    rss_growth_mib: Math.round(grownMiB),
+  });
+  assert.deepEqual(answers, Array(6).fill("HTTP/1.1 413 Payload Too Large"));
   assert.equal(s.daemon.supervisor.entries[0]!.consumer.status().paused, false);
-  // Five 10 MiB bodies buffered would be 50 MiB.
+  // Six 10 MiB bodies buffered would be 60 MiB.
+  assert.ok(grownMiB < 20, `RSS grew ${grownMiB} MiB`);
+});
+
+Deno.test("a 10 MiB chunked body to a pause endpoint: 413 once past the bound, the rest unread", async () => {
+  await using s = await setup();
+  const rssBefore = Deno.memoryUsage().rss;
+  const encoder = new TextEncoder();
+  const answers: string[] = [];
+  for (let i = 0; i < 3; i++) {
+    const { status } = await postBigBody(
+      s,
+      `Authorization: Bearer ${TOKEN}\r\nTransfer-Encoding: chunked\r\n`,
+      (
+        chunk,
+      ) => [encoder.encode(`${chunk.length.toString(16)}\r\n`), chunk, encoder.encode("\r\n")],
+      [encoder.encode("0\r\n\r\n")],
+    );
+    answers.push(status);
+  }
+  const grownMiB = (Deno.memoryUsage().rss - rssBefore) / 1024 / 1024;
+  reportFigures("admin_big_chunked_body", { answers, rss_growth_mib: Math.round(grownMiB) });
+  assert.deepEqual(answers, Array(3).fill("HTTP/1.1 413 Payload Too Large"));
+  assert.equal(s.daemon.supervisor.entries[0]!.consumer.status().paused, false);
   assert.ok(grownMiB < 20, `RSS grew ${grownMiB} MiB`);
 });
 

@@ -271,6 +271,7 @@ Deno.test("a half-open nsqd connection (bytes vanish, no FIN, no RST): noticed b
     bound: maxInFlight,
   });
   assert.ok(noticedMs < 6_000, `noticed after ${noticedMs} ms, not before nsqd's own 6 s`);
+  assert.equal(lost.error, "no data from nsqd for 3 s (idle timeout)", "the loss says why");
   assert.ok(figures.duplicated <= maxInFlight, `${figures.duplicated} duplicates`);
 });
 

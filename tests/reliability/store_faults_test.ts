@@ -11,6 +11,7 @@ import { startNsq, uniqueTopic, waitFor } from "../helpers/nsq.ts";
 import { startRedis } from "../helpers/redis.ts";
 import { Ledger, makeIds, reportFigures } from "./ledger.ts";
 import { startPublisher } from "./paced_publisher.ts";
+import { waitSettled } from "./settled.ts";
 
 const CHANNEL = "work";
 
@@ -84,12 +85,7 @@ for (const persistence of [true, false]) {
       await redis.start();
     }
     await publisher.done;
-    await waitFor(() => ledger.complete(), { timeoutMs: 30_000, message: "every id handled" });
-    await waitFor(async () => {
-      const channel = await nsq.channel(topic, CHANNEL);
-      return channel !== null &&
-        channel.depth + channel.in_flight_count + channel.deferred_count === 0;
-    }, { timeoutMs: 20_000, message: "nothing left on nsqd" });
+    await waitSettled(nsq, topic, CHANNEL, ledger);
     const stats = [first, second].map((d) => d.supervisor.entries[0]!.stats.snapshot());
     await first.shutdown();
     await second.shutdown();
