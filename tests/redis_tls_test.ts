@@ -11,6 +11,7 @@ import { TempDir } from "./helpers/daemon_process.ts";
 import { startRedis } from "./helpers/redis.ts";
 import { waitFor } from "./helpers/nsq.ts";
 import type { Logger } from "../src/worker.ts";
+import { trapUncaught } from "./helpers/fakes.ts";
 
 async function openssl(dir: TempDir, ...args: string[]): Promise<void> {
   const { code, stderr } = await new Deno.Command("openssl", {
@@ -149,6 +150,36 @@ Deno.test("the redis store speaks TLS to a rediss:// server, with mutual TLS, an
       await store.close();
     }
   });
+
+  await t.step(
+    "no client certificate for a server that requires one: calls fail, the process lives on",
+    async () => {
+      using uncaught = trapUncaught();
+      // Each refused handshake is logged by redis: that counts the attempts.
+      const refused = redis.countLogged("peer did not return a certificate");
+      const { log, lines } = warnings();
+      const store = new RedisStore({
+        url: redis.url,
+        ttlMs: 60_000,
+        log,
+        tls: { ca },
+        // Long enough for each attempt to finish before the next; the race needs that timing.
+        maxReconnectDelayMs: 200,
+      });
+      try {
+        await waitFor(() => lines.length > 0, { message: "the failure logged" });
+        await assert.rejects(claimOnce(store), /unreachable/);
+        // The process died in about one attempt of five: make 15.
+        await waitFor(() => refused() >= 15, { message: "15 refused handshakes" });
+        await assert.rejects(claimOnce(store), /unreachable/);
+        assert.equal(store.connected, false);
+      } finally {
+        await store.close();
+      }
+      assert.deepEqual(uncaught.errors.map(String), [], "errors nobody caught");
+      console.log(`no client certificate: ${lines[0]}`);
+    },
+  );
 
   await t.step("a server certificate from another CA is refused with a clear error", async () => {
     const { log, lines } = warnings();
