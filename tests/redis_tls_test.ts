@@ -9,70 +9,10 @@ import { RedisStore } from "../src/dedupe/redis_store.ts";
 import { createStore } from "../src/dedupe/create_store.ts";
 import { TempDir } from "./helpers/daemon_process.ts";
 import { startRedis } from "./helpers/redis.ts";
+import { makeCertificates } from "./helpers/tls_certs.ts";
 import { waitFor } from "./helpers/nsq.ts";
 import type { Logger } from "../src/worker.ts";
 import { trapUncaught } from "./helpers/fakes.ts";
-
-async function openssl(dir: TempDir, ...args: string[]): Promise<void> {
-  const { code, stderr } = await new Deno.Command("openssl", {
-    args,
-    cwd: dir.path,
-    stdout: "null",
-    stderr: "piped",
-  }).output();
-  if (code !== 0) throw new Error(`openssl ${args.join(" ")}: ${new TextDecoder().decode(stderr)}`);
-}
-
-/** A CA named `name`, and `server` and `client` certificates it signed. */
-async function makeCertificates(dir: TempDir, name: string): Promise<void> {
-  const key = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"];
-  await openssl(
-    dir,
-    "req",
-    "-x509",
-    ...key,
-    "-keyout",
-    `${name}-ca.key`,
-    "-out",
-    `${name}-ca.pem`,
-    "-days",
-    "1",
-    "-subj",
-    `/CN=${name} test CA`,
-  );
-  for (const role of ["server", "client"]) {
-    await openssl(
-      dir,
-      "req",
-      ...key,
-      "-keyout",
-      `${name}-${role}.key`,
-      "-out",
-      `${name}-${role}.csr`,
-      "-subj",
-      `/CN=${role}`,
-    );
-    await Deno.writeTextFile(dir.join(`${role}.ext`), "subjectAltName=IP:127.0.0.1\n");
-    await openssl(
-      dir,
-      "x509",
-      "-req",
-      "-in",
-      `${name}-${role}.csr`,
-      "-CA",
-      `${name}-ca.pem`,
-      "-CAkey",
-      `${name}-ca.key`,
-      "-CAcreateserial",
-      "-days",
-      "1",
-      "-extfile",
-      `${role}.ext`,
-      "-out",
-      `${name}-${role}.pem`,
-    );
-  }
-}
 
 /** A logger that keeps the warnings it is given. */
 function warnings(): { log: Logger; lines: string[] } {
