@@ -31,7 +31,14 @@ export interface BenchOptions {
 }
 
 /** The sections of a run; `--only` takes these and peer names. */
-export const SECTIONS = ["throughput", "handler", "latency", "memory", "dedupe"] as const;
+export const SECTIONS = [
+  "throughput",
+  "handler",
+  "latency",
+  "memory",
+  "dedupe",
+  "processes",
+] as const;
 
 export const USAGE = `deno task bench [options]
 
@@ -43,7 +50,8 @@ Options:
   --json FILE           write every figure to FILE (under bench/results/ or .cache/)
   --chart FILE          the PNG chart (default .cache/bench/chart.png)
   --only A,B            only these peers and/or sections
-                        (throughput, handler, latency, memory, dedupe)
+                        (throughput, handler, latency, memory, dedupe,
+                        processes: 1, 2 and 4 daemons on one channel)
   --rounds N            throughput rounds (default 5, quick 3)
   --messages N          messages per drain (default 200000, quick 50000)
   --max-in-flight N     for every peer (default 200)
