@@ -9,20 +9,13 @@ import { trapUncaught } from "./helpers/fakes.ts";
 import { startInProcess } from "./helpers/in_process.ts";
 import { startNsq, uniqueTopic, waitFor } from "./helpers/nsq.ts";
 import { startRedis } from "./helpers/redis.ts";
-import { makeCertificates } from "./helpers/tls_certs.ts";
+import { makeCertificates, redisServerTls } from "./helpers/tls_certs.ts";
 
 Deno.test("a daemon without the client certificate redis requires stays up; on_store_error applies", async () => {
   using uncaught = trapUncaught();
   await using dir = await TempDir.create();
   await makeCertificates(dir, "mtls");
-  await using redis = await startRedis({
-    tls: {
-      certFile: dir.join("mtls-server.pem"),
-      keyFile: dir.join("mtls-server.key"),
-      caFile: dir.join("mtls-ca.pem"),
-      authClients: true,
-    },
-  });
+  await using redis = await startRedis({ tls: redisServerTls(dir, "mtls") });
   const refused = redis.countLogged("peer did not return a certificate");
   await using nsq = await startNsq();
   const topic = uniqueTopic("mtls");

@@ -9,7 +9,7 @@ import { RedisStore } from "../src/dedupe/redis_store.ts";
 import { createStore } from "../src/dedupe/create_store.ts";
 import { TempDir } from "./helpers/daemon_process.ts";
 import { startRedis } from "./helpers/redis.ts";
-import { makeCertificates } from "./helpers/tls_certs.ts";
+import { makeCertificates, redisServerTls } from "./helpers/tls_certs.ts";
 import { waitFor } from "./helpers/nsq.ts";
 import type { Logger } from "../src/worker.ts";
 import { trapUncaught } from "./helpers/fakes.ts";
@@ -50,14 +50,7 @@ Deno.test("the redis store speaks TLS to a rediss:// server, with mutual TLS, an
   await using dir = await TempDir.create();
   await makeCertificates(dir, "good");
   await makeCertificates(dir, "other");
-  await using redis = await startRedis({
-    tls: {
-      certFile: dir.join("good-server.pem"),
-      keyFile: dir.join("good-server.key"),
-      caFile: dir.join("good-ca.pem"),
-      authClients: true,
-    },
-  });
+  await using redis = await startRedis({ tls: redisServerTls(dir, "good") });
   const ca = await Deno.readTextFile(dir.join("good-ca.pem"));
   const cert = await Deno.readTextFile(dir.join("good-client.pem"));
   const key = await Deno.readTextFile(dir.join("good-client.key"));

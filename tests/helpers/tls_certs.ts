@@ -70,3 +70,13 @@ export async function makeCertificates(dir: TempDir, name: string): Promise<void
     );
   }
 }
+
+/** `startRedis`'s `tls` for a server with `name`'s certificate, verifying clients with its CA. */
+export function redisServerTls(dir: TempDir, name: string) {
+  return {
+    certFile: dir.join(`${name}-server.pem`),
+    keyFile: dir.join(`${name}-server.key`),
+    caFile: dir.join(`${name}-ca.pem`),
+    authClients: true,
+  };
+}
