@@ -6,7 +6,8 @@
  * order: throughput (every peer drains a preloaded channel, peers
  * alternating A B C … A B C over several rounds, the median reported, with
  * each peer's CPU time per message from /proc), with the daemon's dedupe
- * stores and the handler-bound daemon in the same rotation; publish-to-handler
+ * stores, the handler-bound daemon and 1, 2 and 4 daemon processes on one
+ * channel in the same rotation; publish-to-handler
  * latency; the daemon's memory idle and under load; and, with `--profile`,
  * a CPU profile of one daemon drain. Every process it starts is stopped at
  * the end, on an error, and on Ctrl-C.
@@ -31,10 +32,12 @@ import {
   type DedupeEntry,
   formatResult,
   type HandlerBoundResult,
+  type ProcessesEntry,
   type ThroughputEntry,
   type TracingResult,
 } from "./report.ts";
 import { payloads } from "./nsq.ts";
+import { PROCESS_COUNTS, PROCESS_VARIANTS, PROCESSES_METHOD, processesPeer } from "./processes.ts";
 
 const LAST_JSON = join(CACHE_DIR, "last.json");
 
@@ -297,6 +300,16 @@ async function bench(
   rotation.push(...dedupePeers);
   if (handlerPeer !== null) rotation.push(handlerPeer);
   if (tracingPeer !== null) rotation.push(tracingPeer);
+  const processPeers = wants("processes")
+    ? PROCESS_VARIANTS.flatMap((variant) =>
+      PROCESS_COUNTS.map((count) => ({
+        count,
+        variant,
+        peer: processesPeer(count, variant, tools),
+      }))
+    )
+    : [];
+  rotation.push(...processPeers.map(({ peer }) => peer));
 
   const biggest = Math.max(options.messages, options.memoryMessages, 200_000);
   const nsq = await startNsq({
@@ -391,6 +404,34 @@ async function bench(
       };
     }
 
+    let processes: BenchResult["processes"] = null;
+    if (processPeers.length > 0) {
+      const rows = processPeers.map(({ count, variant, peer }): ProcessesEntry => {
+        const summary = summarize(peer, runs, base);
+        return {
+          processes: count,
+          worker: variant.worker,
+          store: variant.store,
+          msgs_per_sec: summary.msgs_per_sec,
+          ratio_to_one: null,
+          rounds_msgs_per_sec: summary.rounds_msgs_per_sec,
+          cpu_s_per_million: summary.cpu_s_per_million,
+          ...(summary.error ? { error: summary.error } : {}),
+        };
+      });
+      processes = {
+        method: PROCESSES_METHOD,
+        rows: rows.map((row) => {
+          const one = rows.find((r) =>
+            r.store === row.store && r.worker === row.worker && r.processes === 1
+          )?.msgs_per_sec;
+          return row.msgs_per_sec !== null && one
+            ? { ...row, ratio_to_one: Math.round((row.msgs_per_sec / one) * 100) / 100 }
+            : row;
+        }),
+      };
+    }
+
     let latency: BenchResult["latency"] = null;
     if (wants("latency")) {
       try {
@@ -462,6 +503,7 @@ async function bench(
       memory,
       dedupe,
       tracing,
+      processes,
       ...(profile ? { profile } : {}),
       elapsed_s: (performance.now() - started) / 1000,
     };

@@ -38,6 +38,7 @@ export const SECTIONS = [
   "memory",
   "dedupe",
   "tracing",
+  "processes",
 ] as const;
 
 export const USAGE = `deno task bench [options]
@@ -51,6 +52,8 @@ Options:
   --chart FILE          the PNG chart (default .cache/bench/chart.png)
   --only A,B            only these peers and/or sections
                         (throughput, handler, latency, memory, dedupe, tracing)
+                        (throughput, handler, latency, memory, dedupe,
+                        processes: 1, 2 and 4 daemons on one channel)
   --rounds N            throughput rounds (default 5, quick 3)
   --messages N          messages per drain (default 200000, quick 50000)
   --max-in-flight N     for every peer (default 200)

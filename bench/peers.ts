@@ -60,9 +60,17 @@ export interface DaemonRun {
  * permissions only, at log level warning.
  */
 export async function startDaemon(tools: Tools, run: DaemonRun): Promise<Child> {
+  return spawn(`nsqworker ${run.label}`, tools.deno, await daemonArgs(run), {
+    cwd: REPO_DIR,
+    ...(run.env ? { env: run.env } : {}),
+  });
+}
+
+/** Writes the run's config and returns the arguments of `deno` that run the daemon on it. */
+export async function daemonArgs(run: DaemonRun): Promise<string[]> {
   const configPath = join(TMP_DIR, `${run.label}.yaml`);
   await Deno.writeTextFile(configPath, JSON.stringify(run.config, null, 2));
-  return spawn(`nsqworker ${run.label}`, tools.deno, [
+  return [
     "run",
     "--no-prompt",
     "--allow-net=127.0.0.1",
@@ -79,7 +87,7 @@ export async function startDaemon(tools: Tools, run: DaemonRun): Promise<Child> 
     configPath,
     "--log-level",
     "warning",
-  ], { cwd: REPO_DIR, ...(run.env ? { env: run.env } : {}) });
+  ];
 }
 
 /** A one-entry daemon config for `worker` (a module of bench/workers/). */

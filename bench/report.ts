@@ -34,6 +34,21 @@ export interface DedupeEntry {
   readonly reason?: string;
 }
 
+/** N daemon processes draining one channel with one store kind. */
+export interface ProcessesEntry {
+  readonly processes: number;
+  /** The bench/workers/ module each process runs. */
+  readonly worker: string;
+  readonly store: string;
+  readonly msgs_per_sec: number | null;
+  /** Throughput as a ratio to one process with the same store. */
+  readonly ratio_to_one: number | null;
+  readonly rounds_msgs_per_sec: number[];
+  /** CPU seconds of all N processes together per million messages. */
+  readonly cpu_s_per_million: number | null;
+  readonly error?: string;
+}
+
 /** The daemon with a handler that awaits `handler_ms`, against the ideal `max_in_flight / handler_ms`. */
 export interface HandlerBoundResult {
   readonly handler_ms: number;
@@ -84,6 +99,7 @@ export interface BenchResult {
   readonly memory: MemoryResult | { error: string } | null;
   readonly dedupe: { baseline: string; method: string; stores: DedupeEntry[] } | null;
   readonly tracing?: TracingResult | null;
+  readonly processes?: { method: string; rows: ProcessesEntry[] } | null;
   readonly profile?: ProfileSummary | { error: string };
   readonly elapsed_s: number;
 }
@@ -231,6 +247,30 @@ export function formatResult(result: BenchResult): string {
         `${tracing.traces_found ?? "—"}${tracing.error ? `; ${tracing.error}` : ""})`,
       "",
     );
+  }
+  if (result.processes) {
+    lines.push("Processes: N daemons draining one channel, as a ratio to one process");
+    const rows = [[
+      "processes",
+      "worker",
+      "store",
+      "msg/s",
+      "× 1",
+      "CPU s / 1M",
+      "rounds (msg/s)",
+    ]];
+    for (const row of result.processes.rows) {
+      rows.push([
+        String(row.processes),
+        row.worker,
+        row.store,
+        row.msgs_per_sec === null ? "—" : int(row.msgs_per_sec),
+        row.ratio_to_one === null ? "—" : row.ratio_to_one.toFixed(2),
+        cpu(row.cpu_s_per_million),
+        row.error ?? row.rounds_msgs_per_sec.map(int).join(" "),
+      ]);
+    }
+    lines.push(...table(rows), `  (${result.processes.method})`, "");
   }
   lines.push(`Took ${result.elapsed_s.toFixed(0)} s.`);
   return lines.join("\n");

@@ -9,69 +9,10 @@ import { RedisStore } from "../src/dedupe/redis_store.ts";
 import { createStore } from "../src/dedupe/create_store.ts";
 import { TempDir } from "./helpers/daemon_process.ts";
 import { startRedis } from "./helpers/redis.ts";
+import { makeCertificates, redisServerTls } from "./helpers/tls_certs.ts";
 import { waitFor } from "./helpers/nsq.ts";
 import type { Logger } from "../src/worker.ts";
-
-async function openssl(dir: TempDir, ...args: string[]): Promise<void> {
-  const { code, stderr } = await new Deno.Command("openssl", {
-    args,
-    cwd: dir.path,
-    stdout: "null",
-    stderr: "piped",
-  }).output();
-  if (code !== 0) throw new Error(`openssl ${args.join(" ")}: ${new TextDecoder().decode(stderr)}`);
-}
-
-/** A CA named `name`, and `server` and `client` certificates it signed. */
-async function makeCertificates(dir: TempDir, name: string): Promise<void> {
-  const key = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"];
-  await openssl(
-    dir,
-    "req",
-    "-x509",
-    ...key,
-    "-keyout",
-    `${name}-ca.key`,
-    "-out",
-    `${name}-ca.pem`,
-    "-days",
-    "1",
-    "-subj",
-    `/CN=${name} test CA`,
-  );
-  for (const role of ["server", "client"]) {
-    await openssl(
-      dir,
-      "req",
-      ...key,
-      "-keyout",
-      `${name}-${role}.key`,
-      "-out",
-      `${name}-${role}.csr`,
-      "-subj",
-      `/CN=${role}`,
-    );
-    await Deno.writeTextFile(dir.join(`${role}.ext`), "subjectAltName=IP:127.0.0.1\n");
-    await openssl(
-      dir,
-      "x509",
-      "-req",
-      "-in",
-      `${name}-${role}.csr`,
-      "-CA",
-      `${name}-ca.pem`,
-      "-CAkey",
-      `${name}-ca.key`,
-      "-CAcreateserial",
-      "-days",
-      "1",
-      "-extfile",
-      `${role}.ext`,
-      "-out",
-      `${name}-${role}.pem`,
-    );
-  }
-}
+import { trapUncaught } from "./helpers/fakes.ts";
 
 /** A logger that keeps the warnings it is given. */
 function warnings(): { log: Logger; lines: string[] } {
@@ -109,14 +50,7 @@ Deno.test("the redis store speaks TLS to a rediss:// server, with mutual TLS, an
   await using dir = await TempDir.create();
   await makeCertificates(dir, "good");
   await makeCertificates(dir, "other");
-  await using redis = await startRedis({
-    tls: {
-      certFile: dir.join("good-server.pem"),
-      keyFile: dir.join("good-server.key"),
-      caFile: dir.join("good-ca.pem"),
-      authClients: true,
-    },
-  });
+  await using redis = await startRedis({ tls: redisServerTls(dir, "good") });
   const ca = await Deno.readTextFile(dir.join("good-ca.pem"));
   const cert = await Deno.readTextFile(dir.join("good-client.pem"));
   const key = await Deno.readTextFile(dir.join("good-client.key"));
@@ -149,6 +83,36 @@ Deno.test("the redis store speaks TLS to a rediss:// server, with mutual TLS, an
       await store.close();
     }
   });
+
+  await t.step(
+    "no client certificate for a server that requires one: calls fail, the process lives on",
+    async () => {
+      using uncaught = trapUncaught();
+      // Each refused handshake is logged by redis: that counts the attempts.
+      const refused = redis.countLogged("peer did not return a certificate");
+      const { log, lines } = warnings();
+      const store = new RedisStore({
+        url: redis.url,
+        ttlMs: 60_000,
+        log,
+        tls: { ca },
+        // Long enough for each attempt to finish before the next; the race needs that timing.
+        maxReconnectDelayMs: 200,
+      });
+      try {
+        await waitFor(() => lines.length > 0, { message: "the failure logged" });
+        await assert.rejects(claimOnce(store), /unreachable/);
+        // The process died in about one attempt of five: make 15.
+        await waitFor(() => refused() >= 15, { message: "15 refused handshakes" });
+        await assert.rejects(claimOnce(store), /unreachable/);
+        assert.equal(store.connected, false);
+      } finally {
+        await store.close();
+      }
+      assert.deepEqual(uncaught.errors.map(String), [], "errors nobody caught");
+      console.log(`no client certificate: ${lines[0]}`);
+    },
+  );
 
   await t.step("a server certificate from another CA is refused with a clear error", async () => {
     const { log, lines } = warnings();

@@ -17,6 +17,7 @@ import { redact } from "../redact.ts";
 import { TIMED_OUT, withTimeout } from "../with_timeout.ts";
 import { clusterSlot } from "./cluster_slot.ts";
 import { isRedisClusterUrl, nodeUrl, parseRedisClusterUrl } from "./redis_cluster_url.ts";
+import { listenToTlsSocketErrors, TLS_SOCKET_ERRORS } from "./tls_error_listener.ts";
 
 /** TLS material for `rediss://` and `rediss-cluster://` (`dedupe.tls`, files already read). */
 export interface RedisTlsOptions {
@@ -283,6 +284,7 @@ export class RedisStore implements DedupeStore {
       ? `cluster ${cluster.nodes.map((node) => `${node.host}:${node.port}`).join(",")}`
       : `${parsed!.host}${parsed!.pathname === "/" ? "" : parsed!.pathname}`;
     const tls = options.tls;
+    if (this.#tls) listenToTlsSocketErrors();
     const socket = {
       connectTimeout: connectTimeoutMs,
       // Never give up: the store recovers whenever redis comes back.
@@ -299,6 +301,10 @@ export class RedisStore implements DedupeStore {
           ...(tls?.ca === undefined ? {} : { ca: tls.ca }),
           ...(tls?.cert === undefined ? {} : { cert: tls.cert }),
           ...(tls?.key === undefined ? {} : { key: tls.key }),
+          // An error the client was not listening for (a refused handshake) still counts as an outage.
+          [TLS_SOCKET_ERRORS]: (error: unknown, heardByClient: boolean) => {
+            if (!heardByClient) this.#lost(error);
+          },
         }
         : {}),
     };

@@ -63,6 +63,11 @@ export interface RedisServer extends AsyncDisposable {
   resume(): void;
   /** Starts it again on the same port and directory, and resolves once it answers PING. */
   start(): Promise<void>;
+  /**
+   * Counts, from now on, the lines redis logs that contain `text` (e.g. the
+   * handshakes it refused); read the count with the returned function.
+   */
+  countLogged(text: string): () => number;
   /** Sends one command (inline, no quoting) and returns redis's reply line(s) as text. */
   command(...args: string[]): Promise<string>;
   /** Kills the server and removes its directory; safe to call twice. */
@@ -121,6 +126,7 @@ class Server implements RedisServer {
   #alive = false;
   #port = 0;
   #output: string[] = [];
+  readonly #counted = new Map<string, number>();
   #closing: Promise<void> | undefined;
 
   constructor(
@@ -278,9 +284,18 @@ class Server implements RedisServer {
     }
   }
 
+  countLogged(text: string): () => number {
+    this.#counted.set(text, 0);
+    return () => this.#counted.get(text) ?? 0;
+  }
+
   async #drain(stream: ReadableStream<Uint8Array>): Promise<void> {
     for await (const text of stream.pipeThrough(new TextDecoderStream())) {
-      this.#output.push(...text.split("\n").filter((line) => line !== ""));
+      const lines = text.split("\n").filter((line) => line !== "");
+      for (const [wanted, count] of this.#counted) {
+        this.#counted.set(wanted, count + lines.filter((line) => line.includes(wanted)).length);
+      }
+      this.#output.push(...lines);
       if (this.#output.length > OUTPUT_TAIL_LINES) {
         this.#output.splice(0, this.#output.length - OUTPUT_TAIL_LINES);
       }
