@@ -1,0 +1,337 @@
+/**
+ * `handleBatch` end to end against real nsqd (SPEC §12): batches fill and
+ * their tail is handed over after `wait`, each item gets its own outcome,
+ * waiting and running items are touched, a drain hands the partial batch
+ * over, and a bad `batch:` is a config error.
+ */
+import assert from "node:assert/strict";
+import { ConfigError } from "../src/config/config_error.ts";
+import { PermanentError } from "../src/mod.ts";
+import type { NsqMessage } from "../src/nsq/nsq_message.ts";
+import { ReaderConnection } from "../src/nsq/reader_connection.ts";
+import type { BatchItem, BatchResult, WorkerDefinition } from "../src/worker.ts";
+import { runCli, spawnCli, TempDir } from "./helpers/daemon_process.ts";
+import { envelope, startInProcess } from "./helpers/in_process.ts";
+import { type NsqCluster, startNsq, uniqueTopic, waitFor } from "./helpers/nsq.ts";
+
+const decoder = new TextDecoder();
+
+function yamlFor(nsq: NsqCluster, topic: string, entry: string, extra = ""): string {
+  return `
+nsq:
+  nsqd_tcp_addresses: [${nsq.nsqds[0]!.tcpAddress}]
+  output_buffer_timeout: 25ms
+defaults:
+  requeue_delay: 10ms
+  max_requeue_delay: 50ms
+${extra}
+workers:
+  - topic: ${topic}
+    channel: work
+    worker: test/batch
+${entry.trim().split("\n").map((line) => `    ${line}`).join("\n")}
+`;
+}
+
+Deno.test("10,050 messages, size 100, wait 200ms: each handled once, full batches, the tail after wait", async () => {
+  await using nsq = await startNsq();
+  const topic = uniqueTopic("fill");
+  const total = 10_050;
+  await nsq.publishMany(topic, Array.from({ length: total }, (_, n) => JSON.stringify({ n })));
+  const seen = new Uint8Array(total);
+  const batches: { items: number; calledAt: number; endedAt: number }[] = [];
+  await using daemon = await startInProcess({
+    yaml: yamlFor(nsq, topic, "max_in_flight: 100\nbatch: { size: 100, wait: 200ms }"),
+    workers: {
+      "test/batch": {
+        handleBatch(items: readonly BatchItem<{ n: number }>[]) {
+          const calledAt = performance.now();
+          for (const { body } of items) seen[body.n]!++;
+          batches.push({ items: items.length, calledAt, endedAt: performance.now() });
+        },
+      },
+    },
+  });
+  await waitFor(() => seen.every((n) => n > 0), {
+    message: "every message handled",
+    timeoutMs: 30_000,
+  }).catch((e) => {
+    throw new Error(`${e}: ${batches.length} batches, ${JSON.stringify(daemon.logs.slice(0, 8))}`);
+  });
+  await waitFor(async () => (await nsq.channel(topic, "work"))?.in_flight_count === 0);
+  assert.deepEqual(seen.filter((n) => n !== 1), new Uint8Array(0), "each handled once");
+  const sizes = batches.map((b) => b.items);
+  assert.deepEqual(sizes, [...new Array(100).fill(100), 50]);
+  // max_in_flight is the batch size: the tail arrives only after the last full batch ended.
+  const tailWaited = batches[100]!.calledAt - batches[99]!.endedAt;
+  assert.ok(tailWaited >= 180 && tailWaited < 2_000, `the tail waited ${tailWaited} ms`);
+  const entry = daemon.supervisor.entries[0]!;
+  assert.equal(entry.stats.snapshot().outcomes.finish, total);
+  const stats = entry.batchStats!.snapshot();
+  assert.equal(stats.batches, 101);
+  assert.equal(stats.items.sum, total);
+  assert.equal(daemon.logs.filter((r) => r.msg === "batch handled").length, 101);
+  const channel = await nsq.channel(topic, "work");
+  assert.equal(channel?.requeue_count, 0);
+  assert.equal(channel?.timeout_count, 0);
+});
+
+Deno.test("per-item results, each on its own message; invalid and duplicate messages never reach handleBatch", async () => {
+  await using nsq = await startNsq();
+  const topic = uniqueTopic("mixed");
+  await nsq.createChannel(`${topic}.dead`, "check");
+  type Body = { key: string; kind: "ok" | "retry" | "permanent" | "invalid" };
+  const calls: { key: string; attempts: number }[][] = [];
+  await using daemon = await startInProcess({
+    yaml: yamlFor(nsq, topic, "max_in_flight: 10\nmax_attempts: 3\nbatch: { size: 10, wait: 100ms }"),
+    workers: {
+      "test/batch": {
+        validate: (body: Body) => body.kind !== "invalid",
+        dedupeKey: (body: Body) => body.key,
+        handleBatch(items: readonly BatchItem<Body>[]): BatchResult[] {
+          calls.push(items.map(({ body, message }) => ({ key: body.key, attempts: message.attempts })));
+          return items.map(({ body, message }) => {
+            if (body.kind === "permanent") return new PermanentError(`refused ${body.key}`);
+            if (body.kind === "retry" && message.attempts < 2) return new Error("try again");
+            return "finish";
+          });
+        },
+      } satisfies WorkerDefinition<Body>,
+    },
+  });
+  const bodies: Body[] = [
+    { key: "a", kind: "ok" },
+    { key: "b", kind: "retry" },
+    { key: "c", kind: "permanent" },
+    { key: "d", kind: "invalid" },
+    { key: "e", kind: "ok" },
+  ];
+  await nsq.publishMany(topic, bodies.map((b) => JSON.stringify(b)));
+  const stats = daemon.supervisor.entries[0]!.stats;
+  await waitFor(() => stats.snapshot().outcomes.finish === 3, { message: "a, e and b finished" });
+  await nsq.publish(topic, JSON.stringify({ key: "a", kind: "ok" }));
+  await waitFor(() => stats.snapshot().outcomes.duplicate === 1, { message: "a's copy a duplicate" });
+
+  const letters = (await nsq.readTopic(`${topic}.dead`, 2, { channel: "check" })).map(envelope);
+  assert.deepEqual(letters.map((l) => [JSON.parse(String(l.body)).key, l.reason]).sort(), [
+    ["c", "permanent"],
+    ["d", "validate"],
+  ]);
+  assert.equal(letters.find((l) => l.reason === "permanent")!.error, "refused c");
+  const handled = calls.flat();
+  assert.deepEqual(handled.filter((h) => h.key === "b").map((h) => h.attempts), [1, 2]);
+  assert.ok(handled.every((h) => h.key !== "d"), "the invalid message never reached handleBatch");
+  assert.equal(handled.filter((h) => h.key === "a").length, 1, "a's copy never reached it");
+  const outcomes = stats.snapshot().outcomes;
+  assert.deepEqual([outcomes.retry, outcomes.dead], [1, 2]);
+  await waitFor(async () => (await nsq.channel(topic, "work"))?.in_flight_count === 0);
+});
+
+/**
+ * nsqd looks for timed-out messages of a new channel only after its next
+ * refresh of the channel list (every 5 s in nsqd 1.3.0). A canary held
+ * without TOUCH by a bare connection shows when that scan has happened.
+ */
+async function withCanary(
+  nsq: NsqCluster,
+  topic: string,
+  body: (timedOut: () => Promise<boolean>) => Promise<void>,
+): Promise<void> {
+  const [host, port] = nsq.nsqds[0]!.tcpAddress.split(":");
+  const held: NsqMessage[] = [];
+  const canary: ReaderConnection = new ReaderConnection(host!, Number(port), topic, "work", {
+    authSecret: null,
+    tls: null,
+    compression: "none",
+    heartbeatIntervalMs: 1_000,
+    idleTimeoutMs: 10_000,
+  }, {
+    ready: () => canary.setRdy(1),
+    message: (message) => void held.push(message),
+    responded() {},
+    closed() {},
+    error() {},
+  });
+  canary.connect();
+  try {
+    await nsq.publish(topic, "canary");
+    await body(async () => ((await nsq.channel(topic, "work"))?.timeout_count ?? 0) >= 1);
+    assert.ok(held.length >= 1, "the canary went to the bare connection");
+    assert.ok(held.every((m) => decoder.decode(m.body) === "canary"));
+  } finally {
+    for (const message of held) message.finish();
+    await canary.drain();
+    await canary.close();
+  }
+}
+
+Deno.test("a batch running longer than nsqd's msg-timeout is touched: no message redelivered", async () => {
+  await using nsq = await startNsq({ nsqdArgs: ["--msg-timeout=1s"] });
+  const topic = uniqueTopic("slow");
+  let timedOut: (() => Promise<boolean>) | null = null;
+  const calls: number[] = [];
+  const started = Promise.withResolvers<void>();
+  await using daemon = await startInProcess({
+    yaml: yamlFor(nsq, topic, "max_in_flight: 3\ntimeout: 30s\nbatch: { size: 3, wait: 50ms }"),
+    workers: {
+      "test/batch": {
+        decode: "text",
+        async handleBatch(items, ctx) {
+          calls.push(items.length);
+          started.resolve();
+          await waitFor(() => timedOut !== null && timedOut(), {
+            message: "the canary timed out",
+            timeoutMs: 15_000,
+          });
+          assert.equal(ctx.signal.aborted, false);
+        },
+      },
+    },
+  });
+  await nsq.publishMany(topic, ["1", "2", "3"]);
+  await started.promise;
+  await withCanary(nsq, topic, async (canaryTimedOut) => {
+    timedOut = canaryTimedOut;
+    const stats = daemon.supervisor.entries[0]!.stats;
+    await waitFor(() => stats.snapshot().outcomes.finish === 3, { timeoutMs: 15_000 });
+  });
+  assert.deepEqual(calls, [3]);
+  const channel = await nsq.channel(topic, "work");
+  assert.equal(channel?.timeout_count, 1, "only the canary timed out");
+  assert.equal(channel?.requeue_count, 0);
+});
+
+Deno.test("messages waiting longer than nsqd's msg-timeout for their batch are touched; shutdown hands them over", async () => {
+  await using nsq = await startNsq({ nsqdArgs: ["--msg-timeout=1s"] });
+  const topic = uniqueTopic("waiting");
+  const calls: number[] = [];
+  await using daemon = await startInProcess({
+    yaml: yamlFor(nsq, topic, "max_in_flight: 5\nbatch: { size: 5, wait: 1m }"),
+    workers: {
+      "test/batch": {
+        decode: "text",
+        handleBatch(items) {
+          calls.push(items.length);
+        },
+      },
+    },
+  });
+  await nsq.publishMany(topic, ["1", "2"]);
+  const entry = daemon.supervisor.entries[0]!;
+  await waitFor(() => entry.consumer.inFlight === 2, { message: "2 messages in the batch" });
+  // RDY 0: the canary goes to the bare connection, and the batch waits on.
+  entry.consumer.pause();
+  await withCanary(nsq, topic, async (canaryTimedOut) => {
+    await waitFor(canaryTimedOut, { message: "the canary timed out", timeoutMs: 15_000 });
+    assert.deepEqual(calls, [], "the batch is still waiting");
+    await daemon.shutdown();
+  });
+  assert.deepEqual(calls, [2]);
+  assert.equal(daemon.supervisor.entries[0]!.stats.snapshot().outcomes.finish, 2);
+  const channel = await nsq.channel(topic, "work");
+  assert.equal(channel?.timeout_count, 1, "only the canary timed out");
+  assert.equal(channel?.requeue_count, 0);
+});
+
+Deno.test("SIGTERM with a half-full batch: the batch is handed over, finished, exit 0", async () => {
+  await using nsq = await startNsq();
+  await using dir = await TempDir.create();
+  const topic = uniqueTopic("sigterm");
+  const config = await dir.writeConfig({
+    nsq: { nsqd_tcp_addresses: [nsq.nsqds[0]!.tcpAddress] },
+    log: { level: "info", format: "json" },
+    http: { listen: "127.0.0.1:0" },
+    shutdown_timeout: "10s",
+    workers: [{
+      topic,
+      channel: "work",
+      worker: "batch_record",
+      max_in_flight: 10,
+      options: { out: dir.join("out.txt"), sleep_ms: 300 },
+    }],
+  });
+  await using daemon = spawnCli(["run", "-c", config], { writeDir: dir.path });
+  const listening = await daemon.waitForLine((line) => line.includes("http listening"));
+  const address = JSON.parse(listening).address;
+  await daemon.waitForLine((line) => line.includes("connected to nsqd"));
+  await nsq.publishMany(topic, ["m0", "m1", "m2", "m3"]);
+  const inFlight = async () => {
+    const stats = await (await fetch(`http://${address}/stats`)).json();
+    return stats.entries[0].in_flight;
+  };
+  await waitFor(async () => await inFlight() === 4, {
+    message: "the daemon holds 4 messages waiting in the batch",
+  });
+  daemon.signal("SIGTERM");
+  const { code } = await daemon.status;
+  assert.equal(code, 0, daemon.stderr.join("\n"));
+  const lines = (await dir.readLines("out.txt")).map((line) => line.split(" "));
+  assert.deepEqual(lines.map(([, attempts, body, items]) => [body, attempts, items]).sort(), [
+    ["m0", "1", "4"],
+    ["m1", "1", "4"],
+    ["m2", "1", "4"],
+    ["m3", "1", "4"],
+  ]);
+  await waitFor(async () => (await nsq.channel(topic, "work"))?.in_flight_count === 0);
+  const channel = await nsq.channel(topic, "work");
+  assert.deepEqual([channel?.depth, channel?.requeue_count, channel?.timeout_count], [0, 0, 0]);
+});
+
+for (
+  const [name, batch, expected] of [
+    ["a size above max_in_flight", "{ size: 200, wait: 1s }", /batch\.size must be at most max_in_flight \(50\)/],
+    ["a size of zero", "{ size: 0 }", /batch\.size must be an integer from 1 to 2500, got 0/],
+    ["a negative size", "{ size: -5 }", /batch\.size must be an integer from 1 to 2500, got -5/],
+    ["a wait that is no duration", "{ size: 10, wait: soon }", /batch\.wait must be a duration/],
+  ] as const
+) {
+  Deno.test(`check refuses batch with ${name}: exit 2 at file:line:col`, async () => {
+    await using dir = await TempDir.create();
+    const path = await dir.writeConfig(`nsq:
+  nsqd_tcp_addresses: [127.0.0.1:4150]
+workers:
+  - topic: sink
+    channel: work
+    worker: batch_record
+    max_in_flight: 50
+    batch: ${batch}
+`);
+    const { code, stderr } = await runCli(["check", "-c", path]);
+    assert.equal(code, 2, stderr);
+    assert.match(stderr, new RegExp(`config\\.yaml:8:\\d+: .*${expected.source}`));
+    assert.doesNotMatch(stderr, /^\s+at /m, "no stack trace");
+  });
+}
+
+Deno.test("check refuses a worker's batch.size above the entry's max_in_flight, at its worker:", async () => {
+  await using dir = await TempDir.create();
+  const path = await dir.writeConfig(`nsq:
+  nsqd_tcp_addresses: [127.0.0.1:4150]
+workers:
+  - topic: sink
+    channel: work
+    worker: batch_record
+    max_in_flight: 5
+`);
+  const { code, stderr } = await runCli(["check", "-c", path]);
+  assert.equal(code, 2, stderr);
+  assert.match(stderr, /config\.yaml:6:13: .*declares batch\.size 10, above this entry's max_in_flight 5/);
+});
+
+for (
+  const [name, worker, expected] of [
+    ["both handle and handleBatch", { handle() {}, handleBatch() {} }, /has both handle\(\) and handleBatch\(\)/],
+    ["neither handle nor handleBatch", { decode: "text" }, /has no handle\(\) or handleBatch\(\)/],
+    ["batch without handleBatch", { handle() {}, batch: { size: 5 } }, /batch is only for a worker with handleBatch/],
+  ] as const
+) {
+  Deno.test(`a worker with ${name} is refused at its worker: line and column`, async () => {
+    await using nsq = await startNsq({ lookupd: false });
+    const error = await startInProcess({
+      yaml: yamlFor(nsq, uniqueTopic("refused"), "max_in_flight: 5"),
+      workers: { "test/batch": worker as WorkerDefinition },
+    }).then(() => null, (error: unknown) => error);
+    assert.ok(error instanceof ConfigError, String(error));
+    assert.match(error.message, new RegExp(`test\\.yaml:12:13: .*${expected.source}`));
+  });
+}
