@@ -107,7 +107,11 @@ function batchIssues(
       if (entry.batch === null) continue;
       const path = `workers[${i}].batch`;
       issues.push(
-        issueAt(draft, path, `${path} is only for a worker with handleBatch(); ${worker.file} has handle()`),
+        issueAt(
+          draft,
+          path,
+          `${path} is only for a worker with handleBatch(); ${worker.file} has handle()`,
+        ),
       );
     } else if (settings.size > entry.maxInFlight) {
       issues.push({

@@ -83,13 +83,19 @@ Deno.test("per-item results, each on its own message; invalid and duplicate mess
   type Body = { key: string; kind: "ok" | "retry" | "permanent" | "invalid" };
   const calls: { key: string; attempts: number }[][] = [];
   await using daemon = await startInProcess({
-    yaml: yamlFor(nsq, topic, "max_in_flight: 10\nmax_attempts: 3\nbatch: { size: 10, wait: 100ms }"),
+    yaml: yamlFor(
+      nsq,
+      topic,
+      "max_in_flight: 10\nmax_attempts: 3\nbatch: { size: 10, wait: 100ms }",
+    ),
     workers: {
       "test/batch": {
         validate: (body: Body) => body.kind !== "invalid",
         dedupeKey: (body: Body) => body.key,
         handleBatch(items: readonly BatchItem<Body>[]): BatchResult[] {
-          calls.push(items.map(({ body, message }) => ({ key: body.key, attempts: message.attempts })));
+          calls.push(
+            items.map(({ body, message }) => ({ key: body.key, attempts: message.attempts })),
+          );
           return items.map(({ body, message }) => {
             if (body.kind === "permanent") return new PermanentError(`refused ${body.key}`);
             if (body.kind === "retry" && message.attempts < 2) return new Error("try again");
@@ -110,7 +116,9 @@ Deno.test("per-item results, each on its own message; invalid and duplicate mess
   const stats = daemon.supervisor.entries[0]!.stats;
   await waitFor(() => stats.snapshot().outcomes.finish === 3, { message: "a, e and b finished" });
   await nsq.publish(topic, JSON.stringify({ key: "a", kind: "ok" }));
-  await waitFor(() => stats.snapshot().outcomes.duplicate === 1, { message: "a's copy a duplicate" });
+  await waitFor(() => stats.snapshot().outcomes.duplicate === 1, {
+    message: "a's copy a duplicate",
+  });
 
   const letters = (await nsq.readTopic(`${topic}.dead`, 2, { channel: "check" })).map(envelope);
   assert.deepEqual(letters.map((l) => [JSON.parse(String(l.body)).key, l.reason]).sort(), [
@@ -279,7 +287,11 @@ Deno.test("SIGTERM with a half-full batch: the batch is handed over, finished, e
 
 for (
   const [name, batch, expected] of [
-    ["a size above max_in_flight", "{ size: 200, wait: 1s }", /batch\.size must be at most max_in_flight \(50\)/],
+    [
+      "a size above max_in_flight",
+      "{ size: 200, wait: 1s }",
+      /batch\.size must be at most max_in_flight \(50\)/,
+    ],
     ["a size of zero", "{ size: 0 }", /batch\.size must be an integer from 1 to 2500, got 0/],
     ["a negative size", "{ size: -5 }", /batch\.size must be an integer from 1 to 2500, got -5/],
     ["a wait that is no duration", "{ size: 10, wait: soon }", /batch\.wait must be a duration/],
@@ -315,14 +327,25 @@ workers:
 `);
   const { code, stderr } = await runCli(["check", "-c", path]);
   assert.equal(code, 2, stderr);
-  assert.match(stderr, /config\.yaml:6:13: .*declares batch\.size 10, above this entry's max_in_flight 5/);
+  assert.match(
+    stderr,
+    /config\.yaml:6:13: .*declares batch\.size 10, above this entry's max_in_flight 5/,
+  );
 });
 
 for (
   const [name, worker, expected] of [
-    ["both handle and handleBatch", { handle() {}, handleBatch() {} }, /has both handle\(\) and handleBatch\(\)/],
+    [
+      "both handle and handleBatch",
+      { handle() {}, handleBatch() {} },
+      /has both handle\(\) and handleBatch\(\)/,
+    ],
     ["neither handle nor handleBatch", { decode: "text" }, /has no handle\(\) or handleBatch\(\)/],
-    ["batch without handleBatch", { handle() {}, batch: { size: 5 } }, /batch is only for a worker with handleBatch/],
+    [
+      "batch without handleBatch",
+      { handle() {}, batch: { size: 5 } },
+      /batch is only for a worker with handleBatch/,
+    ],
   ] as const
 ) {
   Deno.test(`a worker with ${name} is refused at its worker: line and column`, async () => {

@@ -6,7 +6,7 @@
 import assert from "node:assert/strict";
 import { MemoryStore } from "../src/dedupe/memory_store.ts";
 import { PermanentError } from "../src/permanent_error.ts";
-import { type BatchReport, Batcher, type BatcherOptions } from "../src/runner/batcher.ts";
+import { Batcher, type BatcherOptions, type BatchReport } from "../src/runner/batcher.ts";
 import type { Outcome } from "../src/runner/outcome.ts";
 import { type TaskMessage, TaskRunner } from "../src/runner/task_runner.ts";
 import type { BatchContext, BatchItem, Logger, WorkerDefinition } from "../src/worker.ts";
@@ -59,8 +59,7 @@ function harness(
     waitMs: options.waitMs ?? 50,
     timeoutMs,
     store,
-    settle: (attempt, state, error, durationMs) =>
-      runner.settle(attempt, state, error, durationMs),
+    settle: (attempt, state, error, durationMs) => runner.settle(attempt, state, error, durationMs),
     context: (touch, signal) => {
       signals.push(signal);
       const { message: _, ...ctx } = fakeContext(message(0), signal);
@@ -174,16 +173,24 @@ Deno.test("a wrong number of results is a worker bug: every item retried, one er
   const h = harness(() => [undefined], { size: 3 });
   const outcomes = await Promise.all([1, 2, 3].map((n) => h.run(message(n))));
   assert.deepEqual(kinds(outcomes), ["retry", "retry", "retry"]);
-  assert.match((outcomes[0] as { error: string }).error, /one result per item \(3\), got 1 results/);
+  assert.match(
+    (outcomes[0] as { error: string }).error,
+    /one result per item \(3\), got 1 results/,
+  );
   assert.equal(h.errors.length, 1);
 });
 
 Deno.test("timeout applies to the handleBatch call: ctx.signal aborts and every item is retried", async () => {
-  const h = harness((_items, ctx) =>
-    new Promise((_, reject) => ctx.signal.addEventListener("abort", () => reject(ctx.signal.reason))), {
-    size: 2,
-    timeoutMs: 50,
-  });
+  const h = harness(
+    (_items, ctx) =>
+      new Promise((_, reject) =>
+        ctx.signal.addEventListener("abort", () => reject(ctx.signal.reason))
+      ),
+    {
+      size: 2,
+      timeoutMs: 50,
+    },
+  );
   const outcomes = await Promise.all([h.run(message(1)), h.run(message(2))]);
   assert.deepEqual(kinds(outcomes), ["retry", "retry"]);
   assert.match((outcomes[0] as { error: string }).error, /timed out after 50ms/);

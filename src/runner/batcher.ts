@@ -210,9 +210,11 @@ export class Batcher {
           lease: null,
           stop,
         });
-        deadline.watch(Promise.resolve(returned).then((value) => {
-          results = value;
-        }));
+        deadline.watch(
+          Promise.resolve(returned).then((value) => {
+            results = value;
+          }),
+        );
         await deadline.settled.promise;
         state = deadline.state as BatchState;
         error = deadline.error;

@@ -441,7 +441,11 @@ export class TaskRunner {
       case "timed_out":
         return this.#release(
           attempt,
-          this.#failure(attempt.message, `handleBatch timed out after ${this.#timeoutMs}ms`, durationMs),
+          this.#failure(
+            attempt.message,
+            `handleBatch timed out after ${this.#timeoutMs}ms`,
+            durationMs,
+          ),
         );
       case "stopped":
         return this.#release(attempt, { kind: "interrupted", durationMs });
