@@ -7,9 +7,8 @@
 import assert from "node:assert/strict";
 import { ConfigError } from "../src/config/config_error.ts";
 import { PermanentError } from "../src/mod.ts";
-import type { NsqMessage } from "../src/nsq/nsq_message.ts";
-import { ReaderConnection } from "../src/nsq/reader_connection.ts";
 import type { BatchItem, BatchResult, WorkerDefinition } from "../src/worker.ts";
+import { openCanary } from "./helpers/canary.ts";
 import { runCli, spawnCli, TempDir } from "./helpers/daemon_process.ts";
 import { envelope, startInProcess } from "./helpers/in_process.ts";
 import { type NsqCluster, startNsq, uniqueTopic, waitFor } from "./helpers/nsq.ts";
@@ -135,43 +134,8 @@ Deno.test("per-item results, each on its own message; invalid and duplicate mess
   await waitFor(async () => (await nsq.channel(topic, "work"))?.in_flight_count === 0);
 });
 
-/**
- * nsqd looks for timed-out messages of a new channel only after its next
- * refresh of the channel list (every 5 s in nsqd 1.3.0). A canary held
- * without TOUCH by a bare connection shows when that scan has happened.
- */
-async function withCanary(
-  nsq: NsqCluster,
-  topic: string,
-  body: (timedOut: () => Promise<boolean>) => Promise<void>,
-): Promise<void> {
-  const [host, port] = nsq.nsqds[0]!.tcpAddress.split(":");
-  const held: NsqMessage[] = [];
-  const canary: ReaderConnection = new ReaderConnection(host!, Number(port), topic, "work", {
-    authSecret: null,
-    tls: null,
-    compression: "none",
-    heartbeatIntervalMs: 1_000,
-    idleTimeoutMs: 10_000,
-  }, {
-    ready: () => canary.setRdy(1),
-    message: (message) => void held.push(message),
-    responded() {},
-    closed() {},
-    error() {},
-  });
-  canary.connect();
-  try {
-    await nsq.publish(topic, "canary");
-    await body(async () => ((await nsq.channel(topic, "work"))?.timeout_count ?? 0) >= 1);
-    assert.ok(held.length >= 1, "the canary went to the bare connection");
-    assert.ok(held.every((m) => decoder.decode(m.body) === "canary"));
-  } finally {
-    for (const message of held) message.finish();
-    await canary.drain();
-    await canary.close();
-  }
-}
+const decodeAll = (held: readonly { body: Uint8Array }[]) =>
+  held.map((m) => decoder.decode(m.body));
 
 Deno.test("a batch running longer than nsqd's msg-timeout is touched: no message redelivered", async () => {
   await using nsq = await startNsq({ nsqdArgs: ["--msg-timeout=1s"] });
@@ -198,11 +162,13 @@ Deno.test("a batch running longer than nsqd's msg-timeout is touched: no message
   });
   await nsq.publishMany(topic, ["1", "2", "3"]);
   await started.promise;
-  await withCanary(nsq, topic, async (canaryTimedOut) => {
-    timedOut = canaryTimedOut;
+  {
+    await using canary = await openCanary(nsq, topic, "work");
+    timedOut = canary.timedOut;
     const stats = daemon.supervisor.entries[0]!.stats;
     await waitFor(() => stats.snapshot().outcomes.finish === 3, { timeoutMs: 15_000 });
-  });
+    assert.deepEqual(decodeAll(canary.held), ["canary"], "the canary went to the bare connection");
+  }
   assert.deepEqual(calls, [3]);
   const channel = await nsq.channel(topic, "work");
   assert.equal(channel?.timeout_count, 1, "only the canary timed out");
@@ -229,11 +195,13 @@ Deno.test("messages waiting longer than nsqd's msg-timeout for their batch are t
   await waitFor(() => entry.consumer.inFlight === 2, { message: "2 messages in the batch" });
   // RDY 0: the canary goes to the bare connection, and the batch waits on.
   entry.consumer.pause();
-  await withCanary(nsq, topic, async (canaryTimedOut) => {
-    await waitFor(canaryTimedOut, { message: "the canary timed out", timeoutMs: 15_000 });
+  {
+    await using canary = await openCanary(nsq, topic, "work");
+    await waitFor(canary.timedOut, { message: "the canary timed out", timeoutMs: 15_000 });
     assert.deepEqual(calls, [], "the batch is still waiting");
     await daemon.shutdown();
-  });
+    assert.deepEqual(decodeAll(canary.held), ["canary"], "the canary went to the bare connection");
+  }
   assert.deepEqual(calls, [2]);
   assert.equal(daemon.supervisor.entries[0]!.stats.snapshot().outcomes.finish, 2);
   const channel = await nsq.channel(topic, "work");
@@ -245,19 +213,15 @@ Deno.test("SIGTERM with a half-full batch: the batch is handed over, finished, e
   await using nsq = await startNsq();
   await using dir = await TempDir.create();
   const topic = uniqueTopic("sigterm");
-  const config = await dir.writeConfig({
-    nsq: { nsqd_tcp_addresses: [nsq.nsqds[0]!.tcpAddress] },
-    log: { level: "info", format: "json" },
-    http: { listen: "127.0.0.1:0" },
-    shutdown_timeout: "10s",
-    workers: [{
-      topic,
-      channel: "work",
-      worker: "batch_record",
-      max_in_flight: 10,
-      options: { out: dir.join("out.txt"), sleep_ms: 300 },
-    }],
-  });
+  // batch_record's own batch: 10 items, a 60 s wait, so only the drain hands these 4 over.
+  const config = await dir.writeConfig(`
+nsq: { nsqd_tcp_addresses: [${nsq.nsqds[0]!.tcpAddress}] }
+http: { listen: 127.0.0.1:0 }
+shutdown_timeout: 10s
+workers:
+  - { topic: ${topic}, channel: work, worker: batch_record, max_in_flight: 10,
+      options: { out: ${dir.join("out.txt")}, sleep_ms: 300 } }
+`);
   await using daemon = spawnCli(["run", "-c", config], { writeDir: dir.path });
   const listening = await daemon.waitForLine((line) => line.includes("http listening"));
   const address = JSON.parse(listening).address;
@@ -286,18 +250,35 @@ Deno.test("SIGTERM with a half-full batch: the batch is handed over, finished, e
 });
 
 for (
-  const [name, batch, expected] of [
+  const [name, entry, expected] of [
     [
-      "a size above max_in_flight",
-      "{ size: 200, wait: 1s }",
-      /batch\.size must be at most max_in_flight \(50\)/,
+      "batch.size above max_in_flight",
+      "max_in_flight: 50\n    batch: { size: 200, wait: 1s }",
+      /:8:\d+: workers\[0\]\.batch\.size must be at most max_in_flight \(50\)/,
     ],
-    ["a size of zero", "{ size: 0 }", /batch\.size must be an integer from 1 to 2500, got 0/],
-    ["a negative size", "{ size: -5 }", /batch\.size must be an integer from 1 to 2500, got -5/],
-    ["a wait that is no duration", "{ size: 10, wait: soon }", /batch\.wait must be a duration/],
+    [
+      "batch.size zero",
+      "max_in_flight: 50\n    batch: { size: 0 }",
+      /:8:\d+: workers\[0\]\.batch\.size must be an integer from 1 to 2500, got 0/,
+    ],
+    [
+      "batch.size negative",
+      "max_in_flight: 50\n    batch: { size: -5 }",
+      /:8:\d+: workers\[0\]\.batch\.size must be an integer from 1 to 2500, got -5/,
+    ],
+    [
+      "a batch.wait that is no duration",
+      "max_in_flight: 50\n    batch: { size: 10, wait: soon }",
+      /:8:\d+: workers\[0\]\.batch\.wait must be a duration/,
+    ],
+    [
+      "the worker's batch.size above max_in_flight",
+      "max_in_flight: 5",
+      /:6:13: .*declares batch\.size 10, above this entry's max_in_flight 5/,
+    ],
   ] as const
 ) {
-  Deno.test(`check refuses batch with ${name}: exit 2 at file:line:col`, async () => {
+  Deno.test(`check refuses ${name}: exit 2 at file:line:col`, async () => {
     await using dir = await TempDir.create();
     const path = await dir.writeConfig(`nsq:
   nsqd_tcp_addresses: [127.0.0.1:4150]
@@ -305,33 +286,14 @@ workers:
   - topic: sink
     channel: work
     worker: batch_record
-    max_in_flight: 50
-    batch: ${batch}
+    ${entry}
 `);
     const { code, stderr } = await runCli(["check", "-c", path]);
     assert.equal(code, 2, stderr);
-    assert.match(stderr, new RegExp(`config\\.yaml:8:\\d+: .*${expected.source}`));
+    assert.match(stderr, new RegExp(`config\\.yaml${expected.source}`));
     assert.doesNotMatch(stderr, /^\s+at /m, "no stack trace");
   });
 }
-
-Deno.test("check refuses a worker's batch.size above the entry's max_in_flight, at its worker:", async () => {
-  await using dir = await TempDir.create();
-  const path = await dir.writeConfig(`nsq:
-  nsqd_tcp_addresses: [127.0.0.1:4150]
-workers:
-  - topic: sink
-    channel: work
-    worker: batch_record
-    max_in_flight: 5
-`);
-  const { code, stderr } = await runCli(["check", "-c", path]);
-  assert.equal(code, 2, stderr);
-  assert.match(
-    stderr,
-    /config\.yaml:6:13: .*declares batch\.size 10, above this entry's max_in_flight 5/,
-  );
-});
 
 for (
   const [name, worker, expected] of [
