@@ -167,7 +167,8 @@ Deno.test("a batch running longer than nsqd's msg-timeout is touched: no message
     timedOut = canary.timedOut;
     const stats = daemon.supervisor.entries[0]!.stats;
     await waitFor(() => stats.snapshot().outcomes.finish === 3, { timeoutMs: 15_000 });
-    assert.deepEqual(decodeAll(canary.held), ["canary"], "the canary went to the bare connection");
+    assert.ok(canary.held.length >= 1, "the canary went to the bare connection");
+    assert.deepEqual(new Set(decodeAll(canary.held)), new Set(["canary"]));
   }
   assert.deepEqual(calls, [3]);
   const channel = await nsq.channel(topic, "work");
@@ -195,12 +196,16 @@ Deno.test("messages waiting longer than nsqd's msg-timeout for their batch are t
   await waitFor(() => entry.consumer.inFlight === 2, { message: "2 messages in the batch" });
   // RDY 0: the canary goes to the bare connection, and the batch waits on.
   entry.consumer.pause();
+  await waitFor(async () =>
+    (await nsq.channel(topic, "work"))?.clients.every((c) => c.ready_count === 0) ?? false
+  );
   {
     await using canary = await openCanary(nsq, topic, "work");
     await waitFor(canary.timedOut, { message: "the canary timed out", timeoutMs: 15_000 });
     assert.deepEqual(calls, [], "the batch is still waiting");
     await daemon.shutdown();
-    assert.deepEqual(decodeAll(canary.held), ["canary"], "the canary went to the bare connection");
+    assert.ok(canary.held.length >= 1, "the canary went to the bare connection");
+    assert.deepEqual(new Set(decodeAll(canary.held)), new Set(["canary"]));
   }
   assert.deepEqual(calls, [2]);
   assert.equal(daemon.supervisor.entries[0]!.stats.snapshot().outcomes.finish, 2);
@@ -296,27 +301,40 @@ workers:
 }
 
 for (
-  const [name, worker, expected] of [
+  const [name, worker, entry, expected] of [
     [
-      "both handle and handleBatch",
+      "a worker with both handle and handleBatch",
       { handle() {}, handleBatch() {} },
-      /has both handle\(\) and handleBatch\(\)/,
+      "",
+      /:12:13: .*has both handle\(\) and handleBatch\(\)/,
     ],
-    ["neither handle nor handleBatch", { decode: "text" }, /has no handle\(\) or handleBatch\(\)/],
     [
-      "batch without handleBatch",
+      "a worker with neither handle nor handleBatch",
+      { decode: "text" },
+      "",
+      /:12:13: .*has no handle\(\) or handleBatch\(\)/,
+    ],
+    [
+      "a worker with batch but no handleBatch",
       { handle() {}, batch: { size: 5 } },
-      /batch is only for a worker with handleBatch/,
+      "",
+      /:12:13: .*batch is only for a worker with handleBatch/,
+    ],
+    [
+      "an entry's batch for a worker with handle",
+      { handle() {} },
+      "batch: { size: 5 }",
+      /:14:12: workers\[0\]\.batch is only for a worker with handleBatch\(\)/,
     ],
   ] as const
 ) {
-  Deno.test(`a worker with ${name} is refused at its worker: line and column`, async () => {
+  Deno.test(`${name} is refused at file:line:col`, async () => {
     await using nsq = await startNsq({ lookupd: false });
     const error = await startInProcess({
-      yaml: yamlFor(nsq, uniqueTopic("refused"), "max_in_flight: 5"),
+      yaml: yamlFor(nsq, uniqueTopic("refused"), `max_in_flight: 5\n${entry}`),
       workers: { "test/batch": worker as WorkerDefinition },
     }).then(() => null, (error: unknown) => error);
     assert.ok(error instanceof ConfigError, String(error));
-    assert.match(error.message, new RegExp(`test\\.yaml:12:13: .*${expected.source}`));
+    assert.match(error.message, new RegExp(`test\\.yaml${expected.source}`));
   });
 }
