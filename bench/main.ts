@@ -51,6 +51,14 @@ const TRACING_SERVICE = "nsqworker-bench";
  */
 const HANDLER_BOUND = { name: "nsqworker handler 5 ms", handlerMs: 5, maxInFlight: 500 };
 
+/**
+ * The batch-bound row: `handleBatch` awaits 5 ms per call of up to 500
+ * items (bench/workers/batch_sleep5.ts), at the handler-bound row's
+ * max_in_flight, so the two compare one round trip per batch against one
+ * per message.
+ */
+const BATCH_BOUND = { name: "nsqworker handleBatch 5 ms", batchSize: 500 };
+
 function median(values: readonly number[]): number | null {
   if (values.length === 0) return null;
   const sorted = [...values].sort((a, b) => a - b);
@@ -292,6 +300,12 @@ async function bench(
       }),
     })
     : null;
+  const batchPeer = wants("handler")
+    ? daemonPeer(BATCH_BOUND.name, tools, () => "memory", {
+      worker: "batch_sleep5",
+      maxInFlight: HANDLER_BOUND.maxInFlight,
+    })
+    : null;
   // The dedupe section's `memory` figure and the tracing section's `off` are the nsqworker peer itself.
   const rotation = [...throughputPeers];
   if ((dedupePeers.length > 0 || tracingPeer !== null) && !rotation.includes(nsqworker)) {
@@ -310,6 +324,7 @@ async function bench(
     )
     : [];
   rotation.push(...processPeers.map(({ peer }) => peer));
+  if (batchPeer !== null) rotation.push(batchPeer);
 
   const biggest = Math.max(options.messages, options.memoryMessages, 200_000);
   const nsq = await startNsq({
@@ -353,11 +368,9 @@ async function bench(
       };
     }
 
-    let handlerBound: HandlerBoundResult | null = null;
-    if (handlerPeer !== null) {
-      const summary = summarize(handlerPeer, runs, base);
-      const ideal = (HANDLER_BOUND.maxInFlight * 1000) / HANDLER_BOUND.handlerMs;
-      handlerBound = {
+    const bound = (peer: Peer, ideal: number): HandlerBoundResult => {
+      const summary = summarize(peer, runs, base);
+      return {
         handler_ms: HANDLER_BOUND.handlerMs,
         max_in_flight: HANDLER_BOUND.maxInFlight,
         ideal_msgs_per_sec: ideal,
@@ -369,7 +382,13 @@ async function bench(
         cpu_s_per_million: summary.cpu_s_per_million,
         ...(summary.error ? { error: summary.error } : {}),
       };
-    }
+    };
+    // 500 in flight, each message 5 ms; or one 5 ms call per 500 items.
+    const ideal = (HANDLER_BOUND.maxInFlight * 1000) / HANDLER_BOUND.handlerMs;
+    const handlerBound = handlerPeer === null ? null : bound(handlerPeer, ideal);
+    const batchBound = batchPeer === null
+      ? null
+      : { ...bound(batchPeer, ideal), batch_size: BATCH_BOUND.batchSize };
 
     let tracing: TracingResult | null = null;
     if (tracingPeer !== null) {
@@ -499,6 +518,7 @@ async function bench(
       },
       throughput,
       handler_bound: handlerBound,
+      batch_bound: batchBound,
       latency,
       memory,
       dedupe,

@@ -95,6 +95,8 @@ export interface BenchResult {
   };
   readonly throughput: ThroughputEntry[];
   readonly handler_bound: HandlerBoundResult | null;
+  /** The same 5 ms per `handleBatch` call of up to `batch_size` items, at the same max_in_flight. */
+  readonly batch_bound?: (HandlerBoundResult & { readonly batch_size: number }) | null;
   readonly latency: LatencyResult | { error: string } | null;
   readonly memory: MemoryResult | { error: string } | null;
   readonly dedupe: { baseline: string; method: string; stores: DedupeEntry[] } | null;
@@ -162,6 +164,24 @@ export function formatResult(result: BenchResult): string {
         bound.fraction_of_ideal === null ? "—" : bound.fraction_of_ideal.toFixed(2),
         cpu(bound.cpu_s_per_million),
         bound.rounds_msgs_per_sec.map(int).join(" "),
+      ],
+    );
+    lines.push(...table(rows), "");
+  }
+  const batch = result.batch_bound;
+  if (batch) {
+    const perMessage = bound?.msgs_per_sec ?? null;
+    lines.push(
+      `Batch-bound: handleBatch awaits ${batch.handler_ms} ms per call of up to ` +
+        `${batch.batch_size} items, max_in_flight ${batch.max_in_flight}`,
+    );
+    const rows = [["msg/s", "× handle 5 ms", "CPU s / 1M", "rounds (msg/s)"]];
+    rows.push(
+      batch.msgs_per_sec === null ? ["—", "—", "—", `failed: ${batch.error ?? "did not run"}`] : [
+        int(batch.msgs_per_sec),
+        perMessage ? (batch.msgs_per_sec / perMessage).toFixed(2) : "—",
+        cpu(batch.cpu_s_per_million),
+        batch.rounds_msgs_per_sec.map(int).join(" "),
       ],
     );
     lines.push(...table(rows), "");

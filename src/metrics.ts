@@ -18,6 +18,7 @@
  * @module
  */
 
+import { batchFamilies } from "./batch_metrics.ts";
 import { DURATION_BUCKETS_MS } from "./entry_stats.ts";
 import type { DaemonSnapshot, EntrySnapshot } from "./http/snapshot.ts";
 import type { EntryState } from "./running_entry.ts";
@@ -214,6 +215,7 @@ export function metricFamilies(snapshot: DaemonSnapshot): MetricFamily[] {
         )
       ),
     },
+    ...batchFamilies(entries),
   ];
 }
 
@@ -325,6 +327,7 @@ export function formatValue(value: number): string {
   return String(value);
 }
 
-function entryLabels(entry: EntrySnapshot): Labels {
+/** The labels of every per-entry series. */
+export function entryLabels(entry: EntrySnapshot): Labels {
   return { topic: entry.topic, channel: entry.channel };
 }

@@ -18,6 +18,10 @@
 
 export { defineWorker } from "./worker.ts";
 export type {
+  BatchContext,
+  BatchDefaults,
+  BatchItem,
+  BatchResult,
   Decode,
   Logger,
   Message,

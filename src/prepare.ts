@@ -12,6 +12,7 @@ import { dirname } from "node:path";
 import { ConfigError, type ConfigIssue } from "./config/config_error.ts";
 import { type ConfigDraft, readFailure } from "./config/load.ts";
 import type { Config, TlsConfig } from "./config/types.ts";
+import { batchSettings } from "./batch_settings.ts";
 import { connectionOptions } from "./connection_options.ts";
 import type { ConnectionOptions } from "./nsq/connection_options.ts";
 import {
@@ -87,6 +88,7 @@ export async function prepare(draft: ConfigDraft, options: PrepareOptions = {}):
     const problem = sqliteStoreProblem(store.path);
     if (problem !== null) issues.push(issueAt(draft, "dedupe.store", problem));
   }
+  if (draft.config !== null) issues.push(...batchIssues(draft, draft.config, loaded.workers));
   if (draft.config === null || issues.length > 0) throw new ConfigError(inFileOrder(issues));
   const config = draft.config;
   return {
@@ -94,6 +96,44 @@ export async function prepare(draft: ConfigDraft, options: PrepareOptions = {}):
     workers: config.workers.map((_, i) => loaded.workers.get(i)!),
     connection: connectionOptions(config.nsq, (path) => files.get(path)!),
   };
+}
+
+/**
+ * An entry's `batch:` needs a worker with `handleBatch`, and the batch size
+ * the worker declares must fit the entry's `max_in_flight` (a size written
+ * in the entry was checked with the config).
+ */
+function batchIssues(
+  draft: ConfigDraft,
+  config: Config,
+  workers: ReadonlyMap<number, LoadedWorker>,
+): ConfigIssue[] {
+  const issues: ConfigIssue[] = [];
+  for (const [i, entry] of config.workers.entries()) {
+    const worker = workers.get(i);
+    if (worker === undefined) continue;
+    const settings = batchSettings(entry, worker.definition);
+    if (settings === null) {
+      if (entry.batch === null) continue;
+      const path = `workers[${i}].batch`;
+      issues.push(
+        issueAt(
+          draft,
+          path,
+          `${path} is only for a worker with handleBatch(); ${worker.file} has handle()`,
+        ),
+      );
+    } else if (settings.size > entry.maxInFlight) {
+      issues.push({
+        ...entry.workerLocation,
+        path: `workers[${i}].worker`,
+        message: `${worker.file} declares batch.size ${settings.size}, above this entry's ` +
+          `max_in_flight ${entry.maxInFlight}, so a batch could never fill: set batch.size or ` +
+          `max_in_flight on this entry`,
+      });
+    }
+  }
+  return issues;
 }
 
 /** Reads every TLS file `<section>.tls` names; one that cannot be read is an issue at its key. */

@@ -18,6 +18,11 @@ import { OutcomeExecutor } from "./outcome_executor.ts";
 import { describeError, type Outcome } from "./runner/outcome.ts";
 import { TaskRunner } from "./runner/task_runner.ts";
 import { type DeliverySpan, EntryTracer, TRACING_ON } from "./tracing.ts";
+import { BatchContext } from "./batch_context.ts";
+import { batchSettings } from "./batch_settings.ts";
+import { BatchStats } from "./batch_stats.ts";
+import { isLogged } from "./log.ts";
+import { Batcher, type BatchReport } from "./runner/batcher.ts";
 import type { LoadedWorker } from "./worker_loader.ts";
 import type { Logger } from "./worker.ts";
 
@@ -50,6 +55,10 @@ export class RunningEntry {
   #executor: OutcomeExecutor;
   /** Null when tracing is off: then the message path makes no span. */
   #tracer: EntryTracer | null;
+  /** Null unless the worker has `handleBatch`. */
+  #batcher: Batcher | null = null;
+  /** The batch figures; null unless the worker has `handleBatch`. */
+  readonly batchStats: BatchStats | null = null;
   #state: EntryState = "starting";
   #failure: string | null = null;
   #stop = new AbortController();
@@ -89,13 +98,30 @@ export class RunningEntry {
       publisher,
       tracer,
     });
+    const batch = batchSettings(entry, worker.definition);
     this.#runner = new TaskRunner({
       worker: tracer?.worker(worker.definition) ?? worker.definition,
       scope: `${entry.nsqTopic}/${entry.channel}`,
       settings: entry,
       store: options.store,
       context: (task, signal) => new MessageContext(this.#context, task, signal),
+      ...(batch ? { join: (attempt) => this.#batcher!.join(attempt) } : {}),
     });
+    if (batch !== null) {
+      const stats = this.batchStats = new BatchStats(batch.size, batch.waitMs);
+      this.#batcher = new Batcher({
+        handleBatch: worker.definition.handleBatch!,
+        size: batch.size,
+        waitMs: batch.waitMs,
+        timeoutMs: entry.timeoutMs,
+        store: options.store,
+        settle: (attempt, state, error, durationMs) =>
+          this.#runner.settle(attempt, state, error, durationMs),
+        context: (touch, signal) => new BatchContext(this.#context, touch, signal),
+        onBatch: (report) => this.#batchEnded(stats, report),
+        log: options.log,
+      });
+    }
     this.#consumer = new Consumer({
       topic: entry.nsqTopic,
       channel: entry.channel,
@@ -173,6 +199,7 @@ export class RunningEntry {
   async #shutdown(timeoutMs: number): Promise<void> {
     this.#state = "draining";
     const deadline = Date.now() + timeoutMs;
+    this.#batcher?.drain();
     await this.#consumer.drain(Math.min(timeoutMs, 2000) || 1);
     if (!(await this.#whenIdle(deadline - Date.now()))) {
       this.#log.warning("handlers still running after the shutdown timeout: aborting them", {
@@ -200,6 +227,16 @@ export class RunningEntry {
         this.#idle = null;
         resolve(true);
       };
+    });
+  }
+
+  #batchEnded(stats: BatchStats, report: BatchReport): void {
+    stats.record(report.items, report.durationMs);
+    if (!isLogged("debug")) return;
+    this.#log.debug("batch handled", {
+      items: report.items,
+      duration_ms: Math.round(report.durationMs * 100) / 100,
+      result: report.state,
     });
   }
 

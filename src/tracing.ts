@@ -31,6 +31,7 @@ import { formatTraceParent, traceParentOfBody, withTraceParent } from "./trace_p
 import { VERSION } from "./version.ts";
 import type { Message, PublishBody, WorkerDefinition } from "./worker.ts";
 
+type Handle = NonNullable<WorkerDefinition["handle"]>;
 /**
  * Whether Deno exports telemetry: `OTEL_DENO` is `true` or `1`, as Deno reads
  * it. Without permission to read it, tracing stays off.
@@ -130,7 +131,9 @@ export class EntryTracer {
    */
   worker(definition: WorkerDefinition): WorkerDefinition {
     const handle = definition.handle;
-    const traced: WorkerDefinition["handle"] = function (this: unknown, body, ctx) {
+    // A batch worker's spans are not made yet: its messages get their own, without exception events.
+    if (handle === undefined) return definition;
+    const traced: Handle = function (this: unknown, body, ctx) {
       let result: unknown;
       try {
         result = handle.call(this, body, ctx);
@@ -139,7 +142,7 @@ export class EntryTracer {
         throw error;
       }
       if (isThenable(result)) return Promise.resolve(result).then(ignore, rethrowRecorded);
-      return result as ReturnType<WorkerDefinition["handle"]>;
+      return result as ReturnType<Handle>;
     };
     return { ...definition, handle: traced };
   }

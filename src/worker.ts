@@ -78,8 +78,45 @@ export interface WorkerContext<O extends WorkerOptions = WorkerOptions> extends 
   touch(): void;
 }
 
+/** One message of a batch: its decoded body and the message it came in. */
+// deno-lint-ignore no-explicit-any
+export interface BatchItem<T = any> {
+  readonly body: T;
+  readonly message: Message;
+}
+
 /**
- * A worker module's default export.
+ * What `handleBatch()` may give for one item: `undefined` or `"finish"`
+ * (FIN), an `Error` (retried with backoff) or a {@link PermanentError}
+ * (dead-lettered at once).
+ */
+export type BatchResult = undefined | "finish" | Error;
+
+/** What `handleBatch()` receives beside the items: `handle()`'s `ctx` without `message`. */
+export interface BatchContext<O extends WorkerOptions = WorkerOptions> extends SetupContext<O> {
+  /** Aborted when the batch's `timeout` passes or a forced shutdown begins. */
+  readonly signal: AbortSignal;
+  /**
+   * Resets nsqd's message timeout of every item. The daemon already does
+   * this on its own while the batch waits and runs.
+   */
+  touch(): void;
+}
+
+/**
+ * A batch worker's defaults; an entry's `batch: { size, wait }` overrides
+ * them. Without them a batch holds up to the entry's `max_in_flight` items
+ * and waits 1 s.
+ */
+export interface BatchDefaults {
+  /** The most items a batch holds; at most the entry's `max_in_flight`. */
+  readonly size?: number;
+  /** How long a batch may wait for more items after its first, in milliseconds. */
+  readonly wait?: number;
+}
+
+/**
+ * A worker module's default export: it has `handle` or `handleBatch`, not both.
  *
  * - `handle` returns (or resolves) → the message is finished;
  *   throws → retried with backoff, up to `max_attempts`, then dead-lettered;
@@ -108,7 +145,19 @@ export interface WorkerDefinition<T = any, O extends WorkerOptions = WorkerOptio
   readonly dedupeKey?: (body: T, message: Message) => string | number | null | undefined;
   /** Runs once before the consumer connects; a throw keeps this entry from starting. */
   readonly setup?: (ctx: SetupContext<O>) => void | Promise<void>;
-  readonly handle: (body: T, ctx: WorkerContext<O>) => void | Promise<void>;
+  /** Handles one message. */
+  readonly handle?: (body: T, ctx: WorkerContext<O>) => void | Promise<void>;
+  /**
+   * Handles a batch of messages instead of one: return nothing (every item
+   * finished), throw (every item retried; a {@link PermanentError} dead-letters
+   * every item) or return one {@link BatchResult} per item, in order.
+   */
+  readonly handleBatch?: (
+    items: readonly BatchItem<T>[],
+    ctx: BatchContext<O>,
+  ) => void | readonly BatchResult[] | Promise<void | readonly BatchResult[]>;
+  /** The batch size and wait of `handleBatch`, unless the entry sets them. */
+  readonly batch?: BatchDefaults;
   /** Runs once after the consumer has drained. */
   readonly teardown?: (ctx: SetupContext<O>) => void | Promise<void>;
 }

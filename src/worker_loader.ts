@@ -25,9 +25,11 @@ const DEFINITION_KEYS = new Set([
   "dedupeKey",
   "setup",
   "handle",
+  "handleBatch",
+  "batch",
   "teardown",
 ]);
-const FUNCTION_KEYS = ["validate", "dedupeKey", "setup", "handle", "teardown"] as const;
+const FUNCTION_KEYS = ["validate", "dedupeKey", "setup", "teardown"] as const;
 const DECODERS = new Set(["json", "text", "bytes"]);
 
 /** A worker module that failed to resolve, load or pass the shape check. */
@@ -214,12 +216,10 @@ function checkDefinition(file: string, value: unknown): WorkerDefinition | strin
       );
     }
   }
-  if (typeof definition.handle !== "function") {
-    problems.push(`${file}: default export has no handle() function`);
-  }
+  problems.push(...handlerProblems(file, definition));
   for (const key of FUNCTION_KEYS) {
     const hook = definition[key];
-    if (key !== "handle" && hook !== undefined && typeof hook !== "function") {
+    if (hook !== undefined && typeof hook !== "function") {
       problems.push(`${file}: ${key} must be a function, got ${describe(hook)}`);
     }
   }
@@ -267,6 +267,45 @@ function schemaProblems(file: string, definition: Record<string, unknown>): stri
               describe(standard.validate)
             }`
         }`,
+    );
+  }
+  return problems;
+}
+
+/** A worker has exactly one handler, `handle` or `handleBatch`, and `batch` only with the latter. */
+function handlerProblems(file: string, definition: Record<string, unknown>): string[] {
+  const { handle, handleBatch, batch } = definition;
+  const problems: string[] = [];
+  if (handle !== undefined && handleBatch !== undefined) {
+    problems.push(`${file}: default export has both handle() and handleBatch(); keep one`);
+  } else if (handle === undefined && handleBatch === undefined) {
+    problems.push(`${file}: default export has no handle() or handleBatch() function`);
+  }
+  for (const [key, value] of [["handle", handle], ["handleBatch", handleBatch]] as const) {
+    if (value !== undefined && typeof value !== "function") {
+      problems.push(`${file}: ${key} must be a function, got ${describe(value)}`);
+    }
+  }
+  if (batch === undefined) return problems;
+  if (handleBatch === undefined) {
+    problems.push(`${file}: batch is only for a worker with handleBatch()`);
+  }
+  if (!isPlainObject(batch)) {
+    problems.push(`${file}: batch must be an object { size, wait }, got ${describe(batch)}`);
+    return problems;
+  }
+  for (const key of Object.keys(batch)) {
+    if (key !== "size" && key !== "wait") {
+      problems.push(`${file}: batch has an unknown key ${JSON.stringify(key)} (known: size, wait)`);
+    }
+  }
+  const { size, wait } = batch;
+  if (size !== undefined && !(Number.isInteger(size) && (size as number) >= 1)) {
+    problems.push(`${file}: batch.size must be a positive integer, got ${describe(size)}`);
+  }
+  if (wait !== undefined && !(typeof wait === "number" && wait >= 0 && wait <= 3_600_000)) {
+    problems.push(
+      `${file}: batch.wait must be milliseconds from 0 to 3600000, got ${describe(wait)}`,
     );
   }
   return problems;

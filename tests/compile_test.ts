@@ -49,7 +49,8 @@ Deno.test("every module under workers/ loads through the loader", async () => {
   assert.ok(names.includes("demo/pageview"));
   for (const name of names) {
     const worker = await loadWorker(name);
-    assert.equal(typeof worker.definition.handle, "function", name);
+    const { handle, handleBatch } = worker.definition;
+    assert.equal(typeof (handle ?? handleBatch), "function", name);
   }
 });
 

@@ -81,6 +81,7 @@ Deno.test("the SPEC example gives every documented default, deeply frozen", asyn
     channel: "counter",
     worker: "demo/pageview",
     options: { label: "demo" },
+    batch: null,
     maxInFlight: 10,
     maxAttempts: 5,
     requeueDelayMs: 5_000,
@@ -157,6 +158,7 @@ Deno.test("entries inherit defaults and override each setting", () => {
     channel: "c",
     worker: "w",
     options: {},
+    batch: null,
     deadLetterTopic: "dead.a",
   });
   const { workerLocation, ...b } = entry(config, 1);
@@ -166,6 +168,7 @@ Deno.test("entries inherit defaults and override each setting", () => {
     channel: "c",
     worker: "team/b_worker",
     options: { nested: { list: [1, "two"] } },
+    batch: null,
     maxInFlight: 2500,
     maxAttempts: 1000,
     requeueDelayMs: 0,

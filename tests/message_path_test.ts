@@ -5,9 +5,8 @@
 
 import assert from "node:assert/strict";
 import { PermanentError } from "../src/mod.ts";
-import type { NsqMessage } from "../src/nsq/nsq_message.ts";
-import { ReaderConnection } from "../src/nsq/reader_connection.ts";
 import type { WorkerDefinition } from "../src/worker.ts";
+import { type Canary, openCanary } from "./helpers/canary.ts";
 import { deferred, envelope, startInProcess } from "./helpers/in_process.ts";
 import { type NsqCluster, startNsq, uniqueTopic, waitFor } from "./helpers/nsq.ts";
 
@@ -283,15 +282,10 @@ Deno.test("a dead letter that cannot be published: the handler runs max_attempts
 Deno.test("a handler slower than nsqd's msg-timeout is touched and not redelivered", async () => {
   await using nsq = await startNsq({ nsqdArgs: ["--msg-timeout=1s"] });
   const topic = uniqueTopic("touch");
-  const [host, port] = nsq.nsqds[0]!.tcpAddress.split(":");
   let calls = 0;
-  // nsqd looks for timed-out messages of a new channel only after its next
-  // refresh of the channel list (every 5 s in nsqd 1.3.0). A canary held
-  // without TOUCH by a bare connection shows when that scan has happened:
-  // once it timed out, an untouched message delivered before it would have
-  // too. The handler runs until then.
-  const canaryTimedOut = async () => ((await nsq.channel(topic, "work"))?.timeout_count ?? 0) >= 1;
-  let canary: ReaderConnection | null = null;
+  // The handler runs until a canary held without TOUCH has timed out
+  // (tests/helpers/canary.ts): an untouched message would have too.
+  let canary: Canary | null = null;
   const started = deferred();
   await using daemon = await startInProcess({
     yaml: yamlFor(nsq, topic, { timeout: "30s", max_in_flight: 1 }),
@@ -300,7 +294,10 @@ Deno.test("a handler slower than nsqd's msg-timeout is touched and not redeliver
         async handle(_body, ctx) {
           calls++;
           started.resolve();
-          await waitFor(canaryTimedOut, { message: "the canary timed out", timeoutMs: 15_000 });
+          await waitFor(() => canary !== null && canary.timedOut(), {
+            message: "the canary timed out",
+            timeoutMs: 15_000,
+          });
           assert.equal(ctx.signal.aborted, false);
         },
       },
@@ -308,36 +305,16 @@ Deno.test("a handler slower than nsqd's msg-timeout is touched and not redeliver
   });
   await nsq.publish(topic, "{}");
   await started.promise;
-  const held: NsqMessage[] = [];
-  canary = new ReaderConnection(host!, Number(port), topic, "work", {
-    authSecret: null,
-    tls: null,
-    compression: "none",
-    heartbeatIntervalMs: 1_000,
-    idleTimeoutMs: 10_000,
-  }, {
-    ready: () => canary!.setRdy(1),
-    message: (message) => void held.push(message),
-    responded() {},
-    closed() {},
-    error() {},
-  });
-  canary.connect();
-  try {
-    await nsq.publish(topic, "canary");
-    const stats = daemon.supervisor.entries[0]!.stats;
-    await waitFor(() => stats.snapshot().outcomes.finish === 1, { timeoutMs: 15_000 });
-    assert.equal(calls, 1);
-    assert.ok(held.length >= 1, "the canary went to the bare connection");
-    assert.ok(held.every((m) => decoder.decode(m.body) === "canary"));
-    const channel = await nsq.channel(topic, "work");
-    assert.equal(channel?.timeout_count, 1, "only the canary timed out");
-    assert.equal(channel?.requeue_count, 0);
-  } finally {
-    for (const message of held) message.finish();
-    await canary.drain();
-    await canary.close();
-  }
+  await using opened = await openCanary(nsq, topic, "work");
+  canary = opened;
+  const stats = daemon.supervisor.entries[0]!.stats;
+  await waitFor(() => stats.snapshot().outcomes.finish === 1, { timeoutMs: 15_000 });
+  assert.equal(calls, 1);
+  assert.ok(opened.held.length >= 1, "the canary went to the bare connection");
+  assert.ok(opened.held.every((m) => decoder.decode(m.body) === "canary"));
+  const channel = await nsq.channel(topic, "work");
+  assert.equal(channel?.timeout_count, 1, "only the canary timed out");
+  assert.equal(channel?.requeue_count, 0);
 });
 
 Deno.test("a handler slower than timeout is aborted and retried", async () => {

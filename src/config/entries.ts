@@ -48,6 +48,7 @@ export function readEntries(
       });
     }
     checkSettings(s);
+    checkBatchSize(s);
     checkDuplicate(s, firstAt);
     return prefix === INVALID ? INVALID : entry(s, prefix);
   });
@@ -76,6 +77,20 @@ function checkFixedDeadLetter(defaults: Section<typeof SETTING_FIELDS>, prefix: 
   at.fail(
     `gives the dead letter topic ${JSON.stringify(resolved)}, which is not a valid topic name ` +
       `(${NSQ_NAME_RULE})`,
+  );
+}
+
+/** A batch must be able to fill: its size is at most the messages the entry takes at once. */
+function checkBatchSize(s: Section<typeof ENTRY_FIELDS>): void {
+  const { batch, maxInFlight } = s.values;
+  if (batch === INVALID || batch === null || batch.size === null || maxInFlight === INVALID) return;
+  if (batch.size <= maxInFlight) return;
+  const found = s.present.get("batch")?.found();
+  const sizeAt = found !== undefined && found !== INVALID && found.shape === "mapping"
+    ? found.entries.find((e) => e.key === "size")?.at
+    : undefined;
+  (sizeAt ?? s.at).fail(
+    `must be at most max_in_flight (${maxInFlight}), or the batch could never fill, got ${batch.size}`,
   );
 }
 

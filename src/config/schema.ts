@@ -23,6 +23,7 @@ import {
 import { type At, describe, INVALID, type Invalid } from "./reader.ts";
 import { AS_EMPTY, complete, field, REQUIRED, type Section, section } from "./section.ts";
 import type {
+  BatchConfig,
   DedupeConfig,
   DedupeStoreSpec,
   HttpConfig,
@@ -96,6 +97,23 @@ export const SETTING_FIELDS = {
   ),
 } as const;
 
+const BATCH_FIELDS = {
+  size: field(
+    "size",
+    nullable(integer(1, 2500)),
+    null,
+    "items per batch, at most the entry's max_in_flight (default: the worker's, else max_in_flight)",
+  ),
+  wait: field(
+    "wait",
+    nullable(duration("0ms", "1h")),
+    null,
+    "how long a batch waits for more items after its first (default: the worker's, else 1s)",
+  ),
+} as const;
+
+const batch: Kind<BatchConfig> = section(BATCH_FIELDS, (s) => complete(s.values));
+
 /** The keys of one item of `workers:`. */
 export const ENTRY_FIELDS = {
   topic: field("topic", nsqName("topic"), REQUIRED, "the NSQ topic (topic_prefix is prepended)"),
@@ -107,6 +125,12 @@ export const ENTRY_FIELDS = {
     "the module under workers/, without .ts: demo/pageview is workers/demo/pageview.ts",
   ),
   options: field("options", mapping, {}, "handed to the worker, merged over its own defaults"),
+  batch: field(
+    "batch",
+    nullable(batch),
+    null,
+    "for a worker with handleBatch: size and wait of its batches, over the worker's own",
+  ),
   ...SETTING_FIELDS,
 } as const;
 

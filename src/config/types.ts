@@ -72,6 +72,14 @@ export interface EntrySettings {
   readonly traceField: string | null;
 }
 
+/** An entry's `batch:`: overrides of its worker's batch defaults. */
+export interface BatchConfig {
+  /** Items per batch, 1 to the entry's `max_in_flight`. */
+  readonly size: number | null;
+  /** How long a batch waits for more items after its first, in milliseconds. */
+  readonly wait: number | null;
+}
+
 /** One item of `workers:`: a topic/channel pair and the worker that handles it. */
 export interface Entry extends EntrySettings {
   /** The topic as written in the config (without `topic_prefix`). */
@@ -88,6 +96,8 @@ export interface Entry extends EntrySettings {
    * and `topic_prefix` applied; null when dead letters are disabled.
    */
   readonly deadLetterTopic: string | null;
+  /** The entry's `batch:` for a worker with `handleBatch`; null keys keep the worker's defaults. */
+  readonly batch: BatchConfig | null;
   /** Where this entry's `worker:` value is written, for loader errors. */
   readonly workerLocation: SourceLocation;
 }

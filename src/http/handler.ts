@@ -22,6 +22,7 @@
  * @module
  */
 
+import type { BatchStatsSnapshot } from "../batch_stats.ts";
 import { METRICS_CONTENT_TYPE, renderMetrics } from "../metrics.ts";
 import type { Readiness } from "../supervisor.ts";
 import type { Logger } from "../worker.ts";
@@ -323,6 +324,21 @@ export function entryJson(entry: EntrySnapshot): Record<string, unknown> {
       sum: stats.durationSumMs,
       p50: stats.durationP50Ms,
       p99: stats.durationP99Ms,
+    },
+    ...(entry.batches ? { batches: batchJson(entry.batches) } : {}),
+  };
+}
+
+/** The batch figures of an entry whose worker has `handleBatch`. */
+function batchJson(batches: BatchStatsSnapshot): Record<string, unknown> {
+  return {
+    size: batches.size,
+    wait_ms: batches.waitMs,
+    count: batches.batches,
+    items: { sum: batches.items.sum, buckets: batches.items.buckets },
+    duration_ms: {
+      sum: batches.durationMs.sum,
+      buckets: batches.durationMs.buckets,
     },
   };
 }

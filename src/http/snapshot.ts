@@ -6,6 +6,7 @@
  * @module
  */
 
+import type { BatchStatsSnapshot } from "../batch_stats.ts";
 import type { EntryStatsSnapshot } from "../entry_stats.ts";
 import type { ConsumerStatus } from "../nsq/consumer.ts";
 import type { EntryState, RunningEntry } from "../running_entry.ts";
@@ -25,6 +26,8 @@ export interface EntrySnapshot {
   readonly maxInFlight: number;
   readonly consumer: ConsumerStatus;
   readonly stats: EntryStatsSnapshot;
+  /** Batch figures of a worker with `handleBatch`; null for one with `handle`. */
+  readonly batches: BatchStatsSnapshot | null;
 }
 
 /** The whole daemon's figures. */
@@ -69,6 +72,7 @@ export function snapshotEntry(running: RunningEntry): EntrySnapshot {
     maxInFlight: entry.maxInFlight,
     consumer: running.consumer.status(),
     stats: running.stats.snapshot(),
+    batches: running.batchStats?.snapshot() ?? null,
   };
 }
 

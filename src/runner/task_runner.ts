@@ -68,6 +68,12 @@ export interface TaskRunnerOptions {
    * runner supplies the signal, and `message.touch` backs `ctx.touch`.
    */
   readonly context: (message: TaskMessage, signal: AbortSignal) => WorkerContext;
+  /**
+   * For a batch worker: takes each message that passed decode, validate,
+   * dedupe and its claim, in place of running `handle`, and gives its
+   * outcome later (see {@linkcode TaskRunner.settle}).
+   */
+  readonly join?: (attempt: Attempt) => Promise<Outcome>;
   /** A source of numbers in [0, 1) for the jitter (default `Math.random`). */
   readonly random?: () => number;
   /**
@@ -102,7 +108,7 @@ const STOPPED_BEFORE: Outcome = Object.freeze({ kind: "interrupted", durationMs:
 function ignore(): void {}
 
 /** One message on its way through the runner, from its claim to its outcome. */
-interface Attempt {
+export interface Attempt {
   readonly message: TaskMessage;
   readonly body: unknown;
   readonly scope: string;
@@ -163,6 +169,7 @@ export class TaskRunner {
   readonly #store: DedupeStore;
   readonly #bypassOnStoreError: boolean;
   readonly #context: (message: TaskMessage, signal: AbortSignal) => WorkerContext;
+  readonly #join: ((attempt: Attempt) => Promise<Outcome>) | null;
   readonly #random: () => number;
   /** Start times and due times: may give the turn's earlier reading. */
   readonly #now: () => number;
@@ -203,6 +210,7 @@ export class TaskRunner {
     this.#store = options.store;
     this.#bypassOnStoreError = options.store.onError === "process";
     this.#context = options.context;
+    this.#join = options.join ?? null;
     this.#random = options.random ?? Math.random;
     this.#now = options.now ?? turnNow;
     this.#read = options.now ?? readNow;
@@ -378,11 +386,12 @@ export class TaskRunner {
    */
   #handle(attempt: Attempt): Outcome | Promise<Outcome> {
     if (attempt.stop?.aborted) return this.#release(attempt, STOPPED_BEFORE);
+    if (this.#join !== null) return this.#join(attempt);
     const controller = new AbortController();
     const startedAt = this.#now();
     let result: unknown;
     try {
-      result = this.#worker.handle(
+      result = this.#worker.handle!(
         attempt.body,
         this.#context(attempt.message, controller.signal),
       );
@@ -428,6 +437,36 @@ export class TaskRunner {
         return await this.#release(attempt, { kind: "interrupted", durationMs });
     }
     return await this.#done(attempt, durationMs);
+  }
+
+  /**
+   * The outcome of a joined attempt whose batch ended as `state` after
+   * `durationMs` (`error` is what failed it): its key marked done or its
+   * claim released, as for a message run alone.
+   */
+  settle(
+    attempt: Attempt,
+    state: "returned" | "threw" | "timed_out" | "stopped",
+    error: unknown,
+    durationMs: number,
+  ): Outcome | Promise<Outcome> {
+    switch (state) {
+      case "returned":
+        return this.#done(attempt, durationMs);
+      case "threw":
+        return this.#failed(attempt, error, durationMs);
+      case "timed_out":
+        return this.#release(
+          attempt,
+          this.#failure(
+            attempt.message,
+            `handleBatch timed out after ${this.#timeoutMs}ms`,
+            durationMs,
+          ),
+        );
+      case "stopped":
+        return this.#release(attempt, { kind: "interrupted", durationMs });
+    }
   }
 
   /** The handler returned: marks the key done and gives `finish`. */
@@ -485,7 +524,8 @@ export class TaskRunner {
   }
 }
 
-function isPromiseLike(value: unknown): value is PromiseLike<unknown> {
+/** Whether `value` is a thenable, as `await` sees it. */
+export function isPromiseLike(value: unknown): value is PromiseLike<unknown> {
   return (typeof value === "object" || typeof value === "function") && value !== null &&
     typeof (value as { then?: unknown }).then === "function";
 }

@@ -27,6 +27,7 @@ export function fakeEntry(
     maxInFlight: 10,
     consumer: { connected: ["127.0.0.1:4150"], disconnected: [], paused: false, rdy: 10 },
     stats: stats.snapshot(),
+    batches: null,
     ...overrides,
   };
 }
