@@ -38,6 +38,7 @@ const DAEMON_ONLY = new Set([
   "bounds_dedupe_ttl.yaml",
   "bounds_duration_overflow.yaml",
   "bounds_lookupd_poll.yaml",
+  "bounds_output_buffer_timeout.yaml",
   "bounds_max_requeue_delay.yaml",
   "bounds_shutdown_timeout.yaml",
   "bounds_timeout_zero.yaml",

@@ -238,9 +238,10 @@ const NSQ_FIELDS = {
   // own default (250ms), which sets most of the latency at moderate rates.
   output_buffer_timeout: field(
     "outputBufferTimeoutMs",
-    nullable(duration("1ms", "30s")),
+    // nsqd refuses less than its --min-output-buffer-timeout, 25ms by default.
+    nullable(duration("25ms", "30s")),
     null,
-    "how long nsqd may hold messages before sending; null: nsqd's 250ms",
+    "how long nsqd may hold messages before sending, from nsqd's --min-output-buffer-timeout (25ms by default); null: nsqd's 250ms",
   ),
   publish_nsqd_tcp_address: field(
     "publishNsqdTcpAddress",
