@@ -381,6 +381,32 @@ test("a stop signal that never fires leaves no listener behind, whatever the out
   assert.equal(listeners.size, 0, `${listeners.size} abort listeners left on the stop signal`);
 });
 
+test("concurrent handlers share one abort listener on the stop signal, and it aborts them all", async () => {
+  // A signal's listener list is scanned on every add and remove: one listener
+  // per running handler made each message cost O(max_in_flight).
+  const stop = new AbortController();
+  const signal = stop.signal;
+  const listeners = new Set<unknown>();
+  let most = 0;
+  const add = signal.addEventListener.bind(signal);
+  const remove = signal.removeEventListener.bind(signal);
+  signal.addEventListener = (type: string, listener: EventListenerOrEventListenerObject) => {
+    listeners.add(listener);
+    most = Math.max(most, listeners.size);
+    add(type, listener);
+  };
+  signal.removeEventListener = (type: string, listener: EventListenerOrEventListenerObject) => {
+    listeners.delete(listener);
+    remove(type, listener);
+  };
+  const { runner } = setup({ handle: never });
+  const running = ["a", "b", "c"].map((id) => runner.run(message(undefined, { id }), signal));
+  assert.equal(most, 1, `${most} abort listeners on the stop signal at once`);
+  stop.abort(new Error("forced shutdown"));
+  for (const outcome of await Promise.all(running)) assertOutcome(outcome, { kind: "interrupted" });
+  assert.equal(listeners.size, 0, `${listeners.size} abort listeners left on the stop signal`);
+});
+
 test("a done key is a duplicate; the handler does not run", async () => {
   let calls = 0;
   const { runner } = setup({ handle: () => void calls++ });
