@@ -407,6 +407,39 @@ test("concurrent handlers share one abort listener on the stop signal, and it ab
   assert.equal(listeners.size, 0, `${listeners.size} abort listeners left on the stop signal`);
 });
 
+test("a synchronous handler with the memory store makes no claim; duplicates and busy keys are as with one", async () => {
+  const { runner, store } = setup({ handle: () => {} });
+  const claims: string[] = [];
+  const claim = store.claim.bind(store);
+  store.claim = (scope: string, key: string, leaseMs: number) => {
+    claims.push(key);
+    return claim(scope, key, leaseMs);
+  };
+  assert.equal((await runner.run(message(undefined, { id: "a" }))).kind, "finish");
+  assert.deepEqual(claims, [], "no claim for a handler that returned without a promise");
+  assert.deepEqual(await runner.run(message(undefined, { id: "a" })), { kind: "duplicate" });
+  assert.equal(claim(SCOPE, "b", 60_000).status, "claimed");
+  assert.equal((await runner.run(message(undefined, { id: "b" }))).kind, "busy");
+  assert.equal(claimStatus(store, "a"), "done");
+});
+
+test("an asynchronous handler with the memory store holds a claim while it runs", async () => {
+  const gate = Promise.withResolvers<void>();
+  let calls = 0;
+  const { runner, store } = setup({
+    handle: () => {
+      calls++;
+      return gate.promise;
+    },
+  });
+  const first = runner.run(message(undefined, { id: "a" }));
+  assert.equal((await runner.run(message(undefined, { id: "a" }))).kind, "busy");
+  gate.resolve();
+  assert.equal((await first).kind, "finish");
+  assert.equal(calls, 1);
+  assert.equal(claimStatus(store, "a"), "done");
+});
+
 test("a done key is a duplicate; the handler does not run", async () => {
   let calls = 0;
   const { runner } = setup({ handle: () => void calls++ });
