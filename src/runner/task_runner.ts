@@ -327,7 +327,7 @@ export class TaskRunner {
       if (message.attempts > this.#maxAttempts) return this.#beyondLimit(message);
       return this.#handle(attempt);
     }
-    if (this.#local !== null) return this.#checked(attempt, key, this.#local.check(scope, key));
+    if (this.#local !== null) return this.#checked(attempt, this.#local.check(scope, key));
     let claim: Claim | Promise<Claim>;
     try {
       claim = this.#store.claim(scope, key, attempt.leaseMs);
@@ -365,7 +365,6 @@ export class TaskRunner {
    */
   #checked(
     attempt: Attempt,
-    key: string,
     status: "free" | "done" | "busy",
   ): Outcome | Promise<Outcome> {
     if (status !== "free") return this.#claimed(attempt, status === "done" ? DONE : BUSY);
