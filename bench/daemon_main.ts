@@ -24,6 +24,8 @@ function disableDedupe(): void {
   proto.done = () => {};
   proto.release = () => {};
   proto.renew = () => {};
+  proto.check = () => "free";
+  proto.markDone = () => {};
 }
 
 if (import.meta.main) {

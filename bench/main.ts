@@ -216,11 +216,13 @@ function summarize(peer: Peer, runs: Runs, base: number | null): ThroughputEntry
   };
 }
 
+/** `handler`: the handler-bound worker at its max_in_flight instead of the no-op one. */
 async function profileDrain(
   nsq: NsqCluster,
   tools: Tools,
   options: BenchOptions,
   signal: AbortSignal,
+  handler = false,
 ): Promise<NonNullable<BenchResult["profile"]>> {
   const dir = join(CACHE_DIR, "profile");
   await Deno.remove(dir, { recursive: true }).catch(() => {});
@@ -228,10 +230,12 @@ async function profileDrain(
   const messages = Math.max(options.messages, 200_000);
   const result = await drain({
     nsq,
-    peer: daemonPeer("nsqworker", tools, () => "memory"),
+    peer: handler
+      ? daemonPeer(HANDLER_BOUND.name, tools, () => "memory", { worker: "sleep5" })
+      : daemonPeer("nsqworker", tools, () => "memory"),
     bodies: payloads(messages, options.messageSize),
     prefix: "profile",
-    maxInFlight: options.maxInFlight,
+    maxInFlight: handler ? HANDLER_BOUND.maxInFlight : options.maxInFlight,
     capMs: 120_000,
     signal,
     toEmpty: true,
@@ -492,9 +496,10 @@ async function bench(
     }
 
     let profile: BenchResult["profile"];
-    if (options.profile || options.only?.has("profile")) {
+    const profileHandler = options.only?.has("profile-handler") ?? false;
+    if (options.profile || options.only?.has("profile") || profileHandler) {
       try {
-        profile = await profileDrain(nsq, tools, options, signal);
+        profile = await profileDrain(nsq, tools, options, signal, profileHandler);
       } catch (error) {
         if (signal.aborted) throw error;
         profile = { error: firstLine(error) };
@@ -552,7 +557,8 @@ async function main(args: readonly string[]): Promise<number> {
     return 0;
   }
   const unknown = [...options.only ?? []].filter((name) =>
-    !(SECTIONS as readonly string[]).includes(name) && name !== "profile" &&
+    !(SECTIONS as readonly string[]).includes(name) &&
+    !["profile", "profile-handler"].includes(name) &&
     !["nsqworker", "nsqjs-deno", "nsqjs-node", "go-nsq", "seed-python", "raw-deno"].includes(name)
   );
   if (unknown.length > 0) {

@@ -198,10 +198,32 @@ class NoStore implements DedupeStore {
   }
 }
 
+/**
+ * The memory store as the task runner uses it for a synchronous handler:
+ * `check`, then `markDone`, with no claim (the loop's claim answer aside).
+ */
+class CheckedMemoryStore extends NoStore {
+  readonly #store: MemoryStore;
+
+  constructor(capacity: number, ttlMs: number) {
+    super();
+    this.#store = new MemoryStore({ capacity, ttlMs });
+  }
+  override claim(scope?: string, key?: string): Claim {
+    const status = this.#store.check(scope!, key!);
+    return status === "free" ? super.claim() : status === "done" ? DONE : BUSY;
+  }
+  override done(scope?: string, key?: string): void {
+    this.#store.markDone(scope!, key!);
+  }
+}
+
 /** The candidates this file measures. */
 export const CANDIDATES: Candidates = {
   "no store (the loop alone)": () => new NoStore(),
   "MemoryStore (slots) ← used": (capacity, ttlMs) => new MemoryStore({ capacity, ttlMs }),
+  "MemoryStore check + markDone (a synchronous handler) ← used": (capacity, ttlMs) =>
+    new CheckedMemoryStore(capacity, ttlMs),
   "lru-cache 11.5.3": (capacity, ttlMs) => new LruCacheStore(capacity, ttlMs),
   "two generations of Maps": (capacity, ttlMs) => new GenerationsStore(capacity, ttlMs),
 };

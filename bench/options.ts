@@ -51,9 +51,9 @@ Options:
   --json FILE           write every figure to FILE (under bench/results/ or .cache/)
   --chart FILE          the PNG chart (default .cache/bench/chart.png)
   --only A,B            only these peers and/or sections
-                        (throughput, handler, latency, memory, dedupe, tracing)
-                        (throughput, handler, latency, memory, dedupe,
-                        processes: 1, 2 and 4 daemons on one channel)
+                        (throughput, handler, latency, memory, dedupe, tracing,
+                        processes: 1, 2 and 4 daemons on one channel,
+                        profile, profile-handler: the handler-bound worker)
   --rounds N            throughput rounds (default 5, quick 3)
   --messages N          messages per drain (default 200000, quick 50000)
   --max-in-flight N     for every peer (default 200)

@@ -193,3 +193,35 @@ Deno.test("bad options are refused", () => {
   assert.throws(() => new MemoryStore({ capacity: 10, ttlMs: 0 }), RangeError);
   assert.throws(() => new MemoryStore({ capacity: 10, ttlMs: Number.NaN }), RangeError);
 });
+
+Deno.test("check and markDone: a key is free, then done; a live claim is busy; an expired one is free", () => {
+  const { store, clock } = setup({ ttlMs: 1_000 });
+  assert.equal(store.check(SCOPE, "a"), "free");
+  store.markDone(SCOPE, "a");
+  assert.equal(store.check(SCOPE, "a"), "done");
+  assert.deepEqual(store.claim(SCOPE, "a", 1_000), { status: "done" });
+  assert.equal(store.size, 1);
+  token(store.claim(SCOPE, "b", 500));
+  assert.equal(store.check(SCOPE, "b"), "busy");
+  clock.now += 501;
+  assert.equal(store.check(SCOPE, "b"), "free");
+  store.markDone(SCOPE, "b");
+  assert.equal(store.check(SCOPE, "b"), "done");
+  clock.now += 1_000;
+  assert.equal(store.check(SCOPE, "a"), "free");
+  assert.equal(store.check("other/scope", "a"), "free");
+});
+
+Deno.test("markDone without a check just before, or after the table changed, still marks its own key", () => {
+  const { store } = setup({ capacity: 2 });
+  assert.equal(store.check(SCOPE, "a"), "free");
+  // Another key is entered between the check and markDone: the remembered place is stale.
+  store.markDone(SCOPE, "b");
+  store.markDone(SCOPE, "a");
+  assert.equal(store.size, 2);
+  store.markDone("other/scope", "c");
+  assert.equal(store.size, 2);
+  assert.equal(store.check(SCOPE, "b"), "free", "b, least recently used, was evicted");
+  assert.equal(store.check(SCOPE, "a"), "done");
+  assert.equal(store.check("other/scope", "c"), "done");
+});

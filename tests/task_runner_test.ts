@@ -381,6 +381,65 @@ test("a stop signal that never fires leaves no listener behind, whatever the out
   assert.equal(listeners.size, 0, `${listeners.size} abort listeners left on the stop signal`);
 });
 
+test("concurrent handlers share one abort listener on the stop signal, and it aborts them all", async () => {
+  // A signal's listener list is scanned on every add and remove: one listener
+  // per running handler made each message cost O(max_in_flight).
+  const stop = new AbortController();
+  const signal = stop.signal;
+  const listeners = new Set<unknown>();
+  let most = 0;
+  const add = signal.addEventListener.bind(signal);
+  const remove = signal.removeEventListener.bind(signal);
+  signal.addEventListener = (type: string, listener: EventListenerOrEventListenerObject) => {
+    listeners.add(listener);
+    most = Math.max(most, listeners.size);
+    add(type, listener);
+  };
+  signal.removeEventListener = (type: string, listener: EventListenerOrEventListenerObject) => {
+    listeners.delete(listener);
+    remove(type, listener);
+  };
+  const { runner } = setup({ handle: never });
+  const running = ["a", "b", "c"].map((id) => runner.run(message(undefined, { id }), signal));
+  assert.equal(most, 1, `${most} abort listeners on the stop signal at once`);
+  stop.abort(new Error("forced shutdown"));
+  for (const outcome of await Promise.all(running)) assertOutcome(outcome, { kind: "interrupted" });
+  assert.equal(listeners.size, 0, `${listeners.size} abort listeners left on the stop signal`);
+});
+
+test("a synchronous handler with the memory store makes no claim; duplicates and busy keys are as with one", async () => {
+  const { runner, store } = setup({ handle: () => {} });
+  const claims: string[] = [];
+  const claim = store.claim.bind(store);
+  store.claim = (scope: string, key: string, leaseMs: number) => {
+    claims.push(key);
+    return claim(scope, key, leaseMs);
+  };
+  assert.equal((await runner.run(message(undefined, { id: "a" }))).kind, "finish");
+  assert.deepEqual(claims, [], "no claim for a handler that returned without a promise");
+  assert.deepEqual(await runner.run(message(undefined, { id: "a" })), { kind: "duplicate" });
+  assert.equal(claim(SCOPE, "b", 60_000).status, "claimed");
+  assert.equal((await runner.run(message(undefined, { id: "b" }))).kind, "busy");
+  assert.equal(claimStatus(store, "a"), "done");
+});
+
+test("an asynchronous handler with the memory store holds a claim while it runs", async () => {
+  const gate = Promise.withResolvers<void>();
+  let calls = 0;
+  const { runner, store } = setup({
+    handle: () => {
+      calls++;
+      return gate.promise;
+    },
+  });
+  const first = runner.run(message(undefined, { id: "a" }));
+  assert.equal((await runner.run(message(undefined, { id: "a" }))).kind, "busy");
+  gate.resolve();
+  assert.equal((await first).kind, "finish");
+  assert.equal(calls, 1);
+  assert.equal(claimStatus(store, "a"), "done");
+});
+
 test("a done key is a duplicate; the handler does not run", async () => {
   let calls = 0;
   const { runner } = setup({ handle: () => void calls++ });

@@ -99,6 +99,18 @@ export class MemoryStore implements DedupeStore {
   #lastToken = 0;
   /** Whether the latest {@linkcode #slotFor} made a new slot. */
   #fresh = false;
+  /** Counts the table's changes, to know whether {@linkcode check}'s lookup still holds. */
+  #version = 0;
+  /**
+   * The latest {@linkcode check}'s lookup (its slot, or -1 with the hash to
+   * enter it), so that the {@linkcode markDone} that follows looks nothing
+   * up again.
+   */
+  #checkedScope: Scope | undefined;
+  #checkedKey = "";
+  #checkedHash = 0;
+  #checkedSlot = -1;
+  #checkedVersion = -1;
 
   /** Creates an empty store; throws a `RangeError` on a bad `capacity` or `ttlMs`. */
   constructor(options: MemoryStoreOptions) {
@@ -157,9 +169,57 @@ export class MemoryStore implements DedupeStore {
    * newer holder then finds it done too.
    */
   done(scope: string, key: string, _token: string): void {
-    const now = this.#now();
     const slot = this.#slotFor(scope, key);
-    if (!this.#fresh) this.#detach(slot);
+    this.#markSlotDone(slot, this.#fresh);
+  }
+
+  /** The state of `key` now: `"free"` (never seen, expired or lapsed), `"done"` or `"busy"`. */
+  check(scope: string, key: string): "free" | "done" | "busy" {
+    const owner = this.#lastScope?.name === scope ? this.#lastScope : this.#scopes.get(scope);
+    // An unknown scope is not created here: a key that is never marked would leave it behind.
+    this.#checkedScope = owner;
+    this.#checkedKey = key;
+    this.#checkedVersion = this.#version;
+    if (owner === undefined) {
+      this.#checkedSlot = -1;
+      return "free";
+    }
+    const hash = this.#table.hash(owner.id, key);
+    const slot = this.#table.find(owner.id, key, hash);
+    this.#checkedHash = hash;
+    this.#checkedSlot = slot;
+    if (slot === -1 || !(this.#expires[slot]! > this.#now())) return "free";
+    if (this.#tokens[slot] !== null) return "busy";
+    // A hit counts as a use for the LRU order, as in claim().
+    this.#unlink(slot);
+    this.#append(DONE_LIST, slot);
+    return "done";
+  }
+
+  /** Marks `key` done, as {@linkcode done} does; after its {@linkcode check}, without a lookup. */
+  markDone(scope: string, key: string): void {
+    let slot: number;
+    let fresh: boolean;
+    const owner = this.#checkedScope;
+    if (
+      this.#checkedVersion === this.#version && this.#checkedKey === key &&
+      owner !== undefined && owner.name === scope
+    ) {
+      slot = this.#checkedSlot;
+      fresh = slot === -1;
+      if (fresh) slot = this.#take(owner, key, this.#checkedHash);
+    } else {
+      slot = this.#slotFor(scope, key);
+      fresh = this.#fresh;
+    }
+    this.#checkedVersion = -1;
+    this.#markSlotDone(slot, fresh);
+  }
+
+  /** `slot` (`fresh`: in no list yet) becomes a done key, the most recently used. */
+  #markSlotDone(slot: number, fresh: boolean): void {
+    const now = this.#now();
+    if (!fresh) this.#detach(slot);
     this.#tokens[slot] = null;
     this.#expires[slot] = now + this.#ttlMs;
     this.#append(DONE_LIST, slot);
@@ -195,6 +255,7 @@ export class MemoryStore implements DedupeStore {
 
   #reset(): void {
     this.#table.clear();
+    this.#version++;
     this.#scopes.clear();
     this.#lastScope = undefined;
     this.#owners = [];
@@ -256,6 +317,7 @@ export class MemoryStore implements DedupeStore {
     this.#owners[slot] = owner;
     owner.keys++;
     this.#table.add(slot, owner.id, key, hash);
+    this.#version++;
     return slot;
   }
 
@@ -276,6 +338,7 @@ export class MemoryStore implements DedupeStore {
   #forget(slot: number): void {
     this.#detach(slot);
     this.#table.remove(slot);
+    this.#version++;
     const owner = this.#owners[slot]!;
     // Scopes come and go with connections; an empty one is dropped.
     if (--owner.keys === 0) {

@@ -68,4 +68,14 @@ export interface DedupeStore {
   renew(scope: string, key: string, token: string, leaseMs: number): void | Promise<void>;
   /** Flushes and closes the store; safe to call twice. */
   close(): Promise<void>;
+  /**
+   * Process-local stores only (the memory store): the state of `key` now,
+   * where a lapsed claim or an expired done key is `"free"`. Nothing else
+   * can claim a key in the same synchronous run, so a handler that returns
+   * without a promise needs no claim: `check`, run it, `markDone`. A
+   * handler that returns a promise is claimed right after it returns.
+   */
+  check?(scope: string, key: string): "free" | "done" | "busy";
+  /** Marks `key` done, as `done` does, without a token; cheapest just after its `check`. */
+  markDone?(scope: string, key: string): void;
 }

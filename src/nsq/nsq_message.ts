@@ -37,19 +37,33 @@ export interface MessageConnection {
 export class NsqMessage {
   readonly id: string;
   readonly attempts: number;
-  /** When nsqd received the message, in ms since the epoch. */
-  readonly timestamp: number;
   readonly body: Uint8Array;
   #connection: MessageConnection;
   #responded = false;
+  /** The frame, for the timestamp, which few read. */
+  readonly #bytes: Buffer;
 
-  /** `bytes` is the payload of a message frame. */
+  /**
+   * `bytes` is the payload of a message frame. Read by hand, per message: a
+   * `Buffer` method call (`toString("latin1")`, `subarray`) costs several
+   * times what the same work does on the plain bytes.
+   */
   constructor(bytes: Buffer, connection: MessageConnection) {
     this.#connection = connection;
-    this.timestamp = Number(bytes.readBigInt64BE(0) / 1_000_000n);
-    this.attempts = bytes.readUInt16BE(8);
-    this.id = bytes.toString("latin1", 10, 26);
-    this.body = bytes.subarray(26);
+    this.#bytes = bytes;
+    this.attempts = (bytes[8]! << 8) | bytes[9]!;
+    // The 16 id bytes as latin1 (one byte, one character).
+    // deno-fmt-ignore
+    this.id = String.fromCharCode(
+      bytes[10]!, bytes[11]!, bytes[12]!, bytes[13]!, bytes[14]!, bytes[15]!, bytes[16]!, bytes[17]!,
+      bytes[18]!, bytes[19]!, bytes[20]!, bytes[21]!, bytes[22]!, bytes[23]!, bytes[24]!, bytes[25]!,
+    );
+    this.body = new Uint8Array(bytes.buffer, bytes.byteOffset + 26, bytes.length - 26);
+  }
+
+  /** When nsqd received the message, in ms since the epoch. */
+  get timestamp(): number {
+    return Number(this.#bytes.readBigInt64BE(0) / 1_000_000n);
   }
 
   /** The connection's message timeout, in ms. */

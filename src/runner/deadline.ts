@@ -53,8 +53,8 @@ export function touchPeriod(msgTimeoutMs: number, timeoutMs: number): number {
 
 /**
  * One handler's deadline: queued in the runner's timers for its next touch
- * or its deadline, whichever is due first. It is its own timer item and abort
- * listener, so a message costs no closures.
+ * or its deadline, whichever is due first. It is its own timer item, so a
+ * message costs no closures.
  */
 export class Deadline implements Timed {
   due = 0;
@@ -69,7 +69,7 @@ export class Deadline implements Timed {
   readonly #periodMs: number;
   readonly #message: { touch(): void };
   readonly #lease: Lease | null;
-  readonly #stop: AbortSignal | undefined;
+  readonly #stop: StopGroup | undefined;
 
   /** Queues the first touch or the deadline and listens to `stop`. */
   constructor(options: DeadlineOptions) {
@@ -78,12 +78,13 @@ export class Deadline implements Timed {
     this.#periodMs = options.periodMs;
     this.#message = options.message;
     this.#lease = options.lease;
-    this.#stop = options.stop;
     this.#timers.add(this, Math.min(options.startedAt + options.periodMs, this.#deadlineAt));
-    if (this.#stop === undefined) return;
-    this.#stop.addEventListener("abort", this);
+    const stop = options.stop;
+    if (stop === undefined) return;
+    this.#stop = stopGroup(stop);
+    this.#stop.add(this);
     // The handler itself may have started the shutdown before the listener was there.
-    if (this.#stop.aborted) this.settle("stopped", undefined);
+    if (stop.aborted) this.settle("stopped", undefined);
   }
 
   /** Settles the race when `pending` does; its rejection is handled even after the race ended. */
@@ -97,13 +98,8 @@ export class Deadline implements Timed {
     this.state = state;
     this.error = error;
     this.#timers.remove(this);
-    this.#stop?.removeEventListener("abort", this);
+    this.#stop?.delete(this);
     this.settled.resolve();
-  }
-
-  /** The `abort` listener of `stop`. */
-  handleEvent(): void {
-    this.settle("stopped", undefined);
   }
 
   /** Due: times out at the deadline, else touches, renews the claim and queues the next one. */
@@ -132,6 +128,48 @@ export class Deadline implements Timed {
     if (next <= now) next = now + this.#periodMs;
     this.#timers.add(this, Math.min(next, this.#deadlineAt));
   }
+}
+
+/**
+ * The running deadlines of one stop signal behind a single `abort`
+ * listener: a signal scans its listener list on every add and remove, so a
+ * listener per handler made each message cost as much as the handlers
+ * running beside it. The listener is there only while a deadline is.
+ */
+class StopGroup {
+  readonly #signal: AbortSignal;
+  readonly #running = new Set<Deadline>();
+
+  constructor(signal: AbortSignal) {
+    this.#signal = signal;
+  }
+
+  add(deadline: Deadline): void {
+    if (this.#running.size === 0) this.#signal.addEventListener("abort", this);
+    this.#running.add(deadline);
+  }
+
+  delete(deadline: Deadline): void {
+    if (this.#running.delete(deadline) && this.#running.size === 0) {
+      this.#signal.removeEventListener("abort", this);
+    }
+  }
+
+  /** The `abort` listener. */
+  handleEvent(): void {
+    for (const deadline of [...this.#running]) deadline.settle("stopped", undefined);
+  }
+}
+
+const stopGroups = new WeakMap<AbortSignal, StopGroup>();
+
+function stopGroup(signal: AbortSignal): StopGroup {
+  let group = stopGroups.get(signal);
+  if (group === undefined) {
+    group = new StopGroup(signal);
+    stopGroups.set(signal, group);
+  }
+  return group;
 }
 
 async function watch(deadline: Deadline, pending: PromiseLike<unknown>): Promise<void> {

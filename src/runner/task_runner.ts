@@ -103,9 +103,14 @@ export const BUSY_DELAY_RANGE_MS = { min: 1_000, max: 5_000 } as const;
 const MAX_TIMER_MS = 2_147_483_647;
 
 const DUPLICATE: Outcome = Object.freeze({ kind: "duplicate" });
+const DONE: Claim = Object.freeze({ status: "done" });
+const BUSY: Claim = Object.freeze({ status: "busy" });
 const STOPPED_BEFORE: Outcome = Object.freeze({ kind: "interrupted", durationMs: 0 });
 
 function ignore(): void {}
+
+/** A store with {@linkcode DedupeStore.check} and {@linkcode DedupeStore.markDone}. */
+type LocalStore = DedupeStore & Required<Pick<DedupeStore, "check" | "markDone">>;
 
 /** One message on its way through the runner, from its claim to its outcome. */
 export interface Attempt {
@@ -116,6 +121,8 @@ export interface Attempt {
   readonly key: string | null;
   /** Null when there is no claim to renew, release or complete (no dedupe, or the claim failed). */
   token: string | null;
+  /** The key was checked, not claimed, in a process-local store (see `DedupeStore.check`). */
+  checked: boolean;
   readonly periodMs: number;
   readonly leaseMs: number;
   readonly stop: AbortSignal | undefined;
@@ -177,6 +184,8 @@ export class TaskRunner {
   readonly #read: () => number;
   /** The touches and deadlines of every running handler. */
   readonly #timers: TimerQueue;
+  /** The store, when it is process-local and can be checked rather than claimed. */
+  readonly #local: LocalStore | null;
 
   /** Creates a runner; throws a `RangeError` on settings out of bounds. */
   constructor(options: TaskRunnerOptions) {
@@ -208,6 +217,10 @@ export class TaskRunner {
       BUSY_DELAY_RANGE_MS.max,
     );
     this.#store = options.store;
+    const { check, markDone } = options.store;
+    this.#local = check !== undefined && markDone !== undefined
+      ? options.store as LocalStore
+      : null;
     this.#bypassOnStoreError = options.store.onError === "process";
     this.#context = options.context;
     this.#join = options.join ?? null;
@@ -303,6 +316,7 @@ export class TaskRunner {
       scope,
       key,
       token: null,
+      checked: false,
       periodMs,
       // With touches, the lease is renewed at each one, so it only has to reach the next.
       leaseMs: periodMs + LEASE_MARGIN_MS,
@@ -313,6 +327,7 @@ export class TaskRunner {
       if (message.attempts > this.#maxAttempts) return this.#beyondLimit(message);
       return this.#handle(attempt);
     }
+    if (this.#local !== null) return this.#checked(attempt, this.#local.check(scope, key));
     let claim: Claim | Promise<Claim>;
     try {
       claim = this.#store.claim(scope, key, attempt.leaseMs);
@@ -342,6 +357,32 @@ export class TaskRunner {
       return this.#release(attempt, this.#beyondLimit(attempt.message));
     }
     return this.#handle(attempt);
+  }
+
+  /**
+   * A process-local store said where `key` stands: a free key runs its
+   * handler unclaimed, and is claimed only if the handler returns a promise.
+   */
+  #checked(
+    attempt: Attempt,
+    status: "free" | "done" | "busy",
+  ): Outcome | Promise<Outcome> {
+    if (status !== "free") return this.#claimed(attempt, status === "done" ? DONE : BUSY);
+    if (attempt.message.attempts > this.#maxAttempts) return this.#beyondLimit(attempt.message);
+    attempt.checked = true;
+    return this.#handle(attempt);
+  }
+
+  /** An unclaimed key's handler returned a promise: claimed now, in the run that checked it. */
+  #claimLate(attempt: Attempt): void {
+    attempt.checked = false;
+    try {
+      // A process-local store answers at once, and nothing ran since the check to claim the key.
+      const claim = this.#store.claim(attempt.scope, attempt.key!, attempt.leaseMs) as Claim;
+      if (claim.status === "claimed") attempt.token = claim.token;
+    } catch {
+      // Then the handler runs unclaimed, as with a failed claim; done still marks the key.
+    }
   }
 
   /** The claim failed: the store's `onError` decides, and the outcome carries the failure. */
@@ -398,7 +439,10 @@ export class TaskRunner {
     } catch (error) {
       return this.#failed(attempt, error, this.#read() - startedAt);
     }
-    if (isPromiseLike(result)) return this.#race(attempt, result, controller, startedAt);
+    if (isPromiseLike(result)) {
+      if (attempt.checked) this.#claimLate(attempt);
+      return this.#race(attempt, result, controller, startedAt);
+    }
     return this.#done(attempt, this.#read() - startedAt);
   }
 
@@ -473,6 +517,14 @@ export class TaskRunner {
   #done(attempt: Attempt, durationMs: number): Outcome | Promise<Outcome> {
     const outcome: Outcome = { kind: "finish", durationMs };
     if (attempt.key === null) return outcome;
+    if (attempt.checked) {
+      try {
+        this.#local!.markDone(attempt.scope, attempt.key);
+      } catch {
+        // As with done below: a lost mark only lets a later duplicate run again.
+      }
+      return outcome;
+    }
     let pending: void | Promise<void>;
     try {
       // A token owns nothing when the claim failed; done marks the key regardless.
