@@ -86,6 +86,8 @@ export class EntryTracer {
   readonly #options: EntryTracerOptions;
   readonly #topicPrefix: string;
   readonly #deliveryName: string;
+  /** The attributes every CONSUMER span of the entry starts with. */
+  readonly #processAttributes: Attributes;
 
   constructor(options: EntryTracerOptions) {
     this.#options = options;
@@ -93,6 +95,14 @@ export class EntryTracer {
     // nsqTopic is topic_prefix + topic by construction; worker topics get the same prefix.
     this.#topicPrefix = options.nsqTopic.slice(0, options.nsqTopic.length - options.topic.length);
     this.#deliveryName = `process ${options.nsqTopic}`;
+    this.#processAttributes = {
+      "messaging.system": "nsq",
+      "messaging.operation.type": "process",
+      "messaging.operation.name": "process",
+      "messaging.destination.name": options.nsqTopic,
+      "messaging.consumer.group.name": options.channel,
+      "nsqworker.worker": options.worker,
+    };
   }
 
   /**
@@ -122,15 +132,10 @@ export class EntryTracer {
     const span = this.#tracer.startSpan(this.#deliveryName, {
       kind: SpanKind.CONSUMER,
       attributes: {
-        "messaging.system": "nsq",
-        "messaging.operation.type": "process",
-        "messaging.operation.name": "process",
-        "messaging.destination.name": options.nsqTopic,
-        "messaging.consumer.group.name": options.channel,
+        ...this.#processAttributes,
         "messaging.message.id": message.id,
         "messaging.message.body.size": message.body.length,
         "nsqworker.attempts": message.attempts,
-        "nsqworker.worker": options.worker,
       },
     }, parent);
     return new DeliverySpan(span, trace.setSpan(parent, span));
@@ -176,19 +181,10 @@ export class EntryTracer {
   }
 
   #startBatch(links: readonly unknown[], items: number): BatchSpan {
-    const options = this.#options;
     try {
       const span = this.#tracer.startSpan(`${this.#deliveryName} batch`, {
         kind: SpanKind.CONSUMER,
-        attributes: {
-          "messaging.system": "nsq",
-          "messaging.operation.type": "process",
-          "messaging.operation.name": "process",
-          "messaging.destination.name": options.nsqTopic,
-          "messaging.consumer.group.name": options.channel,
-          "messaging.batch.message_count": items,
-          "nsqworker.worker": options.worker,
-        },
+        attributes: { ...this.#processAttributes, "messaging.batch.message_count": items },
         links: links.filter((link): link is Link => link !== null),
       }, ROOT_CONTEXT);
       return new TracedBatch(span, trace.setSpan(ROOT_CONTEXT, span));
@@ -270,13 +266,13 @@ export class EntryTracer {
   }
 }
 
-/** The CONSUMER span of one delivery, from its receipt to its answer. */
-export class DeliverySpan {
-  readonly #span: Span;
+/** A span and the context in which it is the active one. */
+class ScopedSpan {
+  protected readonly span: Span;
   readonly #context: Context;
 
   constructor(span: Span, context: Context) {
-    this.#span = span;
+    this.span = span;
     this.#context = context;
   }
 
@@ -284,7 +280,10 @@ export class DeliverySpan {
   run<T>(work: () => T): T {
     return context.with(this.#context, work);
   }
+}
 
+/** The CONSUMER span of one delivery, from its receipt to its answer. */
+export class DeliverySpan extends ScopedSpan {
   /** Records the outcome (a failure as the span's error status) and ends the span; never throws. */
   end(outcome: Outcome): void {
     try {
@@ -295,7 +294,7 @@ export class DeliverySpan {
   }
 
   #end(outcome: Outcome): void {
-    const span = this.#span;
+    const span = this.span;
     span.setAttribute("nsqworker.outcome", outcome.kind);
     if (outcome.kind === "retry" || outcome.kind === "dead") {
       if (outcome.kind === "dead") span.setAttribute("nsqworker.dead_reason", outcome.reason);
@@ -323,19 +322,7 @@ function itemLink(message: Message): Link | null {
 }
 
 /** The CONSUMER span of one `handleBatch` call. */
-class TracedBatch implements BatchSpan {
-  readonly #span: Span;
-  readonly #context: Context;
-
-  constructor(span: Span, context: Context) {
-    this.#span = span;
-    this.#context = context;
-  }
-
-  run<T>(work: () => T): T {
-    return context.with(this.#context, work);
-  }
-
+class TracedBatch extends ScopedSpan implements BatchSpan {
   end(state: BatchState, error: unknown, results: readonly (BatchResult | Error)[] | null): void {
     try {
       this.#end(state, error, results);
@@ -351,7 +338,7 @@ class TracedBatch implements BatchSpan {
    * delivery spans.
    */
   #end(state: BatchState, error: unknown, results: readonly (BatchResult | Error)[] | null): void {
-    const span = this.#span;
+    const span = this.span;
     span.setAttribute("nsqworker.batch.result", state);
     if (state === "threw" || state === "timed_out") {
       span.recordException(exceptionOf(error));

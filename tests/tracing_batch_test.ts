@@ -6,32 +6,11 @@
  */
 import assert from "node:assert/strict";
 import { type CliProcess, startDaemon, TempDir } from "./helpers/daemon_process.ts";
-import { type JaegerSpan, startJaeger } from "./helpers/jaeger.ts";
+import { parentOf, startJaeger, tag, upstreamParent } from "./helpers/jaeger.ts";
 import { startNsq, uniqueTopic } from "./helpers/nsq.ts";
 
 const CHANNEL = "bulk";
 const decoder = new TextDecoder();
-
-/** A fresh random trace id and span id, as a caller upstream would have them. */
-function upstreamParent(): { traceId: string; spanId: string; traceparent: string } {
-  const hex = (bytes: number) =>
-    Array.from(
-      crypto.getRandomValues(new Uint8Array(bytes)),
-      (b) => b.toString(16).padStart(2, "0"),
-    )
-      .join("");
-  const traceId = hex(16);
-  const spanId = hex(8);
-  return { traceId, spanId, traceparent: `00-${traceId}-${spanId}-01` };
-}
-
-function tag(span: JaegerSpan, key: string): unknown {
-  return span.tags.find((tag) => tag.key === key)?.value;
-}
-
-function parentOf(span: JaegerSpan): string | undefined {
-  return span.references.find((ref) => ref.refType === "CHILD_OF")?.spanID;
-}
 
 /** The trace ids the worker's log lines carry, one per `handleBatch` call, by the items' `n`. */
 function batchTraceIds(daemon: CliProcess): Map<string, string> {
@@ -59,7 +38,6 @@ Deno.test("tracing on: one span per batch, linked to each item's parent; its pub
     nsq: { nsqd_tcp_addresses: [nsqd], publish_nsqd_tcp_address: nsqd },
     log: { level: "info", format: "json" },
     http: { listen: null },
-    shutdown_timeout: "10s",
     workers: [{
       topic,
       channel: CHANNEL,
