@@ -33,7 +33,10 @@ export interface BatchSettings {
  * batchSettings(entry, { batch: { size: 100 }, handleBatch() {} })?.size; // 100 unless the entry sets it
  * ```
  */
-export function batchSettings(entry: Entry, worker: WorkerDefinition): BatchSettings | null {
+export function batchSettings(
+  entry: Pick<Entry, "batch" | "maxInFlight">,
+  worker: WorkerDefinition,
+): BatchSettings | null {
   if (worker.handleBatch === undefined) return null;
   return {
     size: entry.batch?.size ?? worker.batch?.size ?? entry.maxInFlight,

@@ -120,6 +120,7 @@ export class RunningEntry {
         context: (touch, signal) => new BatchContext(this.#context, touch, signal),
         onBatch: (report) => this.#batchEnded(stats, report),
         log: options.log,
+        tracing: tracer?.batches() ?? null,
       });
     }
     this.#consumer = new Consumer({

@@ -3,7 +3,8 @@
  * through the daemon's own task runner (decode → validate or schema → dedupe
  * key → claim → handle under its deadline → outcome) with the `ctx` the
  * daemon builds, and gives back the outcome, what the handler published and
- * what it logged.
+ * what it logged. {@linkcode runBatch} does the same for a batch worker's
+ * `handleBatch`, with the daemon's own batcher.
  *
  * @example
  * ```ts ignore
@@ -24,11 +25,14 @@ import type { SourceLocation } from "./config/types.ts";
 import { DEDUPE_FIELDS, SETTING_FIELDS } from "./config/schema.ts";
 import { MemoryStore } from "./dedupe/memory_store.ts";
 import type { DedupeStore } from "./dedupe/store.ts";
+import { BatchContext } from "./batch_context.ts";
+import { batchSettings } from "./batch_settings.ts";
 import { EntryContext, type EntryPublisher } from "./entry_context.ts";
 import { MessageContext } from "./message_context.ts";
 import { encodeBody, PublishError, refusalOf } from "./publisher.ts";
 import type { DeadReason, Outcome } from "./runner/outcome.ts";
-import { TaskRunner } from "./runner/task_runner.ts";
+import { Batcher } from "./runner/batcher.ts";
+import { type Attempt, type TaskMessage, TaskRunner } from "./runner/task_runner.ts";
 import { type LoadedWorker, loadWorkers, WorkerLoadError } from "./worker_loader.ts";
 import type { Logger, PublishBody, WorkerDefinition, WorkerOptions } from "./worker.ts";
 
@@ -91,6 +95,27 @@ export interface RunResult {
   readonly logs: LogRecord[];
 }
 
+/** Options of {@linkcode runBatch}: those of {@linkcode runWorker}, for every body, and the batch's. */
+export interface RunBatchOptions<O extends WorkerOptions = WorkerOptions>
+  extends RunWorkerOptions<O> {
+  /**
+   * The entry's `batch:` over the worker's `batch` (`wait` in milliseconds);
+   * without a size anywhere, `max_in_flight`'s default. The kit hands a
+   * partial batch over once every body has joined, as if `wait` had passed.
+   */
+  readonly batch?: { readonly size?: number; readonly wait?: number };
+}
+
+/** What {@linkcode runBatch} resolves to. */
+export interface RunBatchResult {
+  /** One outcome per body, in the order of the bodies. */
+  readonly outcomes: TestOutcome[];
+  /** The size of each batch handed to `handleBatch`, in order; invalid or duplicate bodies are in none. */
+  readonly batches: number[];
+  readonly published: PublishedMessage[];
+  readonly logs: LogRecord[];
+}
+
 /** An entry's setting as the config declares it: one source for the defaults. */
 function settingDefault(key: keyof typeof SETTING_FIELDS): number {
   return SETTING_FIELDS[key].fallback as number;
@@ -133,6 +158,117 @@ export async function runWorker<T, O extends WorkerOptions>(
   options: RunWorkerOptions<O> = {},
 ): Promise<RunResult> {
   const loaded = await checked(worker as WorkerDefinition, options.options ?? {});
+  if (loaded.definition.handle === undefined) {
+    throw new TypeError("runWorker needs a worker with handle(); test handleBatch with runBatch");
+  }
+  const kit = testEntry(loaded, options);
+  const outcome = await kit.runner.run(kitMessage(body, options, options.id ?? randomId()));
+  return { outcome: testOutcome(outcome), published: kit.published, logs: kit.logs };
+}
+
+/**
+ * Runs `bodies` through a batch worker as the daemon would: each body on its
+ * own through decode, validate or schema and the dedupe claim, then, in the
+ * order they joined, in batches of the entry's size to `handleBatch` (the
+ * daemon's batcher: per-item results, a throw, a wrong result, the
+ * timeout), and gives each body's outcome. Bodies are as for
+ * {@linkcode runWorker}; each gets a new message id.
+ *
+ * @example
+ * ```ts ignore
+ * import { assertEquals } from "jsr:@std/assert";
+ * import { runBatch } from "@nsqworker/nsqworker/testing";
+ * import worker from "../workers/demo/pageview_batch.ts";
+ *
+ * Deno.test("page views are stored in one batch", async () => {
+ *   const { outcomes, batches } = await runBatch(worker, [
+ *     { event_id: "e1", clicks: 2 },
+ *     { event_id: "e2", clicks: 1 },
+ *   ]);
+ *   assertEquals(outcomes, [{ kind: "finish" }, { kind: "finish" }]);
+ *   assertEquals(batches, [2]);
+ * });
+ * ```
+ */
+export async function runBatch<T, O extends WorkerOptions>(
+  worker: WorkerDefinition<T, O>,
+  bodies: readonly unknown[],
+  options: RunBatchOptions<O> = {},
+): Promise<RunBatchResult> {
+  const loaded = await checked(worker as WorkerDefinition, options.options ?? {});
+  const definition = loaded.definition;
+  const settings = batchSettings({
+    batch: { size: options.batch?.size ?? null, wait: options.batch?.wait ?? null },
+    maxInFlight: settingDefault("max_in_flight"),
+  }, definition);
+  if (settings === null) {
+    throw new TypeError("runBatch needs a worker with handleBatch(); test handle with runWorker");
+  }
+  const messages = bodies.map((body) => kitMessage(body, options, randomId()));
+  const batches: number[] = [];
+  const { promise: allArrived, resolve: arrived } = Promise.withResolvers<void>();
+  let pending = messages.length;
+  const arrivedOne = () => {
+    if (--pending === 0) arrived();
+  };
+  const joined = new Set<TaskMessage>();
+  const kit = testEntry(loaded, options, (attempt) => {
+    joined.add(attempt.message);
+    const outcome = batcher.join(attempt);
+    arrivedOne();
+    return outcome;
+  });
+  const batcher: Batcher = new Batcher({
+    handleBatch: definition.handleBatch!,
+    size: settings.size,
+    waitMs: settings.waitMs,
+    timeoutMs: kit.timeoutMs,
+    store: kit.store,
+    settle: (attempt, state, error, durationMs) =>
+      kit.runner.settle(attempt, state, error, durationMs),
+    context: (touch, signal) => new BatchContext(kit.context, touch, signal),
+    onBatch: (report) => batches.push(report.items),
+    log: kit.context.log,
+  });
+  const outcomes = messages.map(async (message) => {
+    const outcome = kit.runner.run(message);
+    // A body that never joins a batch (invalid, duplicate, busy) has arrived once it has its outcome.
+    if (!(outcome instanceof Promise)) {
+      arrivedOne();
+      return outcome;
+    }
+    return await outcome.finally(() => {
+      if (!joined.has(message)) arrivedOne();
+    });
+  });
+  if (messages.length === 0) arrived();
+  await allArrived;
+  // Every body has joined or left: the partial batch goes now, as its wait would have ended.
+  batcher.drain();
+  return {
+    outcomes: (await Promise.all(outcomes)).map(testOutcome),
+    batches,
+    published: kit.published,
+    logs: kit.logs,
+  };
+}
+
+/** One entry of the kit: its recorded publishes and logs, its context and task runner. */
+interface TestEntry {
+  readonly runner: TaskRunner;
+  readonly context: EntryContext;
+  readonly store: DedupeStore;
+  readonly timeoutMs: number;
+  readonly published: PublishedMessage[];
+  readonly logs: LogRecord[];
+}
+
+/** The entry the daemon would build for `loaded`, publishing and logging into memory. */
+function testEntry(
+  loaded: LoadedWorker,
+  options: RunWorkerOptions,
+  join?: (attempt: Attempt) => Promise<Outcome>,
+): TestEntry {
   const published: PublishedMessage[] = [];
   const logs: LogRecord[] = [];
   const topic = options.topic ?? "test";
@@ -145,6 +281,8 @@ export async function runWorker<T, O extends WorkerOptions>(
     log: recordingLogger(logs),
     publisher: recordingPublisher(published),
   });
+  const store = options.store ?? dedupeStore();
+  const timeoutMs = options.timeoutMs ?? settingDefault("timeout");
   const runner = new TaskRunner({
     worker: loaded.definition,
     scope: `${topic}/${channel}`,
@@ -152,21 +290,28 @@ export async function runWorker<T, O extends WorkerOptions>(
       maxAttempts: options.maxAttempts ?? settingDefault("max_attempts"),
       requeueDelayMs: settingDefault("requeue_delay"),
       maxRequeueDelayMs: settingDefault("max_requeue_delay"),
-      timeoutMs: options.timeoutMs ?? settingDefault("timeout"),
+      timeoutMs,
     },
-    store: options.store ?? dedupeStore(),
+    store,
     context: (task, signal) => new MessageContext(context, task, signal),
+    ...(join ? { join } : {}),
   });
-  const outcome = await runner.run({
-    id: options.id ?? randomId(),
+  return { runner, context, store, timeoutMs, published, logs };
+}
+
+/** A delivery of `body` as nsqd would make it, on no connection. */
+function kitMessage(body: unknown, options: RunWorkerOptions, id: string): TaskMessage {
+  const topic = options.topic ?? "test";
+  const channel = options.channel ?? "test";
+  return {
+    id,
     attempts: options.attempts ?? 1,
     timestamp: Date.now(),
     body: rawBody(body),
     msgTimeoutMs: 60_000,
     touch() {},
     idScope: `${topic}/${channel}@test`,
-  });
-  return { outcome: testOutcome(outcome), published, logs };
+  };
 }
 
 /** The worker after the shape and option checks of `check`, with its options merged. */

@@ -16,9 +16,12 @@ import {
   type Attributes,
   type Context,
   context,
+  createContextKey,
   isSpanContextValid,
+  type Link,
   ROOT_CONTEXT,
   type Span,
+  type SpanContext,
   SpanKind,
   SpanStatusCode,
   trace,
@@ -26,10 +29,11 @@ import {
 } from "@opentelemetry/api";
 import type { EntryPublisher } from "./entry_context.ts";
 import { errorText } from "./error_text.ts";
+import type { BatchSpan, BatchState, BatchTracing } from "./runner/batcher.ts";
 import type { Outcome } from "./runner/outcome.ts";
 import { formatTraceParent, traceParentOfBody, withTraceParent } from "./trace_parent.ts";
 import { VERSION } from "./version.ts";
-import type { Message, PublishBody, WorkerDefinition } from "./worker.ts";
+import type { BatchResult, Message, PublishBody, WorkerDefinition } from "./worker.ts";
 
 type Handle = NonNullable<WorkerDefinition["handle"]>;
 /**
@@ -52,6 +56,12 @@ function readSwitch(): boolean {
 
 /** The instrumentation scope of every span the daemon makes. */
 const TRACER_NAME = "nsqworker";
+
+/**
+ * Where a delivery's context keeps the context its message was created in
+ * (the body's `traceparent`): the span of its batch links to it.
+ */
+const CREATION_CONTEXT = createContextKey("nsqworker.creation_context");
 
 /** What an {@linkcode EntryTracer} needs of its entry. */
 export interface EntryTracerOptions {
@@ -76,6 +86,8 @@ export class EntryTracer {
   readonly #options: EntryTracerOptions;
   readonly #topicPrefix: string;
   readonly #deliveryName: string;
+  /** The attributes every CONSUMER span of the entry starts with. */
+  readonly #processAttributes: Attributes;
 
   constructor(options: EntryTracerOptions) {
     this.#options = options;
@@ -83,6 +95,14 @@ export class EntryTracer {
     // nsqTopic is topic_prefix + topic by construction; worker topics get the same prefix.
     this.#topicPrefix = options.nsqTopic.slice(0, options.nsqTopic.length - options.topic.length);
     this.#deliveryName = `process ${options.nsqTopic}`;
+    this.#processAttributes = {
+      "messaging.system": "nsq",
+      "messaging.operation.type": "process",
+      "messaging.operation.name": "process",
+      "messaging.destination.name": options.nsqTopic,
+      "messaging.consumer.group.name": options.channel,
+      "nsqworker.worker": options.worker,
+    };
   }
 
   /**
@@ -105,21 +125,17 @@ export class EntryTracer {
       const found = traceParentOfBody(message.body, options.traceField);
       if (found === "invalid") options.onInvalidTraceParent();
       else if (found !== "absent") {
-        parent = trace.setSpanContext(ROOT_CONTEXT, { ...found, isRemote: true });
+        const creation: SpanContext = { ...found, isRemote: true };
+        parent = trace.setSpanContext(ROOT_CONTEXT, creation).setValue(CREATION_CONTEXT, creation);
       }
     }
     const span = this.#tracer.startSpan(this.#deliveryName, {
       kind: SpanKind.CONSUMER,
       attributes: {
-        "messaging.system": "nsq",
-        "messaging.operation.type": "process",
-        "messaging.operation.name": "process",
-        "messaging.destination.name": options.nsqTopic,
-        "messaging.consumer.group.name": options.channel,
+        ...this.#processAttributes,
         "messaging.message.id": message.id,
         "messaging.message.body.size": message.body.length,
         "nsqworker.attempts": message.attempts,
-        "nsqworker.worker": options.worker,
       },
     }, parent);
     return new DeliverySpan(span, trace.setSpan(parent, span));
@@ -131,7 +147,7 @@ export class EntryTracer {
    */
   worker(definition: WorkerDefinition): WorkerDefinition {
     const handle = definition.handle;
-    // A batch worker's spans are not made yet: its messages get their own, without exception events.
+    // A batch worker's errors go on its batch's span (see batches()).
     if (handle === undefined) return definition;
     const traced: Handle = function (this: unknown, body, ctx) {
       let result: unknown;
@@ -145,6 +161,37 @@ export class EntryTracer {
       return result as ReturnType<Handle>;
     };
     return { ...definition, handle: traced };
+  }
+
+  /**
+   * The spans of a batch worker's batches: one CONSUMER span per
+   * `handleBatch` call, the root of a trace of its own (a batch has as many
+   * parents as items), with a link to each item's creation context (the
+   * `traceparent` in its body, as OpenTelemetry's messaging conventions
+   * link a batch to its messages), or, for an item without one, to the
+   * item's own delivery span, so every item is reachable from its batch.
+   * Each item keeps its delivery span with its own outcome; the batch's
+   * span holds what the call did, and what it publishes is its child.
+   */
+  batches(): BatchTracing {
+    return {
+      link: (message) => itemLink(message),
+      start: (links, items) => this.#startBatch(links, items),
+    };
+  }
+
+  #startBatch(links: readonly unknown[], items: number): BatchSpan {
+    try {
+      const span = this.#tracer.startSpan(`${this.#deliveryName} batch`, {
+        kind: SpanKind.CONSUMER,
+        attributes: { ...this.#processAttributes, "messaging.batch.message_count": items },
+        links: links.filter((link): link is Link => link !== null),
+      }, ROOT_CONTEXT);
+      return new TracedBatch(span, trace.setSpan(ROOT_CONTEXT, span));
+    } catch {
+      // The batch runs untraced rather than not at all.
+      return UNTRACED_BATCH;
+    }
   }
 
   /**
@@ -219,13 +266,13 @@ export class EntryTracer {
   }
 }
 
-/** The CONSUMER span of one delivery, from its receipt to its answer. */
-export class DeliverySpan {
-  readonly #span: Span;
+/** A span and the context in which it is the active one. */
+class ScopedSpan {
+  protected readonly span: Span;
   readonly #context: Context;
 
   constructor(span: Span, context: Context) {
-    this.#span = span;
+    this.span = span;
     this.#context = context;
   }
 
@@ -233,7 +280,10 @@ export class DeliverySpan {
   run<T>(work: () => T): T {
     return context.with(this.#context, work);
   }
+}
 
+/** The CONSUMER span of one delivery, from its receipt to its answer. */
+export class DeliverySpan extends ScopedSpan {
   /** Records the outcome (a failure as the span's error status) and ends the span; never throws. */
   end(outcome: Outcome): void {
     try {
@@ -244,7 +294,7 @@ export class DeliverySpan {
   }
 
   #end(outcome: Outcome): void {
-    const span = this.#span;
+    const span = this.span;
     span.setAttribute("nsqworker.outcome", outcome.kind);
     if (outcome.kind === "retry" || outcome.kind === "dead") {
       if (outcome.kind === "dead") span.setAttribute("nsqworker.dead_reason", outcome.reason);
@@ -254,6 +304,63 @@ export class DeliverySpan {
     span.end();
   }
 }
+
+/**
+ * The link of a batch item, read from the active (its delivery's) context:
+ * its creation context, else its delivery span; null when neither is valid.
+ */
+function itemLink(message: Message): Link | null {
+  try {
+    const active = context.active();
+    const linked = (active.getValue(CREATION_CONTEXT) as SpanContext | undefined) ??
+      trace.getSpanContext(active);
+    if (linked === undefined || !isSpanContextValid(linked)) return null;
+    return { context: linked, attributes: { "messaging.message.id": message.id } };
+  } catch {
+    return null;
+  }
+}
+
+/** The CONSUMER span of one `handleBatch` call. */
+class TracedBatch extends ScopedSpan implements BatchSpan {
+  end(state: BatchState, error: unknown, results: readonly (BatchResult | Error)[] | null): void {
+    try {
+      this.#end(state, error, results);
+    } catch {
+      // The items are answered whatever becomes of their batch's span.
+    }
+  }
+
+  /**
+   * A call that threw or timed out is an error with its exception; so is
+   * one whose every item failed (a wrong result, a worker bug, fails them
+   * all). Items that failed alone are counted here and marked on their own
+   * delivery spans.
+   */
+  #end(state: BatchState, error: unknown, results: readonly (BatchResult | Error)[] | null): void {
+    const span = this.span;
+    span.setAttribute("nsqworker.batch.result", state);
+    if (state === "threw" || state === "timed_out") {
+      span.recordException(exceptionOf(error));
+      span.setAttribute("error.type", state);
+      span.setStatus({ code: SpanStatusCode.ERROR, message: errorText(error) });
+    } else if (results !== null) {
+      const failed = results.filter((result) => result instanceof Error);
+      span.setAttribute("nsqworker.batch.failed_items", failed.length);
+      if (failed.length > 0 && failed.length === results.length) {
+        span.setAttribute("error.type", "items_failed");
+        span.setStatus({ code: SpanStatusCode.ERROR, message: errorText(failed[0]) });
+      }
+    }
+    span.end();
+  }
+}
+
+/** What a batch gets when its span could not be started. */
+const UNTRACED_BATCH: BatchSpan = {
+  run: (work) => work(),
+  end() {},
+};
 
 /** A PRODUCER span and the `traceparent` that its message carries. */
 export class SendSpan {

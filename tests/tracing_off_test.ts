@@ -64,7 +64,7 @@ function countingProviders(calls: string[]): { tracer: TracerProvider; context: 
   };
 }
 
-Deno.test("tracing off: handling, publishing and dead-lettering never call OpenTelemetry", async () => {
+Deno.test("tracing off: handling, batches, publishing and dead-lettering never call OpenTelemetry", async () => {
   assert.equal(TRACING_ON, false, "this test needs OTEL_DENO unset");
   const calls: string[] = [];
   const providers = countingProviders(calls);
@@ -89,6 +89,13 @@ Deno.test("tracing off: handling, publishing and dead-lettering never call OpenT
         if (++seen === 1) handled.resolve();
       },
     };
+    const batches: WorkerDefinition<{ n: number }> = {
+      async handleBatch(items, ctx) {
+        ctx.log.info("relaying a batch", { items: items.length });
+        await ctx.publishMany(`${topic}_batch.next`, items.map(({ body }) => ({ from: body.n })));
+        return items.map(({ body }) => body.n === 2 ? new Error("refusing on purpose") : undefined);
+      },
+    };
     await using daemon = await startInProcess({
       yaml: `
 nsq:
@@ -101,21 +108,41 @@ workers:
     channel: work
     worker: test/relay
     max_attempts: 1
+  - topic: ${topic}_batch
+    channel: work
+    worker: test/batches
+    max_attempts: 1
+    max_in_flight: 2
+    batch: { size: 2, wait: 50ms }
 `,
-      workers: { "test/relay": relay as WorkerDefinition },
+      workers: {
+        "test/relay": relay as WorkerDefinition,
+        "test/batches": batches as WorkerDefinition,
+      },
     });
     const parent = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01";
     await nsq.publishMany(topic, [
       JSON.stringify({ n: 1, traceparent: parent }),
       JSON.stringify({ n: 2, traceparent: parent }),
     ]);
+    await nsq.publishMany(`${topic}_batch`, [
+      JSON.stringify({ n: 1, traceparent: parent }),
+      JSON.stringify({ n: 2, traceparent: parent }),
+    ]);
     const [followUp] = await nsq.readTopic(`${topic}.next`, 1, { channel: "check" });
     const [deadLetter] = await nsq.readTopic(`${topic}.dead`, 1, { channel: "check" });
+    const batchFollowUps = await nsq.readTopic(`${topic}_batch.next`, 2, { channel: "check" });
+    const [batchDeadLetter] = await nsq.readTopic(`${topic}_batch.dead`, 1, { channel: "check" });
     await handled.promise;
     await daemon.shutdown();
 
     assert.deepEqual(JSON.parse(new TextDecoder().decode(followUp)), { from: 1 });
     assert.equal(JSON.parse(new TextDecoder().decode(deadLetter)).traceparent, undefined);
+    assert.deepEqual(
+      batchFollowUps.map((bytes) => JSON.parse(new TextDecoder().decode(bytes))),
+      [{ from: 1 }, { from: 2 }],
+    );
+    assert.equal(JSON.parse(new TextDecoder().decode(batchDeadLetter)).traceparent, undefined);
     assert.ok(daemon.logs.every((record) => !("trace_id" in record)));
     assert.deepEqual(calls, []);
   } finally {

@@ -5,24 +5,11 @@
  */
 import assert from "node:assert/strict";
 import { type CliProcess, startDaemon, TempDir } from "./helpers/daemon_process.ts";
-import { type JaegerSpan, startJaeger } from "./helpers/jaeger.ts";
+import { parentOf, startJaeger, tag, upstreamParent } from "./helpers/jaeger.ts";
 import { type NsqCluster, startNsq, uniqueTopic, waitFor } from "./helpers/nsq.ts";
 
 const CHANNEL = "relay";
 const decoder = new TextDecoder();
-
-/** A fresh random trace id and span id, as a caller upstream would have them. */
-function upstreamParent(): { traceId: string; spanId: string; traceparent: string } {
-  const hex = (bytes: number) =>
-    Array.from(
-      crypto.getRandomValues(new Uint8Array(bytes)),
-      (b) => b.toString(16).padStart(2, "0"),
-    )
-      .join("");
-  const traceId = hex(16);
-  const spanId = hex(8);
-  return { traceId, spanId, traceparent: `00-${traceId}-${spanId}-01` };
-}
 
 function relayConfig(nsq: NsqCluster, topic: string, extra: Record<string, unknown> = {}) {
   const nsqd = nsq.nsqds[0]!.tcpAddress;
@@ -40,14 +27,6 @@ function relayConfig(nsq: NsqCluster, topic: string, extra: Record<string, unkno
     }],
     ...extra,
   };
-}
-
-function tag(span: JaegerSpan, key: string): unknown {
-  return span.tags.find((tag) => tag.key === key)?.value;
-}
-
-function parentOf(span: JaegerSpan): string | undefined {
-  return span.references.find((ref) => ref.refType === "CHILD_OF")?.spanID;
 }
 
 function logRecords(daemon: CliProcess, msg: string): Record<string, unknown>[] {

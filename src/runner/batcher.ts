@@ -9,7 +9,14 @@
 
 import type { DedupeStore } from "../dedupe/store.ts";
 import { describeError, type Outcome } from "./outcome.ts";
-import type { BatchContext, BatchItem, BatchResult, Logger, WorkerDefinition } from "../worker.ts";
+import type {
+  BatchContext,
+  BatchItem,
+  BatchResult,
+  Logger,
+  Message,
+  WorkerDefinition,
+} from "../worker.ts";
 import { readNow, turnNow } from "./clock.ts";
 import { Deadline } from "./deadline.ts";
 import { type Attempt, isPromiseLike } from "./task_runner.ts";
@@ -23,6 +30,31 @@ export interface BatchReport {
   readonly items: number;
   readonly durationMs: number;
   readonly state: BatchState;
+}
+
+/**
+ * How batches are traced (SPEC §13); absent when tracing is off, and then
+ * the batch path does no tracing work at all.
+ */
+export interface BatchTracing {
+  /**
+   * Called as a message joins, while its delivery's context is active:
+   * what the span of its batch links to for it (null: no link).
+   */
+  link(message: Message): unknown;
+  /** Starts the span of a batch of `items`, given their `link()` values. */
+  start(links: readonly unknown[], items: number): BatchSpan;
+}
+
+/** The span of one running batch. */
+export interface BatchSpan {
+  /** Runs `work` (the `handleBatch` call) with the span active. */
+  run<T>(work: () => T): T;
+  /**
+   * Ends the span once the batch has ended as `state` (`error` failed it);
+   * `results` are the per-item results when it returned them. Never throws.
+   */
+  end(state: BatchState, error: unknown, results: readonly (BatchResult | Error)[] | null): void;
 }
 
 /** Options of {@linkcode Batcher}. */
@@ -52,12 +84,16 @@ export interface BatcherOptions {
   readonly log: Logger;
   /** The clock, in milliseconds (default `performance.now()`). */
   readonly now?: () => number;
+  /** Traces each batch; absent or null when tracing is off. */
+  readonly tracing?: BatchTracing | null;
 }
 
 /** A message waiting for its batch to end, and how to hand it its outcome. */
 interface Joined {
   readonly attempt: Attempt;
   readonly resolve: (outcome: Outcome | Promise<Outcome>) => void;
+  /** What the batch's span links to for this item; null when tracing is off. */
+  readonly link: unknown;
 }
 
 /** The batch being filled; its own timer item, due at its next touch or the end of its wait. */
@@ -94,6 +130,7 @@ export class Batcher {
   readonly #now: () => number;
   readonly #read: () => number;
   readonly #timers: TimerQueue;
+  readonly #tracing: BatchTracing | null;
   #filling: Filling | null = null;
   #waitMs: number;
   #running = 0;
@@ -105,6 +142,7 @@ export class Batcher {
     this.#read = options.now ?? readNow;
     this.#timers = new TimerQueue({ now: this.#now, read: this.#read });
     this.#waitMs = options.waitMs;
+    this.#tracing = options.tracing ?? null;
   }
 
   /** Batches handed over and not yet ended. */
@@ -120,7 +158,8 @@ export class Batcher {
       batch = new Filling(this.#now(), this.#waitMs, this.#onDue);
       this.#filling = batch;
     }
-    batch.items.push({ attempt, resolve });
+    const link = this.#tracing === null ? null : this.#tracing.link(attempt.message);
+    batch.items.push({ attempt, resolve, link });
     batch.periodMs = Math.min(batch.periodMs, Math.floor(attempt.message.msgTimeoutMs / 2));
     if (batch.items.length >= this.#options.size) {
       this.#handOver(batch);
@@ -194,12 +233,18 @@ export class Batcher {
     const touch = () => this.#touch(joined);
     const controller = new AbortController();
     const stop = joined[0]!.attempt.stop;
+    const span = this.#tracing === null
+      ? null
+      : this.#tracing.start(joined.map((item) => item.link), joined.length);
     const startedAt = this.#now();
     let state: BatchState = "returned";
     let error: unknown = undefined;
     let results: unknown = undefined;
     try {
-      const returned = options.handleBatch(items, options.context(touch, controller.signal));
+      const ctx = options.context(touch, controller.signal);
+      const returned = span === null
+        ? options.handleBatch(items, ctx)
+        : span.run(() => options.handleBatch(items, ctx));
       if (isPromiseLike(returned)) {
         const deadline = new Deadline({
           timers: this.#timers,
@@ -236,6 +281,7 @@ export class Batcher {
     }
     const durationMs = this.#read() - startedAt;
     const each = state === "returned" ? this.#results(results, joined.length) : null;
+    span?.end(state, error, each);
     for (const [i, { attempt, resolve }] of joined.entries()) {
       const result = each === null ? undefined : each[i];
       try {

@@ -257,3 +257,26 @@ async function collect(stream: ReadableStream<Uint8Array>, lines: string[]): Pro
   }
   if (rest !== "") lines.push(rest);
 }
+
+/** A fresh random trace id and span id, as a caller upstream would have them. */
+export function upstreamParent(): { traceId: string; spanId: string; traceparent: string } {
+  const hex = (bytes: number) =>
+    Array.from(
+      crypto.getRandomValues(new Uint8Array(bytes)),
+      (b) => b.toString(16).padStart(2, "0"),
+    )
+      .join("");
+  const traceId = hex(16);
+  const spanId = hex(8);
+  return { traceId, spanId, traceparent: `00-${traceId}-${spanId}-01` };
+}
+
+/** The value of a span's tag `key`. */
+export function tag(span: JaegerSpan, key: string): unknown {
+  return span.tags.find((tag) => tag.key === key)?.value;
+}
+
+/** The span id of a span's parent; undefined for a root. */
+export function parentOf(span: JaegerSpan): string | undefined {
+  return span.references.find((ref) => ref.refType === "CHILD_OF")?.spanID;
+}
