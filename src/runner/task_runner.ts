@@ -218,7 +218,9 @@ export class TaskRunner {
     );
     this.#store = options.store;
     const { check, markDone } = options.store;
-    this.#local = check !== undefined && markDone !== undefined
+    // A message joining a batch is handled later, so it must hold a claim
+    // meanwhile: only a handler run in the same turn can go without one.
+    this.#local = check !== undefined && markDone !== undefined && options.join === undefined
       ? options.store as LocalStore
       : null;
     this.#bypassOnStoreError = options.store.onError === "process";
