@@ -11,6 +11,7 @@ import { createHandler } from "../../src/http/handler.ts";
 import { startHttpServer } from "../../src/http/server.ts";
 import { supervisorDeps } from "../../src/http/supervisor_deps.ts";
 import { logger } from "../../src/log.ts";
+import type { LogLevel } from "../../src/config/types.ts";
 import { type InProcessDaemon, startInProcess } from "../helpers/in_process.ts";
 import { type NsqCluster, startNsq, uniqueTopic } from "../helpers/nsq.ts";
 import { Ledger } from "./ledger.ts";
@@ -31,6 +32,8 @@ export interface AdminSetupOptions {
    * messages only counts handler runs.
    */
   readonly track?: boolean;
+  /** The daemon's lowest log level. Default "debug" (see startInProcess). */
+  readonly logLevel?: LogLevel;
 }
 
 /** The daemon under abuse, with what the tests look at. */
@@ -63,6 +66,7 @@ export async function setupAdmin(options: AdminSetupOptions = {}): Promise<Admin
       `  - { topic: ${topic}, channel: ${CHANNEL}, worker: rec, max_in_flight: 100 }`,
       "",
     ].join("\n"),
+    ...(options.logLevel ? { logLevel: options.logLevel } : {}),
     workers: {
       rec: {
         decode: "text",
