@@ -8,7 +8,7 @@
  */
 
 import { draftConfig } from "../../src/config/load.ts";
-import type { Config } from "../../src/config/types.ts";
+import type { Config, LogLevel } from "../../src/config/types.ts";
 import { createStore } from "../../src/dedupe/create_store.ts";
 import { logger, setupLogging } from "../../src/log.ts";
 import type { ConsumerTimings } from "../../src/nsq/consumer.ts";
@@ -36,6 +36,11 @@ export interface StartInProcessOptions {
   readonly workers: Record<string, WorkerDefinition>;
   /** Faster discovery and reconnection for tests. */
   readonly timings?: Partial<ConsumerTimings>;
+  /**
+   * The lowest level logged. Default "debug"; a soak of millions of messages
+   * wants "info", or one "finished" record per message piles up in `logs`.
+   */
+  readonly logLevel?: LogLevel;
   /** Over the connection settings of the config, e.g. shorter heartbeats. */
   readonly connection?: Partial<ConnectionOptions>;
 }
@@ -63,7 +68,7 @@ export async function startInProcess(options: StartInProcessOptions): Promise<In
     },
   );
   const logs: Record<string, unknown>[] = [];
-  await setupLogging({ level: "debug", format: "json" }, {
+  await setupLogging({ level: options.logLevel ?? "debug", format: "json" }, {
     write: (line) => logs.push(JSON.parse(line)),
   });
   const supervisor = new Supervisor({
