@@ -399,12 +399,16 @@ Deno.test("stats and metrics of a real run, through the handler and a real serve
     },
   });
   const { supervisor } = daemon;
-  const handler = createHandler(supervisorDeps(supervisor, {
-    version: "1.2.3",
-    startedAt: Date.now(),
-    token: TOKEN,
-    log: logger("http"),
-  }));
+  // This test reads the figures right after it changes them.
+  const handler = createHandler({
+    ...supervisorDeps(supervisor, {
+      version: "1.2.3",
+      startedAt: Date.now(),
+      token: TOKEN,
+      log: logger("http"),
+    }),
+    renderMaxAgeMs: 0,
+  });
   await waitFor(() => supervisor.readiness().ready, { message: "connected" });
   await nsq.publishMany(`env.${topic}`, [
     ...Array.from({ length: 5 }, (_, n) => JSON.stringify({ n })),
@@ -616,4 +620,39 @@ Deno.test("nsqworker run: an http.listen port in use fails the start with exit 1
     !daemon.stdout.some((line) => line.includes('"msg":"started"')),
     "no entry was started",
   );
+});
+
+Deno.test("/stats and /metrics are rendered at most once per renderMaxAgeMs; pause renders afresh", async () => {
+  let snapshots = 0;
+  let paused = false;
+  const handler = createHandler({
+    readiness: () => ({ ready: true, reasons: [] }),
+    snapshot: () => {
+      snapshots++;
+      return fakeSnapshot([fakeEntry()]);
+    },
+    pause: () => {
+      paused = true;
+      return null;
+    },
+    resume: () => null,
+    token: TOKEN,
+    renderMaxAgeMs: 60_000,
+  });
+  const get = async (path: string) => (await handler(new Request(`http://x${path}`))).text();
+  const first = await get("/stats");
+  for (let i = 0; i < 100; i++) assert.equal(await get("/stats"), first);
+  assert.equal(snapshots, 1, "one rendering for 101 requests");
+  await get("/metrics");
+  await get("/metrics");
+  assert.equal(snapshots, 2, "/metrics has its own rendering");
+  await handler(
+    new Request("http://x/entries/t/c/pause", {
+      method: "POST",
+      headers: { Authorization: `Bearer ${TOKEN}` },
+    }),
+  );
+  assert.ok(paused);
+  await get("/stats");
+  assert.equal(snapshots, 3, "a pause is seen at once");
 });
