@@ -29,6 +29,7 @@ import {
 } from "@opentelemetry/api";
 import type { EntryPublisher } from "./entry_context.ts";
 import { errorText } from "./error_text.ts";
+import { isPromiseLike } from "./is_promise_like.ts";
 import type { BatchSpan, BatchState, BatchTracing } from "./runner/batcher.ts";
 import type { Outcome } from "./runner/outcome.ts";
 import { formatTraceParent, traceParentOfBody, withTraceParent } from "./trace_parent.ts";
@@ -157,7 +158,7 @@ export class EntryTracer {
         recordException(error);
         throw error;
       }
-      if (isThenable(result)) return Promise.resolve(result).then(ignore, rethrowRecorded);
+      if (isPromiseLike(result)) return Promise.resolve(result).then(ignore, rethrowRecorded);
       return result as ReturnType<Handle>;
     };
     return { ...definition, handle: traced };
@@ -389,11 +390,6 @@ export class SendSpan {
 }
 
 function ignore(): void {}
-
-function isThenable(value: unknown): value is PromiseLike<unknown> {
-  return (typeof value === "object" || typeof value === "function") && value !== null &&
-    typeof (value as { then?: unknown }).then === "function";
-}
 
 function recordException(error: unknown): void {
   trace.getActiveSpan()?.recordException(exceptionOf(error));

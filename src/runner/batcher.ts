@@ -19,7 +19,8 @@ import type {
 } from "../worker.ts";
 import { readNow, turnNow } from "./clock.ts";
 import { Deadline } from "./deadline.ts";
-import { type Attempt, isPromiseLike } from "./task_runner.ts";
+import { isPromiseLike } from "../is_promise_like.ts";
+import type { Attempt } from "./task_runner.ts";
 import { type Timed, TimerQueue } from "./timer_queue.ts";
 
 /** How a whole batch ended. */

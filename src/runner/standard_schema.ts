@@ -8,6 +8,7 @@
  */
 
 import { describeError, MAX_ERROR_LENGTH } from "./outcome.ts";
+import { isPromiseLike } from "../is_promise_like.ts";
 
 /** A schema that implements Standard Schema v1, with its input and output types. */
 export interface StandardSchemaV1<Input = unknown, Output = Input> {
@@ -82,18 +83,13 @@ export function checkWithSchema(
   } catch (error) {
     return { ok: false, error: `schema threw: ${describeError(error)}` };
   }
-  if (isThenable(result)) {
+  if (isPromiseLike(result)) {
     return Promise.resolve(result).then(
       readResult,
       (error) => ({ ok: false, error: `schema threw: ${describeError(error)}` }),
     );
   }
   return readResult(result);
-}
-
-function isThenable(value: unknown): value is PromiseLike<unknown> {
-  return typeof value === "object" && value !== null &&
-    typeof (value as { then?: unknown }).then === "function";
 }
 
 function readResult(result: unknown): SchemaCheck {

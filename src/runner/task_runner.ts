@@ -8,6 +8,7 @@
 
 import type { Claim, DedupeStore } from "../dedupe/store.ts";
 import { PermanentError } from "../permanent_error.ts";
+import { isPromiseLike } from "../is_promise_like.ts";
 import type { Message, WorkerContext, WorkerDefinition } from "../worker.ts";
 import { retryDelay } from "./backoff.ts";
 import { readNow, turnNow } from "./clock.ts";
@@ -576,12 +577,6 @@ export class TaskRunner {
     }
     return pending instanceof Promise ? pending.then(() => outcome, () => outcome) : outcome;
   }
-}
-
-/** Whether `value` is a thenable, as `await` sees it. */
-export function isPromiseLike(value: unknown): value is PromiseLike<unknown> {
-  return (typeof value === "object" || typeof value === "function") && value !== null &&
-    typeof (value as { then?: unknown }).then === "function";
 }
 
 function dead(reason: DeadReason, error: string, durationMs: number | null): Outcome {
