@@ -27,3 +27,18 @@ export function errorText(error: unknown): string {
     return "(an error that cannot be turned into text)";
   }
 }
+
+/**
+ * `error` if it is an `Error`, else an `Error` whose message is its
+ * {@linkcode errorText}: for callbacks and promise rejections that take one.
+ *
+ * @example
+ * ```ts
+ * import { asError } from "./error_text.ts";
+ *
+ * asError("refused").message; // "refused"
+ * ```
+ */
+export function asError(error: unknown): Error {
+  return error instanceof Error ? error : new Error(errorText(error));
+}

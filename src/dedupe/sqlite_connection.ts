@@ -7,6 +7,7 @@
  */
 
 import { DatabaseSync, type StatementSync } from "node:sqlite";
+import { errorText } from "../error_text.ts";
 
 /** The schema this version writes (`PRAGMA user_version`). */
 export const SQLITE_SCHEMA_VERSION = 1;
@@ -42,7 +43,7 @@ export function fileIdOf(path: string): FileId | string {
   try {
     info = Deno.statSync(path);
   } catch (error) {
-    return error instanceof Error ? error.message : String(error);
+    return errorText(error);
   }
   if (!info.isFile) return "it is not a regular file";
   return { dev: info.dev, ino: info.ino ?? 0 };

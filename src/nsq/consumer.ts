@@ -17,7 +17,7 @@ import type { NsqMessage } from "./nsq_message.ts";
 import { ReaderConnection } from "./reader_connection.ts";
 import { planRdy, scarceSliceMs } from "./rdy_planner.ts";
 import { TokenBucket } from "./token_bucket.ts";
-import { errorText } from "../error_text.ts";
+import { asError, errorText } from "../error_text.ts";
 
 /** Timings of discovery and reconnection; the defaults suit production. */
 export interface ConsumerTimings {
@@ -305,7 +305,7 @@ export class Consumer {
       // nsqjs checks its options as it builds a connection (snappy needs its
       // Node-API addon, so --allow-ffi); a throw here would escape a timer or
       // the lookupd poll and end the process.
-      this.#reconnectLater(slot, error instanceof Error ? error : new Error(String(error)));
+      this.#reconnectLater(slot, asError(error));
       return;
     }
     slot.link = link;

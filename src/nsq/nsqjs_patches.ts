@@ -48,6 +48,7 @@ import { Buffer } from "node:buffer";
 import { isIP } from "node:net";
 import { connect as tlsConnect } from "node:tls";
 import { formatHostPort } from "../config/address.ts";
+import { asError } from "../error_text.ts";
 import { VERSION } from "../version.ts";
 import type { ConnectionOptions } from "./connection_options.ts";
 
@@ -115,11 +116,6 @@ export function createNsqjsWriter(
   options: ConnectionOptions,
 ): NsqjsWriter {
   return new WriterBase(host, port, nsqjsOptions(options));
-}
-
-/** `value` if it is an Error, else an Error with its text. */
-export function asError(value: unknown): Error {
-  return value instanceof Error ? value : new Error(String(value));
 }
 
 /**

@@ -8,7 +8,8 @@ import { Buffer } from "node:buffer";
 import { formatHostPort } from "../config/address.ts";
 import type { ConnectionOptions } from "./connection_options.ts";
 import { MAX_REQ_DELAY_MS } from "./nsq_message.ts";
-import { asError, createNsqjsWriter, guard, type NsqjsWriter } from "./nsqjs_patches.ts";
+import { asError } from "../error_text.ts";
+import { createNsqjsWriter, guard, type NsqjsWriter } from "./nsqjs_patches.ts";
 
 /** What a publishing connection reports. */
 export interface WriterEvents {

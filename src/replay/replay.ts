@@ -16,6 +16,7 @@
 import { formatHostPort } from "../config/address.ts";
 import type { Config } from "../config/types.ts";
 import { connectionOptions } from "../connection_options.ts";
+import { asError, errorText } from "../error_text.ts";
 import type { NsqMessage } from "../nsq/nsq_message.ts";
 import { ReaderConnection } from "../nsq/reader_connection.ts";
 import { NsqPublisher } from "../publisher.ts";
@@ -269,7 +270,7 @@ class Pass {
   }
 
   #fail(error: unknown): void {
-    this.#done.reject(error instanceof Error ? error : new Error(String(error)));
+    this.#done.reject(asError(error));
     this.#connection.destroy();
   }
 
@@ -325,7 +326,7 @@ class Pass {
     try {
       await shared.publisher.publishRaw(topic, found.body);
     } catch (error) {
-      tally.addFailure(error instanceof Error ? error.message : String(error));
+      tally.addFailure(errorText(error));
       message.requeue(0);
       return "more";
     }

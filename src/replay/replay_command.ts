@@ -7,6 +7,7 @@
 import type { CliOutput } from "../cli.ts";
 import { ConfigError } from "../config/config_error.ts";
 import { loadConfig } from "../config/load.ts";
+import { errorText } from "../error_text.ts";
 import { replay, type ReplayTimings } from "./replay.ts";
 import { parseReplayArgs, ReplayUsageError } from "./replay_args.ts";
 import { formatSummary } from "./replay_tally.ts";
@@ -47,7 +48,7 @@ export async function replayCommand(
       output.err(`nsqworker: ${error.message}\n\nRun nsqworker --help for usage.\n`);
       return 2;
     }
-    output.err(`nsqworker replay: ${error instanceof Error ? error.message : String(error)}\n`);
+    output.err(`nsqworker replay: ${errorText(error)}\n`);
     return 1;
   }
 }
