@@ -471,25 +471,26 @@ export class TaskRunner {
     deadline.watch(result);
     await deadline.settled.promise;
     const durationMs = this.#read() - startedAt;
-    switch (deadline.state) {
-      case "threw":
-        return await this.#failed(attempt, deadline.error, durationMs);
-      case "timed_out": {
-        const error = `handler timed out after ${this.#timeoutMs}ms`;
-        controller.abort(new DOMException(error, "TimeoutError"));
-        return await this.#release(attempt, this.#failure(message, error, durationMs));
-      }
-      case "stopped":
-        controller.abort((stop as AbortSignal).reason);
-        return await this.#release(attempt, { kind: "interrupted", durationMs });
+    const state = deadline.state as Exclude<typeof deadline.state, "running">;
+    if (state === "timed_out") {
+      controller.abort(new DOMException(this.#timedOut(), "TimeoutError"));
+    } else if (state === "stopped") {
+      controller.abort((stop as AbortSignal).reason);
     }
-    return await this.#done(attempt, durationMs);
+    return await this.settle(attempt, state, deadline.error, durationMs);
+  }
+
+  /** The error of a handler (or a batch) that outlived `timeout`. */
+  #timedOut(): string {
+    return `${
+      this.#join === null ? "handler" : "handleBatch"
+    } timed out after ${this.#timeoutMs}ms`;
   }
 
   /**
-   * The outcome of a joined attempt whose batch ended as `state` after
-   * `durationMs` (`error` is what failed it): its key marked done or its
-   * claim released, as for a message run alone.
+   * The outcome of an attempt whose handler (or, for a joined attempt, whose
+   * batch) ended as `state` after `durationMs` (`error` is what failed it):
+   * its key marked done or its claim released.
    */
   settle(
     attempt: Attempt,
@@ -503,14 +504,7 @@ export class TaskRunner {
       case "threw":
         return this.#failed(attempt, error, durationMs);
       case "timed_out":
-        return this.#release(
-          attempt,
-          this.#failure(
-            attempt.message,
-            `handleBatch timed out after ${this.#timeoutMs}ms`,
-            durationMs,
-          ),
-        );
+        return this.#release(attempt, this.#failure(attempt.message, this.#timedOut(), durationMs));
       case "stopped":
         return this.#release(attempt, { kind: "interrupted", durationMs });
     }
