@@ -420,8 +420,8 @@ export class Consumer {
     // With every lookupd down, keep what we have: direct connections and the
     // nsqd found before go on working until lookupd is back.
     this.#lookupdFailing = answered === 0;
-    if (answered > 0) this.#lookupdAnswered = true;
     if (answered > 0) {
+      this.#lookupdAnswered = true;
       for (const [address, slot] of this.#slots) {
         if (slot.direct) continue;
         slot.listed = found.has(address);
@@ -529,8 +529,10 @@ export class Consumer {
     this.#options.onMessage(message);
   }
 
-  /** A message was answered (and uncounted): a handler is free, or the backlog shrank. */
-  /** `link`'s FIN or REQ is written right after this returns. */
+  /**
+   * A message of `link` was answered (and uncounted): a handler is free, or
+   * the backlog shrank. Its FIN or REQ is written right after this returns.
+   */
   #answered(link: Link): void {
     if (this.#backlog.length > 0 && !this.#draining) {
       // Never from inside an answer: the next handler starts after this
@@ -563,7 +565,7 @@ export class Consumer {
     if (this.#rotateTimer !== null) clearTimeout(this.#rotateTimer);
     this.#rotateTimer = null;
     this.#rotateAt = at;
-    if (at === Infinity || this.#stopping) return;
+    if (this.#stopping) return;
     this.#rotateTimer = setTimeout(() => {
       this.#rotateTimer = null;
       this.#rotateAt = Infinity;
