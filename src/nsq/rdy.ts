@@ -6,13 +6,13 @@
 
 /** A connection as RDY allocation sees it. */
 export interface RdyConnection {
-  readonly address: string;
   /** The largest RDY this nsqd accepts (from IDENTIFY). */
   readonly maxRdyCount: number;
 }
 
 /**
- * Splits `maxInFlight` over the ready connections so that the total never
+ * Splits `maxInFlight` over the ready connections (one share each, in their
+ * order) so that the total never
  * exceeds it and none of it is lost: each gets the quotient, and the
  * remainder goes one apiece to the connections starting at `offset`.
  * With fewer slots than connections, only `maxInFlight` of them get 1;
@@ -24,9 +24,9 @@ export function allocateRdy(
   maxInFlight: number,
   connections: readonly RdyConnection[],
   offset = 0,
-): Map<string, number> {
-  const allocation = new Map<string, number>();
+): number[] {
   const n = connections.length;
+  const allocation = new Array<number>(n);
   if (n === 0) return allocation;
   const total = Math.max(0, Math.floor(maxInFlight) || 0);
   const share = Math.floor(total / n);
@@ -35,7 +35,7 @@ export function allocateRdy(
   for (let i = 0; i < n; i++) {
     const connection = connections[i]!;
     const extra = (i - start + n) % n < remainder ? 1 : 0;
-    allocation.set(connection.address, Math.min(share + extra, connection.maxRdyCount));
+    allocation[i] = Math.min(share + extra, connection.maxRdyCount);
   }
   return allocation;
 }

@@ -118,8 +118,7 @@ export function planRdy(input: RdyPlanInput): RdyPlan {
   /** Who is raised first when not every raise fits. */
   let order: readonly number[];
   if (total >= n) {
-    const shares = allocateRdy(total, connections.map((c, i) => ({ ...c, address: String(i) })));
-    targets = connections.map((_, i) => shares.get(String(i))!);
+    targets = allocateRdy(total, connections);
     order = connections.map((_, i) => i);
   } else {
     ({ targets, nextAt, order } = scarce(total, input));
