@@ -4,6 +4,6 @@
  * @module
  */
 
-import { main, STDIO } from "./src/cli.ts";
+import { main, STDIO } from "./src/cli/cli.ts";
 
 if (import.meta.main) Deno.exit(await main(Deno.args, STDIO));

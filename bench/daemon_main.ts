@@ -1,5 +1,5 @@
 /**
- * The daemon as the bench runs it: the real command line (`src/cli.ts`),
+ * The daemon as the bench runs it: the real command line (`src/cli/cli.ts`),
  * with worker modules from `bench/workers/` instead of `workers/` (which
  * ship in the binary). It exits when the bench does (see stdin_watch.ts).
  *
@@ -10,7 +10,7 @@
  * @module
  */
 
-import { main, STDIO } from "../src/cli.ts";
+import { main, STDIO } from "../src/cli/cli.ts";
 import { MemoryStore } from "../src/dedupe/memory_store.ts";
 import type { Claim } from "../src/dedupe/store.ts";
 import { exitWithParent } from "./stdin_watch.ts";

@@ -55,7 +55,7 @@ export interface DaemonRun {
 }
 
 /**
- * Starts the daemon (bench/daemon_main.ts, i.e. src/cli.ts with
+ * Starts the daemon (bench/daemon_main.ts, i.e. src/cli/cli.ts with
  * bench/workers/) on a config written as JSON (which is YAML), with named
  * permissions only, at log level warning.
  */

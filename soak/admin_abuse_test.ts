@@ -35,7 +35,7 @@ const POLL_RATE = 1_000;
 const SLOWLORIS = 500;
 const BIG_BODIES = 20;
 const WRONG_TOKENS = 10_000;
-/** The interval of src/http/refusal_log.ts: one warning line per 10 s at most. */
+/** The interval of src/daemon/http/refusal_log.ts: one warning line per 10 s at most. */
 const WARNING_INTERVAL_MS = 10_000;
 const BODY = new TextEncoder().encode("x");
 const SLICE = 250_000;

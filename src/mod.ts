@@ -16,7 +16,7 @@
  * @module
  */
 
-export { defineWorker } from "./worker.ts";
+export { defineWorker } from "./worker/worker.ts";
 export type {
   BatchContext,
   BatchDefaults,
@@ -31,10 +31,10 @@ export type {
   WorkerContext,
   WorkerDefinition,
   WorkerOptions,
-} from "./worker.ts";
-export { PermanentError } from "./permanent_error.ts";
+} from "./worker/worker.ts";
+export { PermanentError } from "./worker/permanent_error.ts";
 export type {
   InferSchemaOutput,
   StandardSchemaIssue,
   StandardSchemaV1,
-} from "./runner/standard_schema.ts";
+} from "./worker/standard_schema.ts";

@@ -25,16 +25,16 @@ import type { SourceLocation } from "./config/types.ts";
 import { DEDUPE_FIELDS, SETTING_FIELDS } from "./config/schema.ts";
 import { MemoryStore } from "./dedupe/memory_store.ts";
 import type { DedupeStore } from "./dedupe/store.ts";
-import { BatchContext } from "./batch_context.ts";
-import { batchSettings } from "./batch_settings.ts";
-import { EntryContext, type EntryPublisher } from "./entry_context.ts";
-import { MessageContext } from "./message_context.ts";
-import { encodeBody, PublishError, refusalOf } from "./publisher.ts";
+import { BatchContext } from "./context/batch_context.ts";
+import { batchSettings } from "./batch/batch_settings.ts";
+import { EntryContext, type EntryPublisher } from "./context/entry_context.ts";
+import { MessageContext } from "./context/message_context.ts";
+import { encodeBody, PublishError, refusalOf } from "./entry/publisher.ts";
 import type { DeadReason, Outcome } from "./runner/outcome.ts";
-import { Batcher } from "./runner/batcher.ts";
+import { Batcher } from "./batch/batcher.ts";
 import { type Attempt, type TaskMessage, TaskRunner } from "./runner/task_runner.ts";
-import { type LoadedWorker, loadWorkers, WorkerLoadError } from "./worker_loader.ts";
-import type { Logger, PublishBody, WorkerDefinition, WorkerOptions } from "./worker.ts";
+import { type LoadedWorker, loadWorkers, WorkerLoadError } from "./worker/worker_loader.ts";
+import type { Logger, PublishBody, WorkerDefinition, WorkerOptions } from "./worker/worker.ts";
 
 export type { DedupeStore } from "./dedupe/store.ts";
 

@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
-import { BatchStats } from "../src/batch_stats.ts";
-import { statsJson } from "../src/http/handler.ts";
-import { renderMetrics } from "../src/metrics.ts";
+import { BatchStats } from "../src/observe/batch_stats.ts";
+import { statsJson } from "../src/daemon/http/handler.ts";
+import { renderMetrics } from "../src/daemon/http/metrics.ts";
 import { fakeEntry, fakeSnapshot } from "./helpers/fake_snapshot.ts";
 
 Deno.test("batch figures: batches, items per batch and duration in /metrics and /stats", () => {

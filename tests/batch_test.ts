@@ -7,7 +7,7 @@
 import assert from "node:assert/strict";
 import { ConfigError } from "../src/config/config_error.ts";
 import { PermanentError } from "../src/mod.ts";
-import type { BatchItem, BatchResult, WorkerDefinition } from "../src/worker.ts";
+import type { BatchItem, BatchResult, WorkerDefinition } from "../src/worker/worker.ts";
 import { openCanary } from "./helpers/canary.ts";
 import { runCli, spawnCli, TempDir } from "./helpers/daemon_process.ts";
 import { envelope, startInProcess } from "./helpers/in_process.ts";

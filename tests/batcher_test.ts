@@ -5,11 +5,11 @@
  */
 import assert from "node:assert/strict";
 import { MemoryStore } from "../src/dedupe/memory_store.ts";
-import { PermanentError } from "../src/permanent_error.ts";
-import { Batcher, type BatcherOptions, type BatchReport } from "../src/runner/batcher.ts";
+import { PermanentError } from "../src/worker/permanent_error.ts";
+import { Batcher, type BatcherOptions, type BatchReport } from "../src/batch/batcher.ts";
 import type { Outcome } from "../src/runner/outcome.ts";
 import { type TaskMessage, TaskRunner } from "../src/runner/task_runner.ts";
-import type { BatchContext, BatchItem, Logger, WorkerDefinition } from "../src/worker.ts";
+import type { BatchContext, BatchItem, Logger, WorkerDefinition } from "../src/worker/worker.ts";
 import { fakeContext } from "./helpers/fakes.ts";
 
 const encoder = new TextEncoder();

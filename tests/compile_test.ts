@@ -11,7 +11,7 @@ import {
   findDenort,
   permissionFlags,
 } from "../tools/compile.ts";
-import { loadWorker, WORKERS_DIR } from "../src/worker_loader.ts";
+import { loadWorker, WORKERS_DIR } from "../src/worker/worker_loader.ts";
 import { startNsq, uniqueTopic, waitFor } from "./helpers/nsq.ts";
 
 const options = { configDir: "/etc/nsqworker", dataDir: "/var/lib/nsqworker", output: "x" };

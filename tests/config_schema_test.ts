@@ -6,7 +6,7 @@
 import assert from "node:assert/strict";
 import { Ajv2020 } from "npm:ajv@8.20.0/dist/2020.js";
 import { parse } from "yaml";
-import { main } from "../src/cli.ts";
+import { main } from "../src/cli/cli.ts";
 import { configJsonSchema, SCHEMA_FILE } from "../src/config/json_schema.ts";
 
 const REPO = new URL("../", import.meta.url);

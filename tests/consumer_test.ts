@@ -7,7 +7,7 @@ import type { HostPort } from "../src/config/types.ts";
 import { Consumer, type ConsumerOptions } from "../src/nsq/consumer.ts";
 import type { ConnectionOptions } from "../src/nsq/connection_options.ts";
 import type { NsqMessage } from "../src/nsq/nsq_message.ts";
-import type { Logger } from "../src/worker.ts";
+import type { Logger } from "../src/worker/worker.ts";
 import { type NsqCluster, type Nsqd, startNsq, uniqueTopic, waitFor } from "./helpers/nsq.ts";
 import { trapUncaught } from "./helpers/fakes.ts";
 

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { type DeadLetterEnvelope, deadLetterEnvelope } from "../src/dead_letter.ts";
+import { type DeadLetterEnvelope, deadLetterEnvelope } from "../src/entry/dead_letter.ts";
 
 const encoder = new TextEncoder();
 

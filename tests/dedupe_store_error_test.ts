@@ -5,11 +5,11 @@
 
 import assert from "node:assert/strict";
 import type { DedupeStore } from "../src/dedupe/store.ts";
-import { EntryStats } from "../src/entry_stats.ts";
-import { PermanentError } from "../src/permanent_error.ts";
+import { EntryStats } from "../src/observe/entry_stats.ts";
+import { PermanentError } from "../src/worker/permanent_error.ts";
 import type { Outcome } from "../src/runner/outcome.ts";
 import { type TaskMessage, TaskRunner } from "../src/runner/task_runner.ts";
-import type { WorkerDefinition } from "../src/worker.ts";
+import type { WorkerDefinition } from "../src/worker/worker.ts";
 import { fakeContext } from "./helpers/fakes.ts";
 
 const SCOPE = "pageviews/counter";

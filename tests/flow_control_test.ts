@@ -6,7 +6,7 @@
 import assert from "node:assert/strict";
 import { Consumer, type ConsumerOptions } from "../src/nsq/consumer.ts";
 import type { NsqMessage } from "../src/nsq/nsq_message.ts";
-import type { Logger } from "../src/worker.ts";
+import type { Logger } from "../src/worker/worker.ts";
 import { PLAIN_CONNECTION } from "./helpers/fakes.ts";
 import { type Nsqd, startNsq, uniqueTopic, waitFor } from "./helpers/nsq.ts";
 

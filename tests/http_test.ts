@@ -9,12 +9,12 @@
 import assert from "node:assert/strict";
 import { ConfigError } from "../src/config/config_error.ts";
 import { parseConfig } from "../src/config/load.ts";
-import { createHandler, type HandlerDeps, sameSecret } from "../src/http/handler.ts";
-import { startHttpServer } from "../src/http/server.ts";
-import type { EntrySnapshot } from "../src/http/snapshot.ts";
-import { supervisorDeps } from "../src/http/supervisor_deps.ts";
-import { logger } from "../src/log.ts";
-import type { Logger } from "../src/worker.ts";
+import { createHandler, type HandlerDeps, sameSecret } from "../src/daemon/http/handler.ts";
+import { startHttpServer } from "../src/daemon/http/server.ts";
+import type { EntrySnapshot } from "../src/daemon/http/snapshot.ts";
+import { supervisorDeps } from "../src/daemon/http/supervisor_deps.ts";
+import { logger } from "../src/observe/log.ts";
+import type { Logger } from "../src/worker/worker.ts";
 import { startDaemon, TempDir } from "./helpers/daemon_process.ts";
 import { fakeEntry, fakeSnapshot } from "./helpers/fake_snapshot.ts";
 import { startInProcess } from "./helpers/in_process.ts";

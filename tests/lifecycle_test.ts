@@ -7,10 +7,10 @@
 import assert from "node:assert/strict";
 import { parseConfig } from "../src/config/load.ts";
 import { MemoryStore } from "../src/dedupe/memory_store.ts";
-import { logger } from "../src/log.ts";
-import { NsqPublisher } from "../src/publisher.ts";
-import { RunningEntry } from "../src/running_entry.ts";
-import type { WorkerDefinition } from "../src/worker.ts";
+import { logger } from "../src/observe/log.ts";
+import { NsqPublisher } from "../src/entry/publisher.ts";
+import { RunningEntry } from "../src/entry/running_entry.ts";
+import type { WorkerDefinition } from "../src/worker/worker.ts";
 import { PLAIN_CONNECTION } from "./helpers/fakes.ts";
 import { startDaemon, TempDir } from "./helpers/daemon_process.ts";
 import { deferred } from "./helpers/in_process.ts";

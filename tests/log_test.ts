@@ -1,8 +1,8 @@
 import assert from "node:assert/strict";
 import type { LogConfig } from "../src/config/types.ts";
 import { getLogger } from "@logtape/logtape";
-import { boundLogger, flushLogging, isLogged, logger, setupLogging } from "../src/log.ts";
-import type { Logger } from "../src/worker.ts";
+import { boundLogger, flushLogging, isLogged, logger, setupLogging } from "../src/observe/log.ts";
+import type { Logger } from "../src/worker/worker.ts";
 
 /** Sets up logging into an array, returned. */
 async function capture(config: LogConfig): Promise<string[]> {
@@ -316,7 +316,7 @@ Deno.test("a throwing writer never reaches the caller", async () => {
 Deno.test("stdout by default: whole lines in order, nothing else, no colors in a pipe", async () => {
   const code = `
     import { flushLogging, logger, setupLogging } from ${
-    JSON.stringify(import.meta.resolve("../src/log.ts"))
+    JSON.stringify(import.meta.resolve("../src/observe/log.ts"))
   };
     await setupLogging({ level: "info", format: Deno.args[0] });
     const log = logger("stdout");

@@ -5,7 +5,7 @@
 
 import assert from "node:assert/strict";
 import { PermanentError } from "../src/mod.ts";
-import type { WorkerDefinition } from "../src/worker.ts";
+import type { WorkerDefinition } from "../src/worker/worker.ts";
 import { type Canary, openCanary } from "./helpers/canary.ts";
 import { deferred, envelope, startInProcess } from "./helpers/in_process.ts";
 import { type NsqCluster, startNsq, uniqueTopic, waitFor } from "./helpers/nsq.ts";

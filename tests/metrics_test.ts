@@ -1,17 +1,17 @@
 /**
- * The Prometheus text exposition (format 0.0.4) of src/metrics.ts: line
+ * The Prometheus text exposition (format 0.0.4) of src/daemon/http/: line
  * syntax, escaping, histogram buckets and the metric names of a snapshot.
  */
 
 import assert from "node:assert/strict";
-import { DURATION_BUCKETS_MS } from "../src/entry_stats.ts";
+import { DURATION_BUCKETS_MS } from "../src/observe/entry_stats.ts";
+import { renderMetrics } from "../src/daemon/http/metrics.ts";
 import {
   escapeLabelValue,
   formatFamilies,
   formatValue,
   histogramSamples,
-  renderMetrics,
-} from "../src/metrics.ts";
+} from "../src/daemon/http/prometheus.ts";
 import { fakeEntry, fakeSnapshot } from "./helpers/fake_snapshot.ts";
 
 interface ParsedSample {

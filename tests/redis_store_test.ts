@@ -7,7 +7,7 @@
 
 import assert from "node:assert/strict";
 import { RedisStore } from "../src/dedupe/redis_store.ts";
-import type { Logger } from "../src/worker.ts";
+import type { Logger } from "../src/worker/worker.ts";
 import { waitFor } from "./helpers/nsq.ts";
 import { startRedis } from "./helpers/redis.ts";
 

@@ -11,7 +11,7 @@ import { TempDir } from "./helpers/daemon_process.ts";
 import { startRedis } from "./helpers/redis.ts";
 import { makeCertificates, redisServerTls } from "./helpers/tls_certs.ts";
 import { waitFor } from "./helpers/nsq.ts";
-import type { Logger } from "../src/worker.ts";
+import type { Logger } from "../src/worker/worker.ts";
 import { trapUncaught } from "./helpers/fakes.ts";
 
 /** A logger that keeps the warnings it is given. */

@@ -1,8 +1,8 @@
 import assert from "node:assert/strict";
 import { parseConfig } from "../src/config/load.ts";
-import { planReload } from "../src/reload_plan.ts";
-import type { WorkerDefinition } from "../src/worker.ts";
-import { workerFile } from "../src/worker_loader.ts";
+import { planReload } from "../src/daemon/reload_plan.ts";
+import type { WorkerDefinition } from "../src/worker/worker.ts";
+import { workerFile } from "../src/worker/worker_loader.ts";
 import { startInProcess } from "./helpers/in_process.ts";
 import { startNsq, uniqueTopic, waitFor } from "./helpers/nsq.ts";
 

@@ -5,8 +5,8 @@
  */
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { main } from "../src/cli.ts";
-import { deadLetterEnvelope } from "../src/dead_letter.ts";
+import { main } from "../src/cli/cli.ts";
+import { deadLetterEnvelope } from "../src/entry/dead_letter.ts";
 import { PermanentError } from "../src/mod.ts";
 import { startInProcess } from "./helpers/in_process.ts";
 import { type NsqCluster, startNsq, uniqueTopic, waitFor } from "./helpers/nsq.ts";

@@ -11,7 +11,7 @@
  */
 
 import assert from "node:assert/strict";
-import { main } from "../src/cli.ts";
+import { main } from "../src/cli/cli.ts";
 import { ConfigError } from "../src/config/config_error.ts";
 import { parseConfig } from "../src/config/load.ts";
 import { startDaemon, TempDir } from "./helpers/daemon_process.ts";

@@ -12,7 +12,7 @@ import {
   MAX_LISTED_ISSUES,
   type StandardSchemaResult,
   type StandardSchemaV1,
-} from "../src/runner/standard_schema.ts";
+} from "../src/worker/standard_schema.ts";
 import { runWorker } from "../src/testing.ts";
 import { defineWorker } from "../src/mod.ts";
 import { envelope, oneEntryYaml, startInProcess } from "./helpers/in_process.ts";

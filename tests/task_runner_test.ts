@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { MemoryStore } from "../src/dedupe/memory_store.ts";
 import type { Claim, DedupeStore } from "../src/dedupe/store.ts";
-import { PermanentError } from "../src/permanent_error.ts";
+import { PermanentError } from "../src/worker/permanent_error.ts";
 import { type Outcome, OUTCOME_KINDS } from "../src/runner/outcome.ts";
 import {
   type TaskMessage,
@@ -9,7 +9,7 @@ import {
   type TaskRunnerOptions,
   type TaskSettings,
 } from "../src/runner/task_runner.ts";
-import type { WorkerDefinition } from "../src/worker.ts";
+import type { WorkerDefinition } from "../src/worker/worker.ts";
 import { fakeContext } from "./helpers/fakes.ts";
 import { countTimers } from "./helpers/timer_spy.ts";
 

@@ -6,7 +6,7 @@
 import assert from "node:assert/strict";
 import { PermanentError } from "../src/mod.ts";
 import { dedupeStore, runBatch, runWorker } from "../src/testing.ts";
-import type { BatchResult, WorkerDefinition } from "../src/worker.ts";
+import type { BatchResult, WorkerDefinition } from "../src/worker/worker.ts";
 import { envelope, oneEntryYaml, startInProcess } from "./helpers/in_process.ts";
 import { startNsq, uniqueTopic, waitFor } from "./helpers/nsq.ts";
 

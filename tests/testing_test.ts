@@ -6,8 +6,8 @@
 import assert from "node:assert/strict";
 import { PermanentError } from "../src/mod.ts";
 import { dedupeStore, runWorker } from "../src/testing.ts";
-import type { WorkerDefinition } from "../src/worker.ts";
-import { WorkerLoadError } from "../src/worker_loader.ts";
+import type { WorkerDefinition } from "../src/worker/worker.ts";
+import { WorkerLoadError } from "../src/worker/worker_loader.ts";
 import { deferred, envelope, oneEntryYaml, startInProcess } from "./helpers/in_process.ts";
 import { startNsq, uniqueTopic } from "./helpers/nsq.ts";
 

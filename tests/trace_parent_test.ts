@@ -4,7 +4,7 @@ import {
   parseTraceParent,
   traceParentOfBody,
   withTraceParent,
-} from "../src/trace_parent.ts";
+} from "../src/observe/trace_parent.ts";
 
 const TRACE_ID = "0af7651916cd43dd8448eb211c80319c";
 const SPAN_ID = "b7ad6b7169203331";

@@ -16,8 +16,8 @@ import {
   type Tracer,
   type TracerProvider,
 } from "@opentelemetry/api";
-import { TRACING_ON } from "../src/tracing.ts";
-import type { WorkerDefinition } from "../src/worker.ts";
+import { TRACING_ON } from "../src/observe/tracing_switch.ts";
+import type { WorkerDefinition } from "../src/worker/worker.ts";
 import { startInProcess } from "./helpers/in_process.ts";
 import { startNsq, uniqueTopic } from "./helpers/nsq.ts";
 

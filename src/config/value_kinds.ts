@@ -20,7 +20,7 @@ import {
 import { type At, INVALID, type Invalid } from "./reader.ts";
 import type { DedupeStoreSpec, HostPort, RateLimit } from "./types.ts";
 import { redact } from "../redact.ts";
-import { isRedisClusterUrl, parseRedisClusterUrl } from "../dedupe/redis_cluster_url.ts";
+import { isRedisClusterUrl, parseRedisClusterUrl } from "./redis_cluster_url.ts";
 
 /** An NSQ topic or channel name, as written (before `topic_prefix`). */
 export function nsqName(what: "topic" | "channel"): Kind<string> {

@@ -8,7 +8,7 @@
 
 import { createClient, createCluster } from "@redis/client";
 import { createHash } from "node:crypto";
-import type { Logger } from "../worker.ts";
+import type { Logger } from "../worker/worker.ts";
 import { ClaimTokens } from "./claim_token.ts";
 import { Deadlines } from "./deadlines.ts";
 import type { Claim, DedupeStore } from "./store.ts";
@@ -16,7 +16,7 @@ import { errorText } from "../error_text.ts";
 import { redact } from "../redact.ts";
 import { TIMED_OUT, withTimeout } from "../with_timeout.ts";
 import { clusterSlot } from "./cluster_slot.ts";
-import { isRedisClusterUrl, nodeUrl, parseRedisClusterUrl } from "./redis_cluster_url.ts";
+import { isRedisClusterUrl, nodeUrl, parseRedisClusterUrl } from "../config/redis_cluster_url.ts";
 import { listenToTlsSocketErrors, TLS_SOCKET_ERRORS } from "./tls_error_listener.ts";
 
 /** TLS material for `rediss://` and `rediss-cluster://` (`dedupe.tls`, files already read). */

@@ -5,7 +5,7 @@
  * @module
  */
 
-import type { Logger } from "../worker.ts";
+import type { Logger } from "../worker/worker.ts";
 import { ClaimTokens } from "./claim_token.ts";
 import type { Claim, DedupeStore } from "./store.ts";
 import { errorText } from "../error_text.ts";

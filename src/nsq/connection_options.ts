@@ -1,6 +1,6 @@
 /**
  * How to reach and negotiate with one nsqd: what the reader and writer
- * connections take, built from the `nsq:` section by `src/connection_options.ts`.
+ * connections take, built from the `nsq:` section by `src/entry/nsq_connection_options.ts`.
  *
  * @module
  */

@@ -9,7 +9,7 @@
  */
 
 import type { HostPort, RateLimit } from "../config/types.ts";
-import type { Logger } from "../worker.ts";
+import type { Logger } from "../worker/worker.ts";
 import { formatHostPort } from "../config/address.ts";
 import { lookupProducers } from "./lookupd.ts";
 import type { ConnectionOptions } from "./connection_options.ts";

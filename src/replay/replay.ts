@@ -15,12 +15,12 @@
 
 import { formatHostPort } from "../config/address.ts";
 import type { Config } from "../config/types.ts";
-import { connectionOptions } from "../connection_options.ts";
+import { connectionOptions } from "../entry/nsq_connection_options.ts";
 import { asError, errorText } from "../error_text.ts";
 import type { NsqMessage } from "../nsq/nsq_message.ts";
 import { ReaderConnection } from "../nsq/reader_connection.ts";
-import { NsqPublisher } from "../publisher.ts";
-import type { Logger } from "../worker.ts";
+import { NsqPublisher } from "../entry/publisher.ts";
+import type { Logger } from "../worker/worker.ts";
 import { channelBacklog, findNsqds, type NsqdAddress } from "./dead_letter_nsqds.ts";
 import type { ReplayOptions } from "./replay_args.ts";
 import { ReplayTally } from "./replay_tally.ts";

@@ -5,7 +5,7 @@
  * @module
  */
 
-import type { Decode } from "../worker.ts";
+import type { Decode } from "../worker/worker.ts";
 import { describeError } from "./outcome.ts";
 
 /**

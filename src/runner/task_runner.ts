@@ -7,14 +7,14 @@
  */
 
 import type { Claim, DedupeStore } from "../dedupe/store.ts";
-import { PermanentError } from "../permanent_error.ts";
+import { PermanentError } from "../worker/permanent_error.ts";
 import { isPromiseLike } from "../is_promise_like.ts";
-import type { Message, WorkerContext, WorkerDefinition } from "../worker.ts";
+import type { Message, WorkerContext, WorkerDefinition } from "../worker/worker.ts";
 import { retryDelay } from "./backoff.ts";
 import { readNow, turnNow } from "./clock.ts";
 import { Deadline, touchPeriod } from "./deadline.ts";
 import { decodeBody, DecodeError } from "./decode.ts";
-import { checkWithSchema } from "./standard_schema.ts";
+import { checkWithSchema } from "../worker/standard_schema.ts";
 import {
   type DeadReason,
   describeError,
@@ -142,7 +142,7 @@ export interface Attempt {
  * @example
  * ```ts
  * import { MemoryStore } from "../dedupe/memory_store.ts";
- * import type { WorkerContext } from "../worker.ts";
+ * import type { WorkerContext } from "../worker/worker.ts";
  * import { TaskRunner } from "./task_runner.ts";
  *
  * declare function buildContext(signal: AbortSignal): WorkerContext;

@@ -5,8 +5,8 @@
  * @module
  */
 
-import { EntryStats } from "../../src/entry_stats.ts";
-import type { DaemonSnapshot, EntrySnapshot } from "../../src/http/snapshot.ts";
+import { EntryStats } from "../../src/observe/entry_stats.ts";
+import type { DaemonSnapshot, EntrySnapshot } from "../../src/daemon/http/snapshot.ts";
 import type { Outcome } from "../../src/runner/outcome.ts";
 
 /** An entry snapshot; `outcomes` are recorded into a fresh `EntryStats`. */

@@ -7,7 +7,7 @@
 
 import type { ConnectionOptions } from "../../src/nsq/connection_options.ts";
 import type { TaskMessage } from "../../src/runner/task_runner.ts";
-import type { WorkerContext } from "../../src/worker.ts";
+import type { WorkerContext } from "../../src/worker/worker.ts";
 
 /** nsqd connection settings without TLS, auth or compression. */
 export const PLAIN_CONNECTION: ConnectionOptions = {

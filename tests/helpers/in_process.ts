@@ -10,13 +10,13 @@
 import { draftConfig } from "../../src/config/load.ts";
 import type { Config, LogLevel } from "../../src/config/types.ts";
 import { createStore } from "../../src/dedupe/create_store.ts";
-import { logger, setupLogging } from "../../src/log.ts";
+import { logger, setupLogging } from "../../src/observe/log.ts";
 import type { ConsumerTimings } from "../../src/nsq/consumer.ts";
 import type { ConnectionOptions } from "../../src/nsq/connection_options.ts";
-import { Supervisor } from "../../src/supervisor.ts";
-import { prepare } from "../../src/prepare.ts";
-import type { WorkerDefinition } from "../../src/worker.ts";
-import { workerFile, WorkerLoadError } from "../../src/worker_loader.ts";
+import { Supervisor } from "../../src/daemon/supervisor.ts";
+import { prepare } from "../../src/daemon/prepare.ts";
+import type { WorkerDefinition } from "../../src/worker/worker.ts";
+import { workerFile, WorkerLoadError } from "../../src/worker/worker_loader.ts";
 
 /** A supervisor running in this process. */
 export interface InProcessDaemon extends AsyncDisposable {

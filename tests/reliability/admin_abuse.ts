@@ -7,10 +7,10 @@
  */
 
 import assert from "node:assert/strict";
-import { createHandler } from "../../src/http/handler.ts";
-import { startHttpServer } from "../../src/http/server.ts";
-import { supervisorDeps } from "../../src/http/supervisor_deps.ts";
-import { logger } from "../../src/log.ts";
+import { createHandler } from "../../src/daemon/http/handler.ts";
+import { startHttpServer } from "../../src/daemon/http/server.ts";
+import { supervisorDeps } from "../../src/daemon/http/supervisor_deps.ts";
+import { logger } from "../../src/observe/log.ts";
 import type { LogLevel } from "../../src/config/types.ts";
 import { type InProcessDaemon, startInProcess } from "../helpers/in_process.ts";
 import { type NsqCluster, startNsq, uniqueTopic } from "../helpers/nsq.ts";

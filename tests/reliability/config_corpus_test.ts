@@ -10,7 +10,7 @@
 import assert from "node:assert/strict";
 import { basename, join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { main } from "../../src/cli.ts";
+import { main } from "../../src/cli/cli.ts";
 import { runCli } from "../helpers/daemon_process.ts";
 import { reportFigures } from "./ledger.ts";
 

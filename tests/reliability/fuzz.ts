@@ -12,11 +12,11 @@
 import { ConfigError } from "../../src/config/config_error.ts";
 import { parseConfig } from "../../src/config/load.ts";
 import { MemoryStore } from "../../src/dedupe/memory_store.ts";
-import { PermanentError } from "../../src/permanent_error.ts";
+import { PermanentError } from "../../src/worker/permanent_error.ts";
 import { decodeBody, DecodeError } from "../../src/runner/decode.ts";
 import { OUTCOME_KINDS } from "../../src/runner/outcome.ts";
 import { type TaskMessage, TaskRunner } from "../../src/runner/task_runner.ts";
-import type { Decode, WorkerDefinition } from "../../src/worker.ts";
+import type { Decode, WorkerDefinition } from "../../src/worker/worker.ts";
 import { Prng } from "./prng.ts";
 import { fakeContext } from "../helpers/fakes.ts";
 

@@ -7,7 +7,7 @@
  */
 
 import assert from "node:assert/strict";
-import type { WorkerDefinition } from "../../src/worker.ts";
+import type { WorkerDefinition } from "../../src/worker/worker.ts";
 import { envelope, startInProcess } from "../helpers/in_process.ts";
 import { type NsqCluster, startNsq, uniqueTopic, waitFor } from "../helpers/nsq.ts";
 import { makeIds, reportFigures } from "./ledger.ts";

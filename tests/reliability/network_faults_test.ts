@@ -8,7 +8,7 @@
  */
 
 import assert from "node:assert/strict";
-import type { WorkerDefinition } from "../../src/worker.ts";
+import type { WorkerDefinition } from "../../src/worker/worker.ts";
 import { PermanentError } from "../../src/mod.ts";
 import { envelope, type InProcessDaemon, startInProcess } from "../helpers/in_process.ts";
 import { type NsqCluster, startNsq, uniqueTopic, waitFor } from "../helpers/nsq.ts";

@@ -16,7 +16,7 @@ import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { ConfigError } from "../../src/config/config_error.ts";
 import { parseConfig } from "../../src/config/load.ts";
-import { loadWorker, WorkerLoadError } from "../../src/worker_loader.ts";
+import { loadWorker, WorkerLoadError } from "../../src/worker/worker_loader.ts";
 import { compileArgs, findDenort, permissionFlags } from "../../tools/compile.ts";
 import { REPO_DIR, startDaemon, TempDir } from "../helpers/daemon_process.ts";
 import { startNsq, uniqueTopic, waitFor } from "../helpers/nsq.ts";

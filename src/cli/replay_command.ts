@@ -1,0 +1,54 @@
+/**
+ * `nsqworker replay …`: the flags, the config, the run and its summary.
+ *
+ * @module
+ */
+
+import type { CliOutput } from "./cli_output.ts";
+import { ConfigError } from "../config/config_error.ts";
+import { loadConfig } from "../config/load.ts";
+import { errorText } from "../error_text.ts";
+import { replay, type ReplayTimings } from "../replay/replay.ts";
+import { parseReplayArgs, ReplayUsageError } from "../replay/replay_args.ts";
+import { formatSummary } from "../replay/replay_tally.ts";
+
+/**
+ * Runs `replay` with `args` (after the word `replay`); returns the exit code:
+ * 0 done, 1 a publish failed or an nsqd was lost, 2 bad flags or config.
+ */
+export async function replayCommand(
+  args: readonly string[],
+  output: CliOutput,
+  progressLine: boolean,
+  timings: Partial<ReplayTimings> = {},
+): Promise<number> {
+  try {
+    const options = parseReplayArgs(args);
+    const config = await loadConfig(options.configPath);
+    let shown = false;
+    const result = await replay(config, options, {
+      warn: (text) => output.err(`${shown ? "\r\x1b[K" : ""}nsqworker replay: ${text}\n`),
+      progress: progressLine
+        ? (line) => {
+          shown = true;
+          output.err(`\r\x1b[K${line}`);
+        }
+        : null,
+    }, timings);
+    if (shown) output.err("\r\x1b[K");
+    for (const error of result.errors) output.err(`nsqworker replay: ${error}\n`);
+    output.out(formatSummary(result.tally, options.dryRun, result.left));
+    return result.tally.failed > 0 || result.errors.length > 0 ? 1 : 0;
+  } catch (error) {
+    if (error instanceof ConfigError) {
+      output.err(`${error.message}\n`);
+      return 2;
+    }
+    if (error instanceof ReplayUsageError) {
+      output.err(`nsqworker: ${error.message}\n\nRun nsqworker --help for usage.\n`);
+      return 2;
+    }
+    output.err(`nsqworker replay: ${errorText(error)}\n`);
+    return 1;
+  }
+}
