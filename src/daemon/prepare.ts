@@ -13,8 +13,7 @@ import { ConfigError, type ConfigIssue } from "../config/config_error.ts";
 import { type ConfigDraft, readFailure } from "../config/load.ts";
 import type { Config, TlsConfig } from "../config/types.ts";
 import { batchSettings } from "../batch/batch_settings.ts";
-import { connectionOptions } from "../entry/nsq_connection_options.ts";
-import type { ConnectionOptions } from "../nsq/connection_options.ts";
+import { type ConnectionOptions, connectionOptions } from "../nsq/connection_options.ts";
 import {
   type LoadedWorker,
   loadWorkers,

@@ -15,7 +15,7 @@
 
 import { formatHostPort } from "../config/address.ts";
 import type { Config } from "../config/types.ts";
-import { connectionOptions } from "../entry/nsq_connection_options.ts";
+import { connectionOptions } from "../nsq/connection_options.ts";
 import { asError, errorText } from "../error_text.ts";
 import type { NsqMessage } from "../nsq/nsq_message.ts";
 import { ReaderConnection } from "../nsq/reader_connection.ts";
