@@ -1,6 +1,6 @@
 /**
  * `deno task bench`: nsqworker against its peers on one nsqd, side by side
- * in one run (SPEC §10; how to read it: BENCHMARKS.md).
+ * in one run (how to read it: BENCHMARKS.md).
  *
  * It starts its own nsqlookupd and nsqd on loopback, then measures, in this
  * order: throughput (every peer drains a preloaded channel, peers

@@ -1,7 +1,7 @@
 /**
  * The "processes" section: 1, 2 and 4 daemon processes draining one channel
  * (NSQ spreads its messages over them), as several daemons on one host run
- * (README, "Running at scale").
+ * (docs/scale.md).
  *
  * @module
  */

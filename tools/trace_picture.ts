@@ -1,5 +1,5 @@
 /**
- * Draws the README's picture of a trace from a real one: it starts nsqd,
+ * Draws the picture of a trace in docs/tracing.md from a real one: it starts nsqd,
  * Jaeger and the daemon (with OTEL_DENO=true and two chained entries of the
  * test worker `trace_relay`), publishes one message, reads the trace back
  * from Jaeger's query API and writes it as an SVG waterfall, with the trace

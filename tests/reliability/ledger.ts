@@ -1,7 +1,7 @@
 /**
  * The bookkeeping of "no message lost": every id nsqd accepted, every time a
  * handler saw one, and the figures that follow (lost, duplicated), printed
- * in one line per fault so the README's figures can be read off a run.
+ * in one line per fault so the figures of docs/reliability.md can be read off a run.
  *
  * @module
  */
@@ -115,8 +115,8 @@ export interface LedgerLine {
 }
 
 /**
- * Prints one figure line, `reliability <name> {...}`, which the README's
- * table is read from.
+ * Prints one figure line, `reliability <name> {...}`, which the table of
+ * docs/reliability.md is read from.
  */
 export function reportFigures(name: string, figures: object): void {
   console.log(`reliability ${name} ${JSON.stringify(figures)}`);
