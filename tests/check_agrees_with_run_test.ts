@@ -132,12 +132,28 @@ Deno.test("config errors and worker errors are reported together", async () => {
   const results = await checkAndRun(dir, text);
   const at = (needle: string) => locate("config.yaml", text, needle);
   assertRefused(results, [
-    `${at("demo/pageveiw")}: workers/demo/pageveiw.ts: no such worker module`,
+    `${at("demo/pageveiw")}: workers/demo/pageveiw.ts: no such worker module ` +
+    "(did you mean demo/pageview?)",
     `${at("ten")}: workers[0].max_in_flight must be an integer from 1 to 2500, got "ten"`,
     `${at("42")}: workers[1].options.label must be a string like the default of ` +
     `workers/demo/pageview.ts ("demo"), got 42`,
     `${at("colour")}: workers[1].options.colour is not an option of workers/demo/pageview.ts ` +
     `(its options: label, counted_topic)`,
+  ]);
+});
+
+Deno.test("a misspelt worker name is refused with the module under workers/ it is closest to", async () => {
+  await using dir = await TempDir.create();
+  const workers = dir.join("workers");
+  await Deno.mkdir(`${workers}/shop`, { recursive: true });
+  await Deno.writeTextFile(`${workers}/shop/order.ts`, "export default { handle() {} };\n");
+  const text = configText([], ["worker: shop/ordr"], ["worker: shop/refund"]);
+  const results = await checkAndRun(dir, text, { workersDir: workers });
+  const at = (needle: string) => locate("config.yaml", text, needle);
+  assertRefused(results, [
+    `${at("shop/ordr")}: workers/shop/ordr.ts: no such worker module (did you mean shop/order?)`,
+    // Nothing is close enough to be the name meant: no guess.
+    `${at("shop/refund")}: workers/shop/refund.ts: no such worker module`,
   ]);
 });
 

@@ -12,6 +12,7 @@ import {
   permissionFlags,
 } from "../tools/compile.ts";
 import { loadWorker, WORKERS_DIR } from "../src/worker/worker_loader.ts";
+import { workerNames } from "../src/worker/worker_names.ts";
 import { startNsq, uniqueTopic, waitFor } from "./helpers/nsq.ts";
 
 const options = { configDir: "/etc/nsqworker", dataDir: "/var/lib/nsqworker", output: "x" };
@@ -31,18 +32,6 @@ Deno.test("the binary embeds workers/ and gets no run, ffi or blanket permission
     "--allow-write=/var/lib/nsqworker",
   ]);
 });
-
-async function workerNames(dir: URL, prefix = ""): Promise<string[]> {
-  const names: string[] = [];
-  for await (const item of Deno.readDir(dir)) {
-    if (item.isDirectory) {
-      names.push(...await workerNames(new URL(`${item.name}/`, dir), `${prefix}${item.name}/`));
-    } else if (item.name.endsWith(".ts")) {
-      names.push(prefix + item.name.slice(0, -3));
-    }
-  }
-  return names;
-}
 
 Deno.test("every module under workers/ loads through the loader", async () => {
   const names = await workerNames(WORKERS_DIR);

@@ -6,27 +6,8 @@
  */
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { pathToFileURL } from "node:url";
 import { REPO_DIR } from "./helpers/daemon_process.ts";
-
-const MOD = pathToFileURL(join(REPO_DIR, "src", "mod.ts")).href;
-
-function fixture(access: string): string {
-  return [
-    `import { z } from "zod";`,
-    `import { defineWorker } from "${MOD}";`,
-    "",
-    "export default defineWorker({",
-    "  schema: z.object({ event_id: z.string().optional(), clicks: z.number() }),",
-    "  dedupeKey: (body) => body.event_id,",
-    "  handle(body) {",
-    `    const clicks: number = ${access};`,
-    "    console.log(clicks);",
-    "  },",
-    "});",
-    "",
-  ].join("\n");
-}
+import { typedWorker } from "./helpers/typed_worker.ts";
 
 async function check(source: string): Promise<{ code: number; output: string }> {
   const dir = await Deno.makeTempDir({ prefix: "nsqworker_infer_" });
@@ -48,8 +29,8 @@ async function check(source: string): Promise<{ code: number; output: string }> 
 
 Deno.test("body is typed by the schema: body.clicks compiles, body.clickz does not", async () => {
   const [right, wrong] = await Promise.all([
-    check(fixture("body.clicks")),
-    check(fixture("body.clickz")),
+    check(typedWorker("body.clicks")),
+    check(typedWorker("body.clickz")),
   ]);
   assert.equal(right.code, 0, right.output);
   assert.notEqual(wrong.code, 0, "a wrong field access must not compile");

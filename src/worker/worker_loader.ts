@@ -13,6 +13,8 @@ import type { KeyLocation } from "../config/reader.ts";
 import type { WorkerReference } from "../config/types.ts";
 import type { WorkerDefinition, WorkerOptions } from "./worker.ts";
 import { errorText } from "../error_text.ts";
+import { closest } from "../config/suggest.ts";
+import { workerNames } from "./worker_names.ts";
 
 /** The `workers/` folder beside `src/`; in the compiled binary, its embedded copy. */
 export const WORKERS_DIR: URL = new URL("../../workers/", import.meta.url);
@@ -77,7 +79,7 @@ export function moduleSource(workersDir: URL = WORKERS_DIR): WorkerSource {
     try {
       module = await import(url.href);
     } catch (error) {
-      throw new WorkerLoadError(describeImportError(error, url, name, workersDir), {
+      throw new WorkerLoadError(await describeImportError(error, url, name, workersDir), {
         cause: error,
       });
     }
@@ -176,14 +178,24 @@ const ANSI = /\x1b\[[0-9;]*m/g;
 
 /**
  * The import error's first line, after the place in the worker's code it
- * names (a syntax error's line and column), so the operator can go there.
+ * names (a syntax error's line and column), so the operator can go there;
+ * for a module that does not exist, the one under `workersDir` it is
+ * closest to, if any is close enough to be a typo.
  */
-function describeImportError(error: unknown, url: URL, name: string, workersDir: URL): string {
+async function describeImportError(
+  error: unknown,
+  url: URL,
+  name: string,
+  workersDir: URL,
+): Promise<string> {
   const message = errorText(error).replace(ANSI, "");
   const stack = error instanceof Error ? (error.stack ?? "").replace(ANSI, "") : "";
   const firstLine = message.split("\n", 1)[0] ?? "";
   if (firstLine.includes("Module not found") && firstLine.includes(url.href)) {
-    return `${workerFile(name)}: no such worker module`;
+    const meant = closest(name, await workerNames(workersDir));
+    return `${workerFile(name)}: no such worker module${
+      meant === undefined ? "" : ` (did you mean ${meant}?)`
+    }`;
   }
   for (const [, where, line, col] of `${message}\n${stack}`.matchAll(PLACE)) {
     if (where!.startsWith(workersDir.href)) {

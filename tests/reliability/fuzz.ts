@@ -52,7 +52,6 @@ export async function configSeeds(): Promise<string[]> {
   const read = (path: string) => Deno.readTextFile(new URL(path, import.meta.url));
   return [
     await read("../fixtures/config/spec_example.yaml"),
-    await read("../../config.yaml"),
     [
       "nsq:",
       "  lookupd_http_addresses: [127.0.0.1:4161, 'http://[::1]:4161']",
