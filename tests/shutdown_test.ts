@@ -12,6 +12,27 @@ import { startNsq, uniqueTopic, waitFor } from "./helpers/nsq.ts";
 const COUNT = 3_000;
 const STOP_AT = 500;
 
+/** A daemon whose worker records each body's attempts in `seen`, then calls `after`. */
+function startRecording(
+  yaml: string,
+  seen: Map<string, number>,
+  after?: () => void,
+): Promise<InProcessDaemon> {
+  return startInProcess({
+    yaml,
+    logLevel: "info",
+    workers: {
+      "test/worker": {
+        decode: "text",
+        handle(body: string, ctx) {
+          seen.set(body, ctx.message.attempts);
+          after?.();
+        },
+      },
+    },
+  });
+}
+
 Deno.test("stopping while nsqd's messages wait unread: they are handled, none comes back with an attempt spent", async () => {
   await using nsq = await startNsq({ lookupd: false });
   const topic = uniqueTopic("stop_unread");
@@ -24,30 +45,19 @@ Deno.test("stopping while nsqd's messages wait unread: they are handled, none co
   const second = new Map<string, number>();
   let afterStop = 0;
   let stopping: Promise<void> | undefined;
-  let daemon: InProcessDaemon | undefined = undefined;
-  daemon = await startInProcess({
-    yaml,
-    logLevel: "info",
-    workers: {
-      "test/worker": {
-        decode: "text",
-        handle(body: string, ctx) {
-          first.set(body, ctx.message.attempts);
-          if (stopping !== undefined) afterStop++;
-          if (first.size !== STOP_AT) return;
-          // After this turn's FINs went out, so that nsqd sends more.
-          setImmediate(() => {
-            // Blocks the event loop on purpose: nsqd sends up to its RDY and
-            // its messages pile up unread; then the daemon stops.
-            const until = performance.now() + 200;
-            while (performance.now() < until) {
-              // Nothing is read meanwhile.
-            }
-            stopping = daemon!.shutdown();
-          });
-        },
-      },
-    },
+  const daemon: InProcessDaemon = await startRecording(yaml, first, () => {
+    if (stopping !== undefined) afterStop++;
+    if (first.size !== STOP_AT) return;
+    // After this turn's FINs went out, so that nsqd sends more.
+    setImmediate(() => {
+      // Blocks the event loop on purpose: nsqd sends up to its RDY and its
+      // messages pile up unread; then the daemon stops.
+      const until = performance.now() + 200;
+      while (performance.now() < until) {
+        // Nothing is read meanwhile.
+      }
+      stopping = daemon.shutdown();
+    });
   });
   try {
     await waitFor(() => stopping !== undefined, { message: `${STOP_AT} handled` });
@@ -63,18 +73,7 @@ Deno.test("stopping while nsqd's messages wait unread: they are handled, none co
   );
   assert.ok(afterStop > 0, "messages that arrived after the stop began were handled");
 
-  await using next = await startInProcess({
-    yaml,
-    logLevel: "info",
-    workers: {
-      "test/worker": {
-        decode: "text",
-        handle(body: string, ctx) {
-          second.set(body, ctx.message.attempts);
-        },
-      },
-    },
-  });
+  await using next = await startRecording(yaml, second);
   await waitFor(() => first.size + second.size >= COUNT, {
     message: `all ${COUNT} handled (${first.size} + ${second.size})`,
   });
