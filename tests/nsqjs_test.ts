@@ -12,6 +12,7 @@ import type { NsqMessage } from "../src/nsq/nsq_message.ts";
 import { NSQJS_VERSION } from "../src/nsq/nsqjs_patches.ts";
 import { ReaderConnection } from "../src/nsq/reader_connection.ts";
 import { WriterConnection } from "../src/nsq/writer_connection.ts";
+import { answersPing } from "../tools/dev.ts";
 import { type NsqCluster, startNsq, uniqueTopic, waitFor } from "./helpers/nsq.ts";
 import { trapUncaught } from "./helpers/fakes.ts";
 
@@ -528,17 +529,6 @@ for (const compression of ["deflate", "snappy"] as const) {
     const channel = await channelOf(nsq, topic);
     assert.deepEqual([channel.depth, channel.in_flight_count, channel.requeue_count], [0, 0, 0]);
   });
-}
-
-/** Whether `GET /ping` answers within 200 ms. */
-async function answersPing(httpUrl: string): Promise<boolean> {
-  try {
-    const response = await fetch(`${httpUrl}/ping`, { signal: AbortSignal.timeout(200) });
-    await response.body?.cancel();
-    return response.ok;
-  } catch {
-    return false;
-  }
 }
 
 Deno.test("a publishing connection closed by its idle timeout says so, as a reader's does", async () => {
