@@ -32,6 +32,7 @@ import {
   type DedupeEntry,
   formatResult,
   type HandlerBoundResult,
+  MIN_WINDOW_MS,
   type ProcessesEntry,
   type ThroughputEntry,
   type TracingResult,
@@ -175,8 +176,8 @@ async function throughputRounds(
           } msg/s  ${
             cpuText(result.cpu_s_per_million)
           }  (start-up ${result.startup_ms} ms, window ${result.window_ms} ms${
-            result.capped ? `, capped at ${Math.round(result.measured_fraction * 100)} %` : ""
-          })`,
+            result.window_ms < MIN_WINDOW_MS ? ` < ${MIN_WINDOW_MS} ms: indicative` : ""
+          }${result.capped ? `, capped at ${Math.round(result.measured_fraction * 100)} %` : ""})`,
         );
       } catch (error) {
         if (signal.aborted) throw error;
@@ -211,6 +212,7 @@ function summarize(peer: Peer, runs: Runs, base: number | null): ThroughputEntry
     cpu_s_per_million: seconds(median(cpu)),
     rounds_cpu_s_per_million: cpu.map((value) => seconds(value)!),
     startup_ms_median: median(results.map((r) => r.startup_ms)),
+    window_ms_median: median(results.map((r) => r.window_ms)),
     ...(peer.note ? { note: peer.note } : {}),
     ...(error && rate === null ? { error } : {}),
   };
@@ -355,6 +357,7 @@ async function bench(
             : null,
           rounds_msgs_per_sec: summary.rounds_msgs_per_sec,
           cpu_s_per_million: summary.cpu_s_per_million,
+          window_ms_median: summary.window_ms_median,
           available,
           ...(available ? {} : { reason: summary.error ?? "did not run" }),
         };
@@ -384,6 +387,7 @@ async function bench(
           : Math.round((summary.msgs_per_sec / ideal) * 1000) / 1000,
         rounds_msgs_per_sec: summary.rounds_msgs_per_sec,
         cpu_s_per_million: summary.cpu_s_per_million,
+        window_ms_median: summary.window_ms_median,
         ...(summary.error ? { error: summary.error } : {}),
       };
     };
@@ -397,12 +401,9 @@ async function bench(
     let tracing: TracingResult | null = null;
     if (tracingPeer !== null) {
       const row = (peer: Peer) => {
-        const { msgs_per_sec, cpu_s_per_million, rounds_msgs_per_sec } = summarize(
-          peer,
-          runs,
-          base,
-        );
-        return { msgs_per_sec, cpu_s_per_million, rounds_msgs_per_sec };
+        const { msgs_per_sec, cpu_s_per_million, rounds_msgs_per_sec, window_ms_median } =
+          summarize(peer, runs, base);
+        return { msgs_per_sec, cpu_s_per_million, rounds_msgs_per_sec, window_ms_median };
       };
       const off = row(nsqworker);
       const on = row(tracingPeer);
@@ -439,6 +440,7 @@ async function bench(
           ratio_to_one: null,
           rounds_msgs_per_sec: summary.rounds_msgs_per_sec,
           cpu_s_per_million: summary.cpu_s_per_million,
+          window_ms_median: summary.window_ms_median,
           ...(summary.error ? { error: summary.error } : {}),
         };
       });

@@ -19,6 +19,11 @@ export interface ThroughputEntry {
   readonly cpu_s_per_million: number | null;
   readonly rounds_cpu_s_per_million: number[];
   readonly startup_ms_median: number | null;
+  /**
+   * The median drain's measured window (90 % → 10 % remaining), in ms:
+   * under {@linkcode MIN_WINDOW_MS} the rate is indicative only.
+   */
+  readonly window_ms_median: number | null;
   readonly note?: string;
   readonly error?: string;
 }
@@ -30,6 +35,7 @@ export interface DedupeEntry {
   readonly ratio_to_none: number | null;
   readonly rounds_msgs_per_sec: number[];
   readonly cpu_s_per_million: number | null;
+  readonly window_ms_median?: number | null;
   readonly available: boolean;
   readonly reason?: string;
 }
@@ -46,6 +52,7 @@ export interface ProcessesEntry {
   readonly rounds_msgs_per_sec: number[];
   /** CPU seconds of all N processes together per million messages. */
   readonly cpu_s_per_million: number | null;
+  readonly window_ms_median?: number | null;
   readonly error?: string;
 }
 
@@ -58,6 +65,7 @@ export interface HandlerBoundResult {
   readonly fraction_of_ideal: number | null;
   readonly rounds_msgs_per_sec: number[];
   readonly cpu_s_per_million: number | null;
+  readonly window_ms_median?: number | null;
   readonly error?: string;
 }
 
@@ -78,6 +86,7 @@ export interface TracingRow {
   readonly msgs_per_sec: number | null;
   readonly cpu_s_per_million: number | null;
   readonly rounds_msgs_per_sec: number[];
+  readonly window_ms_median?: number | null;
 }
 
 /** Everything a run measured. */
@@ -106,7 +115,37 @@ export interface BenchResult {
   readonly elapsed_s: number;
 }
 
+/**
+ * The shortest measured window that a rate is more than indicative for: a
+ * drain of a few hundred milliseconds swings up to 2× between rounds.
+ */
+export const MIN_WINDOW_MS = 1_000;
+
+/** Marks a rate measured over less than {@linkcode MIN_WINDOW_MS}. */
+const SHORT_MARK = "~";
+
 const int = (n: number) => Math.round(n).toLocaleString("en-US");
+
+/** Whether a median window is known and too short. */
+const short = (windowMs: number | null | undefined) =>
+  windowMs !== null && windowMs !== undefined && windowMs < MIN_WINDOW_MS;
+
+/** A rate, marked when its window was too short to be more than indicative. */
+const rate = (msgsPerSec: number | null, windowMs: number | null | undefined) =>
+  msgsPerSec === null ? "—" : `${short(windowMs) ? SHORT_MARK : ""}${int(msgsPerSec)}`;
+
+/** The median windows of every drain-based row of `result`. */
+function windows(result: BenchResult): (number | null | undefined)[] {
+  return [
+    ...result.throughput.map((peer) => peer.window_ms_median),
+    result.handler_bound?.window_ms_median,
+    result.batch_bound?.window_ms_median,
+    ...(result.dedupe?.stores ?? []).map((store) => store.window_ms_median),
+    result.tracing?.off.window_ms_median,
+    result.tracing?.on.window_ms_median,
+    ...(result.processes?.rows ?? []).map((row) => row.window_ms_median),
+  ];
+}
 const mib = (kb: number) => `${(kb / 1024).toFixed(0)} MiB`;
 const cpu = (seconds: number | null) => seconds === null ? "—" : seconds.toFixed(2);
 
@@ -127,6 +166,15 @@ export function formatResult(result: BenchResult): string {
     }`,
     "",
   ];
+  const shortest = Math.min(...windows(result).filter(short) as number[]);
+  if (Number.isFinite(shortest)) {
+    lines.push(
+      `${SHORT_MARK}: the rate's median window (90 % → 10 % remaining) was under ` +
+        `${MIN_WINDOW_MS / 1000} s (the shortest ${(shortest / 1000).toFixed(2)} s): indicative ` +
+        "only, rounds that short can differ by 2×; more --messages lengthen it",
+      "",
+    );
+  }
   if (result.throughput.length > 0) {
     lines.push(
       `Throughput: drain of ${int(settings.messages)} × ${settings.message_size} B preloaded, ` +
@@ -137,7 +185,7 @@ export function formatResult(result: BenchResult): string {
     for (const peer of result.throughput) {
       rows.push([
         peer.name,
-        peer.msgs_per_sec === null ? "—" : int(peer.msgs_per_sec),
+        rate(peer.msgs_per_sec, peer.window_ms_median),
         peer.ratio_to_nsqworker === null ? "—" : peer.ratio_to_nsqworker.toFixed(2),
         cpu(peer.cpu_s_per_million),
         peer.rounds_msgs_per_sec.map(int).join(" "),
@@ -160,7 +208,7 @@ export function formatResult(result: BenchResult): string {
     const rows = [["msg/s", "of ideal", "CPU s / 1M", "rounds (msg/s)"]];
     rows.push(
       bound.msgs_per_sec === null ? ["—", "—", "—", `failed: ${bound.error ?? "did not run"}`] : [
-        int(bound.msgs_per_sec),
+        rate(bound.msgs_per_sec, bound.window_ms_median),
         bound.fraction_of_ideal === null ? "—" : bound.fraction_of_ideal.toFixed(2),
         cpu(bound.cpu_s_per_million),
         bound.rounds_msgs_per_sec.map(int).join(" "),
@@ -178,7 +226,7 @@ export function formatResult(result: BenchResult): string {
     const rows = [["msg/s", "× handle 5 ms", "CPU s / 1M", "rounds (msg/s)"]];
     rows.push(
       batch.msgs_per_sec === null ? ["—", "—", "—", `failed: ${batch.error ?? "did not run"}`] : [
-        int(batch.msgs_per_sec),
+        rate(batch.msgs_per_sec, batch.window_ms_median),
         perMessage ? (batch.msgs_per_sec / perMessage).toFixed(2) : "—",
         cpu(batch.cpu_s_per_million),
         batch.rounds_msgs_per_sec.map(int).join(" "),
@@ -238,7 +286,7 @@ export function formatResult(result: BenchResult): string {
         store.available
           ? [
             store.store,
-            store.msgs_per_sec === null ? "—" : int(store.msgs_per_sec),
+            rate(store.msgs_per_sec, store.window_ms_median),
             store.ratio_to_none === null ? "—" : store.ratio_to_none.toFixed(2),
             cpu(store.cpu_s_per_million),
             store.rounds_msgs_per_sec.map(int).join(" "),
@@ -255,7 +303,7 @@ export function formatResult(result: BenchResult): string {
     for (const [name, row] of [["off", tracing.off], ["on", tracing.on]] as const) {
       rows.push([
         name,
-        row.msgs_per_sec === null ? "—" : int(row.msgs_per_sec),
+        rate(row.msgs_per_sec, row.window_ms_median),
         name === "off" ? "1.00" : tracing.ratio_on_to_off?.toFixed(2) ?? "—",
         cpu(row.cpu_s_per_million),
         row.rounds_msgs_per_sec.map(int).join(" "),
@@ -284,7 +332,7 @@ export function formatResult(result: BenchResult): string {
         String(row.processes),
         row.worker,
         row.store,
-        row.msgs_per_sec === null ? "—" : int(row.msgs_per_sec),
+        rate(row.msgs_per_sec, row.window_ms_median),
         row.ratio_to_one === null ? "—" : row.ratio_to_one.toFixed(2),
         cpu(row.cpu_s_per_million),
         row.error ?? row.rounds_msgs_per_sec.map(int).join(" "),

@@ -125,6 +125,22 @@ test("on_store_error process: failures keep their usual outcome, with nothing to
   assert.equal((await slow.run(message(), stop.signal)).kind, "interrupted");
 });
 
+test("on_store_error process: a delivery beyond max_attempts is dead without running the handler", async () => {
+  const store = brokenStore("process");
+  let runs = 0;
+  const outcome = await runner(store, { handle: () => void runs++ }).run(message(4));
+  assert.deepEqual(outcome, {
+    kind: "dead",
+    reason: "max_attempts",
+    error: "attempt 4 is beyond max_attempts 3: the handler is not run again",
+    durationMs: null,
+    storeFailure: { error: FAILURE, bypassed: true },
+  });
+  assert.equal(runs, 0);
+  // Nothing was claimed, so nothing is released, and no handler run to mark done.
+  assert.deepEqual(store.calls, []);
+});
+
 test("entry stats count store failures and bypassed messages", () => {
   const stats = new EntryStats();
   const failure = { error: FAILURE, bypassed: false };

@@ -1,8 +1,8 @@
 /**
- * The nsqjs patches (src/nsq/nsqjs_patches.ts) and the reader connection
- * built on them, against a real nsqd: each of nsqjs 0.13.0's defects that
- * they claim to make harmless, shown to be so (or not) by nsqd's own stats
- * and by what the connection reports.
+ * The nsqjs patches (src/nsq/nsqjs_patches.ts) and the reader and writer
+ * connections built on them, against a real nsqd: each of nsqjs 0.13.0's
+ * defects that they claim to make harmless, shown to be so (or not) by
+ * nsqd's own stats and by what the connection reports.
  */
 import assert from "node:assert/strict";
 import { join } from "node:path";
@@ -11,12 +11,15 @@ import type { ConnectionOptions, TlsOptions } from "../src/nsq/connection_option
 import type { NsqMessage } from "../src/nsq/nsq_message.ts";
 import { NSQJS_VERSION } from "../src/nsq/nsqjs_patches.ts";
 import { ReaderConnection } from "../src/nsq/reader_connection.ts";
+import { WriterConnection } from "../src/nsq/writer_connection.ts";
+import { answersPing } from "../tools/dev.ts";
 import { type NsqCluster, startNsq, uniqueTopic, waitFor } from "./helpers/nsq.ts";
 import { trapUncaught } from "./helpers/fakes.ts";
 
 const CHANNEL = "nsqjs_test";
 const HOST = "127.0.0.1";
 const decoder = new TextDecoder();
+const encoder = new TextEncoder();
 const text = (message: NsqMessage) => decoder.decode(message.body);
 
 const PLAIN: ConnectionOptions = {
@@ -527,6 +530,35 @@ for (const compression of ["deflate", "snappy"] as const) {
     assert.deepEqual([channel.depth, channel.in_flight_count, channel.requeue_count], [0, 0, 0]);
   });
 }
+
+Deno.test("a publishing connection closed by its idle timeout says so, as a reader's does", async () => {
+  await using nsq = await startNsq({ lookupd: false });
+  const nsqd = nsq.nsqds[0]!;
+  let closedWith: Error | null | undefined;
+  const writer = new WriterConnection(
+    HOST,
+    nsqd.tcpPort,
+    // nsqjs takes both in whole seconds.
+    { ...PLAIN, heartbeatIntervalMs: 1_000, idleTimeoutMs: 2_000 },
+    { closed: (error) => void (closedWith = error), error() {} },
+  );
+  const idle = new Error("no data from nsqd for 2 s (idle timeout)");
+  try {
+    await writer.ready;
+    // A frozen nsqd: the connection stays open but nothing comes back, not
+    // even heartbeats, so only the idle timeout ends it. SIGSTOP takes a
+    // moment to stop every thread; until then nsqd could still answer.
+    nsqd.suspend();
+    await waitFor(async () => !await answersPing(nsqd.httpUrl), { message: "nsqd frozen" });
+    await assert.rejects(writer.publish(uniqueTopic("writer_idle"), [encoder.encode("x")]), idle);
+    await waitFor(() => closedWith !== undefined, { message: "closed reported" });
+    assert.deepEqual(closedWith, idle);
+    await assert.rejects(writer.publish("t", [encoder.encode("y")]), idle);
+  } finally {
+    nsqd.resume();
+    writer.destroy();
+  }
+});
 
 // Last in this file on purpose: when it fails, nsqjs's timer fires 5 s later,
 // and would fail whichever test of this file runs then instead.

@@ -231,3 +231,45 @@ Deno.test("sqlite store: a file it cannot use is an error that names it", async 
 
   assert.throws(() => new SqliteStore({ path: dir.join("x.db"), ttlMs: 0 }), RangeError);
 });
+
+Deno.test("sqlite store: a file renamed over its path (same path, another inode) is found, closed and the new one opened", async () => {
+  await using dir = await TempDir.create();
+  const path = dir.join("dedupe.db");
+  const errors: string[] = [];
+  const log = {
+    debug() {},
+    info() {},
+    warning() {},
+    error: (_msg: string, fields?: Record<string, unknown>) =>
+      void errors.push(String(fields?.error)),
+  };
+  const pathCheckMs = 20;
+  const store = new SqliteStore({ path, ttlMs: 3_600_000, pathCheckMs, log });
+  try {
+    await store.done(SCOPE, "old", await claimed(store, "old"));
+    // Another database, with a key of its own, moved over the open file's path
+    // in one step: the path always names a regular file, only its inode changes.
+    const other = dir.join("other.db");
+    const writer = new SqliteStore({ path: other, ttlMs: 3_600_000 });
+    await writer.done(SCOPE, "new", await claimed(writer, "new"));
+    await writer.close();
+    await Deno.rename(other, path);
+
+    // The path is looked at by the first call once pathCheckMs have passed.
+    await new Promise((resolve) => setTimeout(resolve, pathCheckMs + 5));
+    await assert.rejects(
+      () => store.claim(SCOPE, "during", 60_000),
+      new Error(
+        `the sqlite dedupe store's file ${path} was removed or replaced while open (another file is there now); calls fail until the path can be opened again`,
+      ),
+    );
+    assert.equal(errors.length, 1, "the replacement is logged once");
+    // The next check opens the file now at the path, and reads its keys: not the
+    // old file's through the journal the old file left at the path.
+    await new Promise((resolve) => setTimeout(resolve, pathCheckMs + 5));
+    assert.equal((await store.claim(SCOPE, "new", 60_000)).status, "done");
+    assert.equal((await store.claim(SCOPE, "old", 60_000)).status, "claimed");
+  } finally {
+    await store.close();
+  }
+});

@@ -745,6 +745,51 @@ test("delivered beyond max_attempts: dead without running the handler, unless a 
   assert.equal(calls, 1);
 });
 
+test("delivered beyond max_attempts with a store that claims, or a batch worker: dead unrun, claim released", async () => {
+  // A store answering later (sqlite, redis): claimed, never checked.
+  const memory = new MemoryStore({ capacity: 10, ttlMs: 60_000 });
+  const calls: string[] = [];
+  const claiming: DedupeStore = {
+    claim: (scope, key, leaseMs) => {
+      calls.push(`claim ${key}`);
+      return Promise.resolve(memory.claim(scope, key, leaseMs));
+    },
+    done: (scope, key, token) => {
+      calls.push(`done ${key}`);
+      return memory.done(scope, key, token);
+    },
+    release: (scope, key, token) => {
+      calls.push(`release ${key}`);
+      return memory.release(scope, key, token);
+    },
+    renew: (scope, key, token, leaseMs) => memory.renew(scope, key, token, leaseMs),
+    close: () => memory.close(),
+  };
+  let runs = 0;
+  const beyond = {
+    kind: "dead",
+    reason: "max_attempts",
+    error: "attempt 4 is beyond max_attempts 3: the handler is not run again",
+    durationMs: null,
+  };
+  const { runner } = setup({ handle: () => void runs++ }, { store: claiming });
+  assertOutcome(await runner.run(message(undefined, { attempts: 4 })), beyond);
+  assert.equal(runs, 0);
+  assert.deepEqual(calls, ["claim 0a1b2c3d4e5f6789", "release 0a1b2c3d4e5f6789"]);
+
+  // A batch worker claims each message as it joins a batch, the memory store too.
+  let joined = 0;
+  const batch = setup({ handleBatch: () => {} }, {
+    join: () => {
+      joined++;
+      return Promise.resolve({ kind: "finish", durationMs: 0 });
+    },
+  });
+  assertOutcome(await batch.runner.run(message(undefined, { attempts: 4 })), beyond);
+  assert.equal(joined, 0);
+  assert.equal(claimStatus(batch.store, "0a1b2c3d4e5f6789"), "claimed", "the claim was released");
+});
+
 test("a synchronous handler with the memory store completes in the same turn, without a promise", () => {
   let runs = 0;
   const { runner, store } = setup({ handle: () => void runs++ });

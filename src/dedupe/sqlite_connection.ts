@@ -28,6 +28,9 @@ const JOURNAL_SIZE_LIMIT = 64 * 1024 * 1024;
  */
 export const CHUNK_SIZES = [32, 8, 1] as const;
 
+/** The files beside a WAL database, which a database opened at the path reads as its own. */
+export const JOURNAL_SUFFIXES = ["-wal", "-shm"] as const;
+
 /** The file a path names: equal ids mean the same file. */
 export interface FileId {
   readonly dev: number;
@@ -54,6 +57,12 @@ export class SqliteConnection {
   readonly db: DatabaseSync;
   /** The file opened, as it was right after opening. */
   readonly file: FileId;
+  /**
+   * Its `-wal` and `-shm` files as they were right after opening: once the
+   * path names another file, those still at the path are this database's,
+   * unless another process has opened the new file since (other ids).
+   */
+  readonly journal: readonly (readonly [path: string, id: FileId])[];
   readonly begin: StatementSync;
   readonly commit: StatementSync;
   readonly rollback: StatementSync;
@@ -80,6 +89,10 @@ export class SqliteConnection {
       const file = fileIdOf(path);
       if (typeof file === "string") throw new Error(`it vanished once opened: ${file}`);
       this.file = file;
+      this.journal = JOURNAL_SUFFIXES.flatMap((suffix) => {
+        const id = fileIdOf(path + suffix);
+        return typeof id === "string" ? [] : [[path + suffix, id] as const];
+      });
     } catch (error) {
       try {
         db.close();

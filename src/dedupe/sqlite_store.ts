@@ -9,7 +9,13 @@ import type { Logger } from "../worker/worker.ts";
 import { ClaimTokens } from "./claim_token.ts";
 import type { Claim, DedupeStore } from "./store.ts";
 import { errorText } from "../error_text.ts";
-import { CHUNK_SIZES, fileIdOf, SqliteConnection } from "./sqlite_connection.ts";
+import {
+  CHUNK_SIZES,
+  type FileId,
+  fileIdOf,
+  JOURNAL_SUFFIXES,
+  SqliteConnection,
+} from "./sqlite_connection.ts";
 
 export { SQLITE_SCHEMA_VERSION } from "./sqlite_connection.ts";
 
@@ -399,10 +405,7 @@ export class SqliteStore implements DedupeStore {
     this.#nextPathCheck = at + this.#pathCheckMs;
     if (this.#conn !== null) {
       const now = fileIdOf(this.#path);
-      const opened = this.#conn.file;
-      if (typeof now !== "string" && now.dev === opened.dev && now.ino === opened.ino) {
-        return this.#conn;
-      }
+      if (typeof now !== "string" && sameFile(now, this.#conn.file)) return this.#conn;
       const found = typeof now === "string" ? now : "another file is there now";
       this.#broken = new Error(
         `the sqlite dedupe store's file ${this.#path} was removed or replaced while open (${found}); calls fail until the path can be opened again`,
@@ -412,6 +415,7 @@ export class SqliteStore implements DedupeStore {
         error: this.#broken.message,
       });
       this.#closeQuietly(this.#conn);
+      this.#removeJournalOf(this.#conn);
       this.#conn = null;
       // Calls fail until the next attempt: the removal shows in the counts.
       return null;
@@ -443,6 +447,28 @@ export class SqliteStore implements DedupeStore {
     }
   }
 
+  /**
+   * Deletes the `-wal` and `-shm` files of the closed `conn` still at the
+   * path. SQLite does not checkpoint a database whose file was moved, so its
+   * journal stays there, and a file renamed over the path would be read
+   * through it: with the old file's pages, not its own.
+   */
+  #removeJournalOf(conn: SqliteConnection): void {
+    for (const [path, id] of conn.journal) {
+      const now = fileIdOf(path);
+      if (typeof now === "string" || !sameFile(now, id)) continue;
+      try {
+        Deno.removeSync(path);
+      } catch (error) {
+        if (error instanceof Deno.errors.NotFound) continue;
+        this.#log?.warning("sqlite dedupe store: deleting the replaced file's journal failed", {
+          path,
+          error: errorText(error),
+        });
+      }
+    }
+  }
+
   #what(): string {
     return `sqlite dedupe store at ${this.#path}`;
   }
@@ -460,11 +486,15 @@ export class SqliteStore implements DedupeStore {
  */
 function removeStaleJournal(path: string): void {
   if (typeof fileIdOf(path) !== "string") return;
-  for (const suffix of ["-wal", "-shm"]) {
+  for (const suffix of JOURNAL_SUFFIXES) {
     try {
       Deno.removeSync(path + suffix);
     } catch (error) {
       if (!(error instanceof Deno.errors.NotFound)) throw error;
     }
   }
+}
+
+function sameFile(a: FileId, b: FileId): boolean {
+  return a.dev === b.dev && a.ino === b.ino;
 }

@@ -230,25 +230,30 @@ export class Consumer {
 
   /**
    * Stops discovery and reconnection and tells every nsqd to stop sending
-   * (RDY 0, CLS). Resolves once each has confirmed; the messages delivered
-   * before that can still be finished or requeued until `close()`.
+   * (RDY 0, CLS). Resolves once each has confirmed. What nsqd sent until
+   * then is still delivered, within `max_in_flight` (the backlog included):
+   * nsqd counted an attempt for each message as it sent it, and one handed
+   * back unhandled would come back with that attempt spent. Every message
+   * delivered must be answered before `close()`; `inFlight` says when.
    */
   async drain(timeoutMs = 2000): Promise<void> {
     this.#stopping = true;
     this.#clearTimers();
     const draining: Promise<void>[] = [];
     for (const slot of this.#slots.values()) {
-      if (slot.link) draining.push(slot.link.connection.drain(timeoutMs));
+      if (slot.link) draining.push(slot.link.connection.drain(timeoutMs, "deliver"));
     }
     await Promise.all(draining);
-    // Not started yet: another consumer can take them now.
-    for (const message of this.#backlog.splice(0)) message.requeue(0);
   }
 
-  /** Closes every connection after its pending responses are written. */
+  /**
+   * Requeues the messages still in the backlog (never handed to a handler)
+   * and closes every connection after its pending responses are written.
+   */
   async close(timeoutMs = 2000): Promise<void> {
     this.#stopping = true;
     this.#clearTimers();
+    for (const message of this.#backlog.splice(0)) message.requeue(0);
     const closing: Promise<void>[] = [];
     for (const slot of this.#slots.values()) {
       if (slot.link) closing.push(slot.link.connection.close(timeoutMs));

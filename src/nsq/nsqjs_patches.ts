@@ -25,7 +25,7 @@
  *   inside the socket's data handler;
  * - the 5 s IDENTIFY timer is cleared when the connection closes (nsqjs
  *   clears it only when IDENTIFY is answered).
- * - a consumer connection closed by its idle timeout says so (event
+ * - a connection closed by its idle timeout says so (event
  *   `idle_timeout`); nsqjs closes it like any other end, without a reason.
  *
  * Beside the defects, one cost: nsqjs cuts frames by concatenating every
@@ -292,9 +292,9 @@ const USER_AGENT = `nsqworker/${VERSION} nsqjs/${nsqjsVersion}`;
 const ReaderBase = withIdleReason(withDrain(
   withOrderlyEnd(withFrameLoop(withIdentity(withServerName(NSQDConnection), USER_AGENT))),
 ));
-const WriterBase = withOrderlyEnd(
+const WriterBase = withIdleReason(withOrderlyEnd(
   withFrameLoop(withIdentity(withServerName(WriterNSQDConnection), USER_AGENT)),
-);
+));
 
 function nsqjsOptions(options: ConnectionOptions): Record<string, unknown> {
   const tls = options.tls;

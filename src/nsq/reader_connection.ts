@@ -16,7 +16,10 @@ import { createNsqjsReader, guard, type NsqjsReader } from "./nsqjs_patches.ts";
 export interface ReaderEvents {
   /** SUB succeeded: the connection can be given RDY. */
   ready(): void;
-  /** A message delivered while ready (one that comes after drain() started is handed back unreported). */
+  /**
+   * A message delivered while ready, or while draining with `deliver` (one
+   * that comes after drain() started is otherwise handed back unreported).
+   */
   message(message: NsqMessage): void;
   /** A delivered message got its FIN or REQ (or was given up with the connection). */
   responded(message: NsqMessage): void;
@@ -25,6 +28,9 @@ export interface ReaderEvents {
   /** A protocol or socket error; fatal ones are followed by `closed`. */
   error(error: Error): void;
 }
+
+/** What becomes of the messages that arrive while a connection drains. */
+export type DrainArrivals = "requeue" | "deliver";
 
 type State = "connecting" | "ready" | "draining" | "closing" | "closed";
 
@@ -43,6 +49,8 @@ export class ReaderConnection {
   #conn: NsqjsReader;
   #events: ReaderEvents;
   #state: State = "connecting";
+  /** What drain() does with the messages that still arrive. */
+  #arriving: DrainArrivals = "requeue";
   #rdy = 0;
   #lastError: Error | null = null;
 
@@ -68,8 +76,11 @@ export class ReaderConnection {
     });
     conn.on("message", (bytes: Buffer) => {
       const message = new NsqMessage(bytes, this);
-      // Sent before nsqd saw our CLS: handed straight back, never delivered.
-      if (this.#state !== "ready") return this.send(`REQ ${message.id} 0\n`);
+      // Sent before nsqd saw our CLS: handed straight back, never delivered,
+      // unless the drain takes them.
+      if (this.#state !== "ready" && (this.#state !== "draining" || this.#arriving !== "deliver")) {
+        return this.send(`REQ ${message.id} 0\n`);
+      }
       // Not through guard(): no closure per message.
       try {
         events.message(message);
@@ -170,11 +181,17 @@ export class ReaderConnection {
    * message it sent has arrived by then and was either delivered or handed
    * back), when the connection closes, or after `timeoutMs`. Responses to
    * messages already delivered still go out until `close()`.
+   *
+   * The messages nsqd sent before it read RDY 0 and CLS still arrive:
+   * `requeue` hands them back at once, `deliver` reports them as messages,
+   * to be answered before `close()`. nsqd counted an attempt for each as it
+   * sent it, so one handed back comes back with an attempt spent unhandled.
    */
-  drain(timeoutMs = 2000): Promise<void> {
+  drain(timeoutMs = 2000, arriving: DrainArrivals = "requeue"): Promise<void> {
     if (this.#state !== "ready") return Promise.resolve();
     this.setRdy(0);
     this.#state = "draining";
+    this.#arriving = arriving;
     const conn = this.#conn;
     return new Promise((resolve) => {
       const done = () => {

@@ -24,6 +24,8 @@ export class WriterConnection {
   readonly ready: Promise<void>;
   #conn: NsqjsWriter;
   #closed = false;
+  /** Why the connection ended when it was its idle timeout: nsqjs says only "closed". */
+  #idle: Error | null = null;
 
   constructor(host: string, port: number, options: ConnectionOptions, events: WriterEvents) {
     this.address = formatHostPort({ host, port });
@@ -39,6 +41,11 @@ export class WriterConnection {
       };
       conn.on("error", onError);
       conn.on("connection_error", onError);
+      // Comes just before nsqjs ends the connection and fails what is pending.
+      conn.on("idle_timeout", (seconds: number) => {
+        if (this.#closed) return;
+        lastError = this.#idle = new Error(`no data from nsqd for ${seconds} s (idle timeout)`);
+      });
       conn.on("closed", () => {
         this.#closed = true;
         reject(lastError ?? new Error("connection closed"));
@@ -60,13 +67,13 @@ export class WriterConnection {
    * one with `deferMs` > 0. Resolves when nsqd answers OK.
    */
   publish(topic: string, bodies: readonly Uint8Array[], deferMs = 0): Promise<void> {
-    if (this.#closed) return Promise.reject(new Error("connection closed"));
+    if (this.#closed) return Promise.reject(this.#idle ?? new Error("connection closed"));
     const buffers = bodies.map((b) => Buffer.from(b.buffer, b.byteOffset, b.byteLength));
     const delay = Math.min(MAX_REQ_DELAY_MS, Math.max(0, Math.round(deferMs || 0)));
     return new Promise((resolve, reject) => {
       try {
         this.#conn.produceMessages(topic, buffers, delay, (error: unknown) => {
-          if (error) reject(asError(error));
+          if (error) reject(this.#idle ?? asError(error));
           else resolve();
         });
       } catch (error) {
