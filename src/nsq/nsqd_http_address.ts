@@ -12,6 +12,7 @@
 import { formatHostPort, isLoopbackHost } from "../config/address.ts";
 import type { HostPort, NsqConfig } from "../config/types.ts";
 import { errorText } from "../error_text.ts";
+import { type ListedProducer, producersIn } from "./lookupd.ts";
 
 /** An nsqd's HTTP base URL, or why it is not known. */
 export type NsqdHttp =
@@ -69,7 +70,7 @@ export async function nsqdHttpAddress(nsq: NsqConfig, nsqd: HostPort): Promise<N
   };
 }
 
-async function nodes(lookupd: string): Promise<unknown[]> {
+async function nodes(lookupd: string): Promise<ListedProducer[]> {
   const url = `${lookupd}/nodes`;
   let response: Response;
   try {
@@ -79,18 +80,7 @@ async function nodes(lookupd: string): Promise<unknown[]> {
   }
   const text = await response.text();
   if (!response.ok) throw new Error(`${url} answered ${response.status}: ${text.slice(0, 200)}`);
-  let producers: unknown;
-  try {
-    const data = JSON.parse(text);
-    // nsqlookupd before 1.0 wrapped the answer in {status_code, data}.
-    producers = (data?.data ?? data)?.producers;
-  } catch {
-    // reported below, with what was answered
-  }
-  if (!Array.isArray(producers)) {
-    throw new Error(`${url} answered without a producers list: ${text.slice(0, 200)}`);
-  }
-  return producers;
+  return producersIn(url, text);
 }
 
 /**
@@ -99,20 +89,19 @@ async function nodes(lookupd: string): Promise<unknown[]> {
  * registered from: an nsqd started without --broadcast-address broadcasts
  * its hostname, while the config names it by IP).
  */
-function findHttpPort(producers: unknown[], nsqd: HostPort): number | null {
-  for (const producer of producers as Record<string, unknown>[]) {
-    const { tcp_port: tcpPort, http_port: httpPort } = producer ?? {};
-    if (tcpPort !== nsqd.port || !Number.isInteger(httpPort)) continue;
+function findHttpPort(producers: ListedProducer[], nsqd: HostPort): number | null {
+  for (const producer of producers) {
+    if (producer?.tcp_port !== nsqd.port || !Number.isInteger(producer.http_port)) continue;
     const hosts = [producer.broadcast_address, producer.hostname, remoteHost(producer)];
     if (hosts.some((host) => typeof host === "string" && sameHost(host, nsqd.host))) {
-      return httpPort as number;
+      return producer.http_port;
     }
   }
   return null;
 }
 
 /** The host of a producer's `remote_address` (`127.0.0.1:51234`, `[::1]:51234`). */
-function remoteHost(producer: Record<string, unknown>): string | null {
+function remoteHost(producer: ListedProducer): string | null {
   const remote = producer.remote_address;
   if (typeof remote !== "string" || !remote.includes(":")) return null;
   return remote.slice(0, remote.lastIndexOf(":")).replace(/^\[|\]$/g, "");

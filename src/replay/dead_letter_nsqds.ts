@@ -7,6 +7,7 @@
 
 import { formatHostPort } from "../config/address.ts";
 import type { NsqConfig } from "../config/types.ts";
+import { producersIn } from "../nsq/lookupd.ts";
 import { nsqdHttpAddress } from "../nsq/nsqd_http_address.ts";
 
 /** One nsqd: its TCP address, and its HTTP base URL for stats (null: unknown). */
@@ -50,17 +51,7 @@ async function lookupWithHttp(baseUrl: string, topic: string): Promise<NsqdAddre
   const text = await response.text();
   if (response.status === 404) return []; // nobody has published the topic
   if (!response.ok) throw new Error(`${url} answered ${response.status}: ${text.slice(0, 200)}`);
-  let producers: unknown;
-  try {
-    const data = JSON.parse(text);
-    producers = (data?.data ?? data)?.producers;
-  } catch {
-    // reported below, with what was answered
-  }
-  if (!Array.isArray(producers)) {
-    throw new Error(`${url} answered without a producers list: ${text.slice(0, 200)}`);
-  }
-  return producers.flatMap((p) => {
+  return producersIn(url, text).flatMap((p) => {
     const host = p?.broadcast_address ?? p?.hostname;
     const { tcp_port: port, http_port: httpPort } = p ?? {};
     if (typeof host !== "string" || !Number.isInteger(port) || !Number.isInteger(httpPort)) {
