@@ -5,7 +5,7 @@
  */
 import assert from "node:assert/strict";
 import { join, resolve } from "node:path";
-import { type CliOverrides, main } from "../src/cli/cli.ts";
+import { CLI_FLAGS, type CliOverrides, main } from "../src/cli/cli.ts";
 import { NSQJS_VERSION } from "../src/nsq/nsqjs_patches.ts";
 import { VERSION } from "../src/version.ts";
 import { type CliResult, REPO_DIR, runCli, TempDir } from "./helpers/daemon_process.ts";
@@ -179,6 +179,27 @@ Deno.test("--help prints the usage and exits 0", async () => {
       assert.match(stdout, new RegExp(`^  nsqworker (\\[run\\]|${command})`, "m"));
     }
   }
+});
+
+Deno.test("--help: its usage lines name every flag the command line accepts", async () => {
+  const { code, stdout } = await runMain(["--help"]);
+  assert.equal(code, 0);
+  const usage = stdout.slice(stdout.indexOf("Usage:"), stdout.indexOf("Options:"));
+  const flags = Object.entries(CLI_FLAGS).flatMap(([name, flag]) => [
+    `--${name}`,
+    ...("short" in flag ? [`-${flag.short}`] : []),
+  ]);
+  const missing = flags.filter((flag) => !new RegExp(`(^|[\\s\\[|])${flag}\\b`).test(usage));
+  assert.deepEqual(missing, [], `the usage lines leave out flags:\n${usage}`);
+  const described = [
+    ...stdout.slice(stdout.indexOf("Options:")).matchAll(/^ +(?:-\w, )?(--[\w-]+)/gm),
+  ]
+    .map((match) => match[1]!);
+  assert.deepEqual(
+    described.filter((flag) => !flags.includes(flag)),
+    [],
+    "options it does not take",
+  );
 });
 
 Deno.test("an unknown command, flag or extra word exits 2 with a pointer to --help", async () => {

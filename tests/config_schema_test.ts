@@ -54,6 +54,7 @@ const DAEMON_ONLY = new Set([
   "listen_public_empty_token.yaml",
   "listen_public_no_token.yaml",
   "path_no_address.yaml",
+  "path_nsqd_http_unknown_nsqd.yaml",
   "path_tls_cert_without_key.yaml",
   // names known only once topic_prefix and {topic} are applied
   "name_dead_letter_too_long.yaml",

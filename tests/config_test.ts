@@ -49,6 +49,7 @@ Deno.test("the SPEC example gives every documented default, deeply frozen", asyn
     outputBufferTimeoutMs: null,
     lookupdPollIntervalMs: 15_000,
     publishNsqdTcpAddress: { host: "127.0.0.1", port: 4150 },
+    nsqdHttpAddresses: [],
     topicPrefix: "",
     authSecret: null,
     tls: null,
@@ -715,6 +716,32 @@ Deno.test("nsq: tls, compression, auth_secret", () => {
   assert.equal(config.nsq.authSecret, null);
   assert.deepEqual(errors(yaml(...NSQ, "  compression: gzip", ...WORKERS)), [
     `config.yaml:3:16: nsq.compression must be one of none, deflate, snappy, got "gzip"`,
+  ]);
+});
+
+Deno.test("nsq.nsqd_http_addresses: an nsqd's HTTP base URL by its TCP address", () => {
+  const config = parse(
+    yaml(
+      "nsq:",
+      "  nsqd_tcp_addresses: [127.0.0.1:4150, '[::1]:4150']",
+      "  publish_nsqd_tcp_address: 10.0.0.5:4150",
+      "  nsqd_http_addresses:",
+      "    127.0.0.1:4150: 127.0.0.1:4251",
+      "    '[::1]:4150': https://[::1]:4251/",
+      "    10.0.0.5:4150: ${NSQD_HTTP}",
+      ...WORKERS,
+    ),
+    { NSQD_HTTP: "nsqd.internal:80" },
+  );
+  assert.deepEqual(config.nsq.nsqdHttpAddresses, [
+    { tcp: { host: "127.0.0.1", port: 4150 }, http: "http://127.0.0.1:4251" },
+    { tcp: { host: "::1", port: 4150 }, http: "https://[::1]:4251" },
+    { tcp: { host: "10.0.0.5", port: 4150 }, http: "http://nsqd.internal:80" },
+  ]);
+  assert.deepEqual(parse(yaml(...MINIMAL)).nsq.nsqdHttpAddresses, []);
+  assert.deepEqual(errors(yaml(...NSQ, "  nsqd_http_addresses: [127.0.0.1:4151]", ...WORKERS)), [
+    "config.yaml:3:24: nsq.nsqd_http_addresses must be a mapping from an nsqd's TCP address to " +
+    "its HTTP address, like 127.0.0.1:4150: 127.0.0.1:4151, got a list",
   ]);
 });
 

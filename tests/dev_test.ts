@@ -9,7 +9,7 @@ import assert from "node:assert/strict";
 import { join } from "node:path";
 import { REPO_DIR, TempDir } from "./helpers/daemon_process.ts";
 import { trackChild, untrackChild } from "./helpers/children.ts";
-import { uniqueTopic, waitFor } from "./helpers/nsq.ts";
+import { startNsq, uniqueTopic, waitFor } from "./helpers/nsq.ts";
 import { answersPing } from "../tools/dev.ts";
 
 /** The shipped `dev` task, running the fixture entry point instead of tools/dev.ts. */
@@ -127,16 +127,35 @@ interface DevSetup {
   readonly configPath: string;
 }
 
-async function devSetup(sleepMs: number): Promise<DevSetup> {
+/** A config of one `record` entry (see {@linkcode devConfig}) on free ports for dev's own NSQ. */
+async function devSetup(sleepMs: number, entry: Record<string, unknown> = {}): Promise<DevSetup> {
   const dir = await TempDir.create();
   const topic = uniqueTopic("dev");
   const nsqdTcp = freePortPair();
   const lookupdTcp = freePortPair();
-  const config = {
-    nsq: {
-      lookupd_http_addresses: [`http://127.0.0.1:${lookupdTcp + 1}`],
-      publish_nsqd_tcp_address: `127.0.0.1:${nsqdTcp}`,
-    },
+  const nsq = {
+    lookupd_http_addresses: [`http://127.0.0.1:${lookupdTcp + 1}`],
+    publish_nsqd_tcp_address: `127.0.0.1:${nsqdTcp}`,
+  };
+  return {
+    dir,
+    topic,
+    nsqdHttp: `http://127.0.0.1:${nsqdTcp + 1}`,
+    lookupdHttp: `http://127.0.0.1:${lookupdTcp + 1}`,
+    configPath: await dir.writeConfig(devConfig(dir, nsq, topic, sleepMs, entry)),
+  };
+}
+
+/** `nsq`, and one entry of the `record` worker on `topic`, with `entry` over its keys. */
+function devConfig(
+  dir: TempDir,
+  nsq: Record<string, unknown>,
+  topic: string,
+  sleepMs = 0,
+  entry: Record<string, unknown> = {},
+): Record<string, unknown> {
+  return {
+    nsq,
     http: { listen: "127.0.0.1:0" },
     shutdown_timeout: "20s",
     workers: [{
@@ -148,14 +167,8 @@ async function devSetup(sleepMs: number): Promise<DevSetup> {
         sleep_ms: sleepMs,
         teardown_out: dir.join("td.txt"),
       },
+      ...entry,
     }],
-  };
-  return {
-    dir,
-    topic,
-    nsqdHttp: `http://127.0.0.1:${nsqdTcp + 1}`,
-    lookupdHttp: `http://127.0.0.1:${lookupdTcp + 1}`,
-    configPath: await dir.writeConfig(config),
   };
 }
 
@@ -193,6 +206,18 @@ Deno.test("deno task dev: the first message is handled within 1 s; Ctrl-C drains
     const stderr = dev.stderr.join("\n");
     assert.doesNotMatch(stderr, /failed to read protocol version/);
     assert.doesNotMatch(stderr, /INFO: /, "nsqd and nsqlookupd log warnings only");
+    assert.doesNotMatch(
+      stderr,
+      /^nsqlookupd \| .*ERROR/m,
+      "nsqd left nsqlookupd before it stopped",
+    );
+    const [lookupdPid, nsqdPid] = dev.startedPids();
+    assert.ok(
+      dev.stderr.includes(
+        `dev: stopped the nsqd (pid ${nsqdPid}) and nsqlookupd (pid ${lookupdPid}) it started`,
+      ),
+      stderr,
+    );
   } finally {
     await removeDevData(setup.nsqdHttp);
   }
@@ -217,6 +242,106 @@ Deno.test("deno task dev: a second Ctrl-C exits at once; NSQ is stopped all the 
     assert.deepEqual(await dir.readLines("handled.txt"), [], "the handler was cut short");
     assert.equal(await answersPing(setup.nsqdHttp), false, "dev stopped its nsqd");
     assert.equal(await answersPing(setup.lookupdHttp), false, "dev stopped its nsqlookupd");
+  } finally {
+    await removeDevData(setup.nsqdHttp);
+  }
+});
+
+Deno.test("deno task dev: an nsqd already running with its HTTP port apart from TCP + 1 is used, not started again", async () => {
+  await using nsq = await startNsq();
+  const nsqd = nsq.nsqds[0]!;
+  assert.notEqual(nsqd.httpPort, nsqd.tcpPort + 1, "the ports happen to be paired: run again");
+  await using dir = await TempDir.create();
+  const topic = uniqueTopic("dev_running");
+  const configPath = await dir.writeConfig(devConfig(dir, {
+    lookupd_http_addresses: [nsq.lookupd!.httpUrl],
+    publish_nsqd_tcp_address: nsqd.tcpAddress,
+    topic_prefix: "pre_",
+  }, topic));
+  await using dev = new DevProcess(await devTask(), configPath);
+  await dev.waitForLine("stdout", (line) => /\bstarted\b.*\bentries=1\b/.test(line));
+  // The hint names the entry's topic, prefix included, on the nsqd's real HTTP address.
+  const hint = dev.stderr[dev.stderr.indexOf("dev: publish a test message to record with") + 1];
+  assert.equal(
+    hint,
+    `  curl -d 'hello' '${nsqd.httpUrl}/pub?topic=pre_${topic}'`,
+    dev.stderr.join("\n"),
+  );
+  const response = await fetch(hint.slice(hint.lastIndexOf(" '") + 2, -1), {
+    method: "POST",
+    body: "through the hint",
+  });
+  assert.equal(response.status, 200, await response.text());
+  await dev.waitForLine("stdout", (line) => line.includes("record: handling"));
+  dev.interrupt();
+  const { code } = await dev.status;
+  assert.equal(code, 0, dev.stderr.join("\n"));
+  assert.deepEqual(dev.startedPids(), [], "dev started no nsqd or nsqlookupd");
+  assert.ok(nsqd.running && await answersPing(nsqd.httpUrl), "dev left the running nsqd alone");
+  assert.equal((await dir.readLines("handled.txt")).length, 1);
+});
+
+Deno.test("deno task dev: a port taken by a program that is not nsqd ends dev with one line", async () => {
+  using listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const address = `127.0.0.1:${(listener.addr as Deno.NetAddr).port}`;
+  await using dir = await TempDir.create();
+  const configPath = await dir.writeConfig(
+    devConfig(dir, { nsqd_tcp_addresses: [address] }, uniqueTopic("dev_taken")),
+  );
+  await using dev = new DevProcess(await devTask(), configPath);
+  const { code } = await dev.status;
+  assert.equal(code, 1, dev.stderr.join("\n"));
+  // `deno task` names the command first; dev adds one line.
+  assert.deepEqual(dev.stderr.filter((line) => !line.startsWith("Task ")), [
+    `dev: ${address} (the config's nsqd) is taken by something that is not nsqd: it did not ` +
+    "answer NSQ's IDENTIFY within 1000 ms",
+  ]);
+});
+
+Deno.test("deno task dev: config and worker errors are reported together before anything starts; the fixed config starts it all", async () => {
+  // A config error and a worker error: one check reports both.
+  const setup = await devSetup(0, { worker: "test/missing", max_in_flight: "ten" });
+  await using dir = setup.dir;
+  try {
+    await using dev = new DevProcess(await devTask(), setup.configPath);
+    await dev.waitForLine("stderr", (line) => line.startsWith("dev: nothing started"));
+    const stderr = dev.stderr.join("\n");
+    assert.match(stderr, /workers\/test\/missing\.ts: no such worker module/);
+    assert.match(stderr, /workers\[0\]\.max_in_flight must be an integer/);
+    assert.deepEqual(dev.startedPids(), [], "nothing started before the check passed");
+    assert.equal(await answersPing(setup.nsqdHttp), false);
+    assert.equal(await answersPing(setup.lookupdHttp), false);
+
+    const fixed = JSON.parse(await Deno.readTextFile(setup.configPath));
+    fixed.workers[0].worker = "record";
+    delete fixed.workers[0].max_in_flight;
+    await dir.writeConfig(fixed);
+    await dev.waitForLine("stdout", (line) => /\bstarted\b.*\bentries=1\b/.test(line));
+    await publish(setup.nsqdHttp, setup.topic, "after the fix");
+    await dev.waitForLine("stdout", (line) => line.includes("record: handling"));
+    dev.interrupt();
+    assert.equal((await dev.status).code, 0, dev.stderr.join("\n"));
+  } finally {
+    await removeDevData(setup.nsqdHttp);
+  }
+});
+
+Deno.test("deno task dev: a daemon that failed to start starts again when the config is fixed", async () => {
+  using taken = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const setup = await devSetup(0);
+  await using dir = setup.dir;
+  try {
+    const config = JSON.parse(await Deno.readTextFile(setup.configPath));
+    config.http.listen = `127.0.0.1:${(taken.addr as Deno.NetAddr).port}`;
+    await dir.writeConfig(config);
+    await using dev = new DevProcess(await devTask(), setup.configPath);
+    await dev.waitForLine("stderr", (line) => line.startsWith("dev: the daemon exited with code"));
+
+    config.http.listen = "127.0.0.1:0";
+    await dir.writeConfig(config);
+    await dev.waitForLine("stdout", (line) => /\bstarted\b.*\bentries=1\b/.test(line));
+    dev.interrupt();
+    assert.equal((await dev.status).code, 0, dev.stderr.join("\n"));
   } finally {
     await removeDevData(setup.nsqdHttp);
   }

@@ -186,6 +186,69 @@ Deno.test("replay: dry run, filters, limit, then every body back on its topic, b
   assert.equal((await nsq.topic(dead))?.message_count, 202, "nothing dead-lettered again");
 });
 
+Deno.test("replay: a direct nsqd's HTTP address is the configured one, never its TCP port + 1", async () => {
+  await using nsq = await startNsq({ lookupd: false });
+  const nsqd = nsq.nsqds[0]!;
+  assert.notEqual(nsqd.httpPort, nsqd.tcpPort + 1, "the ports happen to be paired: run again");
+  const topic = uniqueTopic("replay_direct");
+  const dead = `${topic}.dead`;
+  for (let i = 0; i < 3; i++) {
+    await nsq.publish(
+      dead,
+      deadLetterEnvelope({
+        topic,
+        channel: "work",
+        worker: "demo/pageview",
+        message: {
+          id: `000000000000000${i}`,
+          attempts: 5,
+          timestamp: 0,
+          body: encoder.encode("{}"),
+        },
+        reason: "max_attempts",
+        error: "upstream answered 503",
+      }),
+    );
+  }
+  const dir = await Deno.makeTempDir();
+  try {
+    const yaml = (http: string) => `
+nsq:
+  nsqd_tcp_addresses: [${nsqd.tcpAddress}]
+${http}
+workers:
+  - topic: ${topic}
+    channel: work
+    worker: demo/pageview
+`;
+    const named = join(dir, "named.yaml");
+    await Deno.writeTextFile(
+      named,
+      yaml(`  nsqd_http_addresses: { ${nsqd.tcpAddress}: ${nsqd.httpUrl} }`),
+    );
+    const counted = await replay(named, ["--from", dead, "--dry-run"]);
+    assert.equal(counted.code, 0, counted.stderr);
+    assert.equal(counted.stderr, "");
+    assert.equal(count(counted.stdout, "would replay"), 3);
+    assert.equal(count(counted.stdout, "left in channel"), 3);
+
+    const unnamed = join(dir, "unnamed.yaml");
+    await Deno.writeTextFile(unnamed, yaml(""));
+    const unknown = await replay(unnamed, ["--from", dead, "--dry-run"]);
+    assert.equal(unknown.code, 0, unknown.stderr);
+    assert.equal(count(unknown.stdout, "would replay"), 3);
+    assert.match(unknown.stdout, /^left in channel +unknown/m);
+    assert.equal(
+      unknown.stderr,
+      `nsqworker replay: the HTTP address of nsqd ${nsqd.tcpAddress} is unknown: no nsqlookupd ` +
+        "is configured, and nsq.nsqd_http_addresses does not name it: what its channel holds is " +
+        "unknown\n",
+    );
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
 Deno.test("replay refuses bad flags with exit code 2", async () => {
   for (
     const args of [

@@ -1,11 +1,15 @@
 /**
  * `deno task dev`: runs config.yaml with human-readable logs, restarting the
  * daemon when `src/` or `workers/` change and reloading it when the config
- * changes. When the config's nsqd or nsqlookupd are on loopback and do not
- * answer, it starts them first (data under .cache/dev/, warnings only, their
- * lines prefixed) and stops them after the daemon, so a fresh checkout needs
- * only this one command. The configured topics and channels are created on
- * that nsqd before the daemon starts, so the first message is handled at once.
+ * changes. First it runs the whole check (`nsqworker check`: the config and
+ * every worker); until that passes nothing is started, and each change to
+ * the config, `src/` or `workers/` runs it again. When the config's nsqd or
+ * nsqlookupd are on loopback and nothing listens there, it starts them (data
+ * under .cache/dev/, warnings only, their lines prefixed) and stops them
+ * after the daemon, so a fresh checkout needs only this one command. The
+ * configured topics and channels are created on that nsqd before the daemon
+ * starts, so the first message is handled at once. An address taken by a
+ * program that is not the NSQ daemon expected there ends dev with one line.
  *
  * Ctrl-C drains like SIGTERM; a second Ctrl-C exits at once. The daemon is
  * this process's own child, not `deno run --watch`'s: a watcher sends its
@@ -17,11 +21,14 @@
  * @module
  */
 
+import { dirname, resolve } from "node:path";
 import { parseArgs } from "node:util";
-import { formatHostPort } from "../src/config/address.ts";
+import { formatHostPort, isLoopbackHost } from "../src/config/address.ts";
 import { loadConfig } from "../src/config/load.ts";
 import type { Config, HostPort } from "../src/config/types.ts";
+import { configuredNsqdHttp, nsqdHttpAddress } from "../src/nsq/nsqd_http_address.ts";
 import { nsqBin } from "./nsq_bin.ts";
+import { canListen, PROBE_TIMEOUT_MS, probeNsqd, probeNsqlookupd } from "./nsq_probe.ts";
 import { errorText } from "../src/error_text.ts";
 
 const ROOT = new URL("../", import.meta.url);
@@ -33,6 +40,9 @@ const DEBOUNCE_MS = 200;
 /** How often the daemon asks nsqlookupd in dev, so new topics are found quickly. */
 const DEV_LOOKUPD_POLL = "1s";
 const START_TIMEOUT_MS = 10_000;
+
+/** Permissions of `nsqworker check`, as `deno task check` grants them. */
+const CHECK_PERMISSIONS = ["--no-prompt", "--allow-read", "--allow-env"];
 
 /** Permissions of the daemon under development: the binary's, with reading and writing anywhere. */
 const DAEMON_PERMISSIONS = [
@@ -52,8 +62,8 @@ export interface DevOptions {
 
 /**
  * Runs the dev loop with the command line `args` until Ctrl-C or SIGTERM and
- * returns the exit code: the daemon's last one, 2 for a config that does not
- * load, 1 when NSQ could not be started.
+ * returns the exit code: the daemon's last one, the check's (2) when it never
+ * passed, 1 when NSQ could not be started.
  */
 export async function runDev(args: readonly string[], options: DevOptions = {}): Promise<number> {
   const { values } = parseArgs({
@@ -61,25 +71,73 @@ export async function runDev(args: readonly string[], options: DevOptions = {}):
     options: { config: { type: "string", short: "c", default: "config.yaml" } },
   });
   const configPath = values.config;
-  let config: Config;
-  try {
-    config = await loadConfig(configPath);
-  } catch (error) {
-    console.error(errorText(error));
-    return 2;
-  }
+  const main = options.main ?? new URL("main.ts", ROOT);
   using stop = new StopRequest();
+  using changes = new Changes(configPath, stop);
   const nsq = new LocalNsq();
   try {
-    await nsq.start(config);
-    if (stop.requested) return 130; // Ctrl-C while NSQ was starting
-    return await superviseDaemon(configPath, options.main ?? new URL("main.ts", ROOT), stop);
+    return await develop(configPath, main, stop, changes, nsq);
   } catch (error) {
     console.error(`dev: ${errorText(error)}`);
     return 1;
   } finally {
     await nsq.stop();
   }
+}
+
+/**
+ * The loop: check, start NSQ once the check passes, run the daemon; after a
+ * failed check or a daemon that exited by itself, wait for a change.
+ */
+async function develop(
+  configPath: string,
+  main: URL,
+  stop: StopRequest,
+  changes: Changes,
+  nsq: LocalNsq,
+): Promise<number> {
+  const watched = `${configPath}, src/ or workers/`;
+  let code = 0;
+  while (!stop.requested) {
+    changes.clear();
+    if (!nsq.ready) {
+      code = await check(configPath, main);
+      if (stop.requested) break;
+      if (code === 0) {
+        await nsq.start(await loadConfig(configPath));
+        if (stop.requested) return 130; // Ctrl-C while NSQ was starting
+      }
+    }
+    if (nsq.ready) {
+      changes.clear();
+      const daemon = stop.daemon = spawnDaemon(configPath, main);
+      code = (await daemon.status).code;
+      stop.daemon = null;
+      if (stop.requested) break;
+      if (changes.pending !== null) continue; // restarted for a code change
+      console.error(
+        `dev: the daemon exited with code ${code}; it starts again when ${watched} change ` +
+          "(Ctrl-C stops)",
+      );
+    } else {
+      console.error(
+        `dev: nothing started; the check runs again when ${watched} change (Ctrl-C stops)`,
+      );
+    }
+    const changed = await changes.next();
+    if (changed === null) break;
+    console.error(`dev: ${changed} changed`);
+  }
+  return code;
+}
+
+/** `nsqworker check` on the config, in a process of its own: workers load fresh each time. */
+async function check(configPath: string, main: URL): Promise<number> {
+  const { code } = await new Deno.Command(Deno.execPath(), {
+    args: ["run", ...CHECK_PERMISSIONS, main.pathname, "check", "-c", configPath],
+    stdin: "null",
+  }).spawn().status;
+  return code;
 }
 
 /**
@@ -129,38 +187,6 @@ class StopRequest implements Disposable {
   }
 }
 
-/**
- * Runs the daemon until a stop request, restarting it when code changes (and,
- * after it exited by itself, once code changes). Returns its last exit code.
- */
-async function superviseDaemon(configPath: string, main: URL, stop: StopRequest): Promise<number> {
-  let restart = false;
-  const watcher = watchCode((changed) => {
-    console.error(`dev: ${changed} changed; restarting the daemon`);
-    restart = true;
-    stop.wake();
-    stop.daemon?.kill("SIGTERM");
-  });
-  let code = 0;
-  try {
-    while (!stop.requested) {
-      restart = false;
-      const daemon = stop.daemon = spawnDaemon(configPath, main);
-      code = (await daemon.status).code;
-      stop.daemon = null;
-      if (stop.requested || restart) continue;
-      console.error(
-        `dev: the daemon exited with code ${code}; it restarts when src/ or workers/ change ` +
-          "(Ctrl-C stops)",
-      );
-      await stop.next();
-    }
-  } finally {
-    watcher.close();
-  }
-  return code;
-}
-
 function spawnDaemon(configPath: string, main: URL): Deno.ChildProcess {
   return new Deno.Command(Deno.execPath(), {
     args: [
@@ -178,24 +204,78 @@ function spawnDaemon(configPath: string, main: URL): Deno.ChildProcess {
   }).spawn();
 }
 
-/** Calls `onChange` with the changed file after a burst of changes under {@linkcode CODE_DIRS}. */
-function watchCode(onChange: (changed: string) => void): Deno.FsWatcher {
-  const watcher = Deno.watchFs(CODE_DIRS, { recursive: true });
-  (async () => {
+/**
+ * Changes to the code (`src/`, `workers/`) and to the config file, for the
+ * loop to wait on. A code change restarts a running daemon; a config change
+ * is left to the daemon while one runs (it reloads the file), and otherwise
+ * starts the check again.
+ */
+class Changes implements Disposable {
+  /** The change not yet acted on, by path; null: none. */
+  pending: string | null = null;
+  readonly #stop: StopRequest;
+  readonly #watchers: Deno.FsWatcher[];
+
+  constructor(configPath: string, stop: StopRequest) {
+    this.#stop = stop;
+    const config = resolve(configPath);
+    const code = Deno.watchFs(CODE_DIRS, { recursive: true });
+    // The config's folder, not the file: editors that save by renaming replace the file watched.
+    const folder = Deno.watchFs(dirname(config), { recursive: false });
+    this.#watchers = [code, folder];
+    this.#read(code, () => true, (path) => path.replace(ROOT.pathname, ""), true);
+    this.#read(folder, (path) => path === config, () => configPath, false);
+  }
+
+  /** Forgets the changes so far. */
+  clear(): void {
+    this.pending = null;
+  }
+
+  /** Waits for a change; resolves with its path, or null at a stop request. */
+  async next(): Promise<string | null> {
+    while (this.pending === null && !this.#stop.requested) await this.#stop.next();
+    return this.#stop.requested ? null : this.pending;
+  }
+
+  async #read(
+    watcher: Deno.FsWatcher,
+    wanted: (path: string) => boolean,
+    shown: (path: string) => string,
+    isCode: boolean,
+  ): Promise<void> {
     let timer: ReturnType<typeof setTimeout> | undefined;
     for await (const event of watcher) {
       if (event.kind === "access") continue;
-      const changed = event.paths[0] ?? "a file";
+      const path = event.paths.find(wanted);
+      if (path === undefined) continue;
+      // Editors write in bursts: act once, after the last.
       clearTimeout(timer);
-      timer = setTimeout(() => onChange(changed.replace(ROOT.pathname, "")), DEBOUNCE_MS);
+      timer = setTimeout(() => this.#changed(shown(path), isCode), DEBOUNCE_MS);
     }
     clearTimeout(timer);
-  })();
-  return watcher;
-}
+  }
 
-function isLoopback(host: string): boolean {
-  return host === "localhost" || host === "::1" || host.startsWith("127.");
+  #changed(path: string, isCode: boolean): void {
+    const daemon = this.#stop.daemon;
+    if (daemon !== null) {
+      if (!isCode) return; // the daemon runs with --reload-on-change
+      console.error(`dev: ${path} changed; restarting the daemon`);
+      this.pending = path;
+      try {
+        daemon.kill("SIGTERM");
+      } catch {
+        // It has just exited; the loop sees the change.
+      }
+      return;
+    }
+    this.pending = path;
+    this.#stop.wake();
+  }
+
+  [Symbol.dispose](): void {
+    for (const watcher of this.#watchers) watcher.close();
+  }
 }
 
 /**
@@ -216,44 +296,121 @@ function httpUrl(address: HostPort): string {
   return `http://${formatHostPort(address)}`;
 }
 
+/** The host (IPv6 without brackets) and port of an HTTP base URL. */
+function hostPortOf(url: string): HostPort {
+  const { hostname, port, protocol } = new URL(url);
+  return {
+    host: hostname.replace(/^\[|\]$/g, ""),
+    port: Number(port || (protocol === "https:" ? 443 : 80)),
+  };
+}
+
+/**
+ * nsqlookupd's "client(…) - EOF": nsqlookupd 1.3 logs every nsqd that
+ * disconnects as an error, even one that leaves as it should. When dev
+ * stops its own nsqd, that line only repeats what dev did.
+ */
+const NSQD_LEFT = /ERROR: client\([^)]*\) - EOF$/;
+
 /** The nsqlookupd and nsqd that dev starts, when the config names them on loopback and they are down. */
 class LocalNsq {
+  /** Whether NSQ is up: started by dev or found running. */
+  ready = false;
   #children: { name: string; child: Deno.ChildProcess; output: Promise<void> }[] = [];
+  #stopping = false;
 
   async start(config: Config): Promise<void> {
-    const lookupd = config.nsq.lookupdHttpAddresses
-      .map((url) => new URL(url))
-      .map((url) => ({ host: url.hostname.replace(/^\[|\]$/g, ""), port: Number(url.port || 80) }))
-      .find((address) => isLoopback(address.host));
+    const lookupd = config.nsq.lookupdHttpAddresses.find((url) =>
+      isLoopbackHost(hostPortOf(url).host)
+    );
     const nsqd = config.nsq.publishNsqdTcpAddress ?? config.nsq.nsqdTcpAddresses[0] ??
       { host: "127.0.0.1", port: 4150 };
-    // By convention nsqlookupd's TCP port is its HTTP port − 1, and nsqd's HTTP port its TCP port + 1.
-    const lookupdTcp = lookupd ? formatHostPort({ ...lookupd, port: lookupd.port - 1 }) : null;
-    const nsqdHttp = httpUrl({ ...nsqd, port: nsqd.port + 1 });
-    if (lookupd && !(await answersPing(httpUrl(lookupd)))) {
-      await this.#spawn("nsqlookupd", httpUrl(lookupd), [
-        `--http-address=${formatHostPort(lookupd)}`,
-        `--tcp-address=${lookupdTcp}`,
+    const lookupdTcp = lookupd === undefined ? null : await this.#startNsqlookupd(lookupd);
+    if (isLoopbackHost(nsqd.host)) {
+      const http = await this.#startNsqd(config, nsqd, lookupdTcp);
+      if (http !== null) {
+        await createTopics(http, config);
+        printHint(config, http);
+      }
+    }
+    this.ready = true;
+  }
+
+  /**
+   * Starts nsqlookupd at `url` unless one answers there, and returns the TCP
+   * address nsqd registers at. nsqlookupd does not tell its TCP port, so it
+   * is taken to be the HTTP port − 1, where dev starts its own.
+   */
+  async #startNsqlookupd(url: string): Promise<string> {
+    const http = hostPortOf(url);
+    const tcp = { ...http, port: http.port - 1 };
+    const found = await probeNsqlookupd(url, http);
+    if (found === "other") {
+      throw new Error(
+        `${formatHostPort(http)} (nsq.lookupd_http_addresses) is taken by something that is not ` +
+          `nsqlookupd: it did not answer GET /nodes within ${PROBE_TIMEOUT_MS} ms`,
+      );
+    }
+    if (found === "nothing") {
+      if (!canListen(tcp)) {
+        throw new Error(
+          `${formatHostPort(tcp)}, where dev would start nsqlookupd's TCP port (its HTTP port ` +
+            `${http.port} − 1), is taken by another program`,
+        );
+      }
+      await this.#spawn("nsqlookupd", url, [
+        `--http-address=${formatHostPort(http)}`,
+        `--tcp-address=${formatHostPort(tcp)}`,
       ]);
     }
-    if (!isLoopback(nsqd.host)) return;
-    if (!(await answersPing(nsqdHttp))) {
-      const dataDir = new URL(`nsqd-${nsqd.port}/`, DATA_DIR);
-      await Deno.mkdir(dataDir, { recursive: true });
-      await this.#spawn("nsqd", nsqdHttp, [
-        `--tcp-address=${formatHostPort(nsqd)}`,
-        `--http-address=${formatHostPort({ ...nsqd, port: nsqd.port + 1 })}`,
-        `--broadcast-address=${nsqd.host}`,
-        `--data-path=${dataDir.pathname}`,
-        ...(lookupdTcp ? [`--lookupd-tcp-address=${lookupdTcp}`] : []),
-      ]);
+    return formatHostPort(tcp);
+  }
+
+  /**
+   * Starts nsqd at `tcp` unless one answers there, and returns its HTTP base
+   * URL; null when a running nsqd's is unknown (said in one line).
+   */
+  async #startNsqd(
+    config: Config,
+    tcp: HostPort,
+    lookupdTcp: string | null,
+  ): Promise<string | null> {
+    const found = await probeNsqd(tcp);
+    if (found === "other") {
+      throw new Error(
+        `${formatHostPort(tcp)} (the config's nsqd) is taken by something that is not nsqd: it ` +
+          `did not answer NSQ's IDENTIFY within ${PROBE_TIMEOUT_MS} ms`,
+      );
     }
-    await createTopics(nsqdHttp, config);
-    const topic = config.workers[0]?.nsqTopic ?? "pageviews";
-    console.error(
-      `dev: publish a test message with\n` +
-        `  curl -d '{"event_id":"e1","clicks":1}' '${nsqdHttp}/pub?topic=${topic}'`,
-    );
+    if (found === "nsqd") {
+      const http = await nsqdHttpAddress(config.nsq, tcp);
+      if (http.url !== null) return http.url;
+      console.error(
+        `dev: nsqd runs at ${formatHostPort(tcp)}, but ${http.why}: ` +
+          "topics are not created ahead",
+      );
+      return null;
+    }
+    // dev's own nsqd: its HTTP address is the configured one, else its TCP port + 1 (nsqd's pairing).
+    const url = configuredNsqdHttp(config.nsq, tcp) ?? httpUrl({ ...tcp, port: tcp.port + 1 });
+    const http = hostPortOf(url);
+    if (!canListen(http)) {
+      throw new Error(
+        `${formatHostPort(http)}, where dev would start the HTTP API of nsqd ` +
+          `${formatHostPort(tcp)}, is taken by another program: name a free one in ` +
+          "nsq.nsqd_http_addresses",
+      );
+    }
+    const dataDir = new URL(`nsqd-${tcp.port}/`, DATA_DIR);
+    await Deno.mkdir(dataDir, { recursive: true });
+    await this.#spawn("nsqd", url, [
+      `--tcp-address=${formatHostPort(tcp)}`,
+      `--http-address=${formatHostPort(http)}`,
+      `--broadcast-address=${tcp.host}`,
+      `--data-path=${dataDir.pathname}`,
+      ...(lookupdTcp ? [`--lookupd-tcp-address=${lookupdTcp}`] : []),
+    ]);
+    return url;
   }
 
   /**
@@ -269,8 +426,12 @@ class LocalNsq {
       stderr: "piped",
       detached: true,
     }).spawn();
-    const output = Promise.all([prefixLines(child.stdout, name), prefixLines(child.stderr, name)])
-      .then(() => {});
+    const shown = (line: string) =>
+      !(this.#stopping && name === "nsqlookupd" && NSQD_LEFT.test(line));
+    const output = Promise.all([
+      prefixLines(child.stdout, name, shown),
+      prefixLines(child.stderr, name, shown),
+    ]).then(() => {});
     this.#children.push({ name, child, output });
     console.error(`dev: started ${name} (pid ${child.pid}) on ${url}`);
     const deadline = Date.now() + START_TIMEOUT_MS;
@@ -285,9 +446,15 @@ class LocalNsq {
     }
   }
 
-  /** Stops what dev started, nsqd before nsqlookupd, and waits for each. */
+  /**
+   * Stops what dev started, after the daemon: nsqd first (it leaves
+   * nsqlookupd), then nsqlookupd, waiting for each; says so in one line.
+   */
   async stop(): Promise<void> {
-    for (const { child, output } of this.#children.splice(0).reverse()) {
+    const started = this.#children.splice(0).reverse();
+    if (started.length === 0) return;
+    this.#stopping = true;
+    for (const { child, output } of started) {
       try {
         child.kill("SIGTERM");
       } catch {
@@ -296,7 +463,23 @@ class LocalNsq {
       await child.status;
       await output;
     }
+    const names = started.map(({ name, child }) => `${name} (pid ${child.pid})`);
+    console.error(`dev: stopped the ${names.join(" and ")} it started`);
   }
+}
+
+/**
+ * How to publish to the first entry: its topic on nsqd (topic_prefix
+ * applied), through that nsqd's HTTP address.
+ */
+function printHint(config: Config, nsqdHttp: string): void {
+  const entry = config.workers[0];
+  if (entry === undefined) return;
+  const body = entry.worker === "demo/pageview" ? '{"event_id":"e1","clicks":1}' : "hello";
+  console.error(
+    `dev: publish a test message to ${entry.worker} with\n` +
+      `  curl -d '${body}' '${nsqdHttp}/pub?topic=${encodeURIComponent(entry.nsqTopic)}'`,
+  );
 }
 
 /**
@@ -325,15 +508,19 @@ async function createTopics(nsqdHttp: string, config: Config): Promise<void> {
   }
 }
 
-/** Copies `stream` to stderr line by line, each line prefixed with `name`. */
-async function prefixLines(stream: ReadableStream<Uint8Array>, name: string): Promise<void> {
+/** Copies the lines of `stream` that are `shown` to stderr, each prefixed with `name`. */
+async function prefixLines(
+  stream: ReadableStream<Uint8Array>,
+  name: string,
+  shown: (line: string) => boolean,
+): Promise<void> {
   let partial = "";
   for await (const text of stream.pipeThrough(new TextDecoderStream())) {
     const lines = (partial + text).split("\n");
     partial = lines.pop() ?? "";
-    for (const line of lines) console.error(`${name} | ${line}`);
+    for (const line of lines) if (shown(line)) console.error(`${name} | ${line}`);
   }
-  if (partial !== "") console.error(`${name} | ${partial}`);
+  if (partial !== "" && shown(partial)) console.error(`${name} | ${partial}`);
 }
 
 if (import.meta.main) Deno.exit(await runDev(Deno.args));

@@ -28,6 +28,7 @@ const USAGE = `nsqworker ${VERSION} — a worker daemon for NSQ
 
 Usage:
   nsqworker [run] [-c|--config FILE] [--pretty] [--log-level LEVEL] [--reload-on-change]
+                  [--lookupd-poll-interval DURATION]
                                       run the daemon (default FILE: ./config.yaml)
   nsqworker check [-c FILE]           validate the config and load every worker
   nsqworker list  [-c FILE]           print the entries and their settings
@@ -35,8 +36,8 @@ Usage:
                    [--worker W] [--match TEXT] [--limit N] [--rate N/s] [--dry-run] [-c FILE]
                                       publish dead letters' bodies again (channel default: replay)
   nsqworker schema                    print the JSON Schema of config.yaml
-  nsqworker version                   print the versions
-  nsqworker --help                    print this help
+  nsqworker version                   print the versions (also --version, -V)
+  nsqworker --help                    print this help (also -h, help)
 
 Options:
   -c, --config FILE     the config file (default: config.yaml)
@@ -148,20 +149,23 @@ export async function main(
   }
 }
 
+/** The flags of every command but `replay` and `schema`; `--help` names each. */
+export const CLI_FLAGS = {
+  config: { type: "string", short: "c", default: "config.yaml" },
+  pretty: { type: "boolean", default: false },
+  "reload-on-change": { type: "boolean", default: false },
+  "log-level": { type: "string" },
+  "lookupd-poll-interval": { type: "string" },
+  help: { type: "boolean", short: "h", default: false },
+  version: { type: "boolean", short: "V", default: false },
+} as const;
+
 function parse(args: readonly string[]) {
   const { values, positionals } = parseArgs({
     args: [...args],
     allowPositionals: true,
     strict: true,
-    options: {
-      config: { type: "string", short: "c", default: "config.yaml" },
-      pretty: { type: "boolean", default: false },
-      "reload-on-change": { type: "boolean", default: false },
-      "log-level": { type: "string" },
-      "lookupd-poll-interval": { type: "string" },
-      help: { type: "boolean", short: "h", default: false },
-      version: { type: "boolean", short: "V", default: false },
-    },
+    options: CLI_FLAGS,
   });
   if (positionals.length > 1) {
     throw new UsageError(`expected one command, got ${positionals.join(" ")}`);

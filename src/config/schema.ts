@@ -5,7 +5,7 @@
  * @module
  */
 
-import { formatHostPort, isLoopbackHost } from "./address.ts";
+import { formatHostPort, isLoopbackHost, parseHostPort } from "./address.ts";
 import { formatDuration } from "./duration.ts";
 import {
   boolean,
@@ -26,6 +26,7 @@ import type {
   BatchConfig,
   DedupeConfig,
   DedupeStoreSpec,
+  HostPort,
   HttpConfig,
   LogConfig,
   NsqConfig,
@@ -37,6 +38,7 @@ import {
   filePath,
   hostPort,
   lookupdAddress,
+  nsqdHttpAddresses,
   nsqName,
   rateLimit,
   topicPrefix,
@@ -249,6 +251,12 @@ const NSQ_FIELDS = {
     null,
     "where ctx.publish and dead letters go (default: the first nsqd_tcp_addresses)",
   ),
+  nsqd_http_addresses: field(
+    "nsqdHttpAddresses",
+    nsqdHttpAddresses,
+    [],
+    "the HTTP address of an nsqd of nsqd_tcp_addresses or publish_nsqd_tcp_address, keyed by its TCP address, where no nsqlookupd lists it: for replay's counts and deno task dev",
+  ),
   topic_prefix: field(
     "topicPrefix",
     topicPrefix,
@@ -285,13 +293,51 @@ const nsq = section(NSQ_FIELDS, (s): NsqConfig | Invalid => {
     );
     return INVALID;
   }
-  if (values === INVALID) return INVALID;
   // Without an explicit publish address, publish to the first nsqd consumed from.
   const publish = s.present.has("publish_nsqd_tcp_address")
-    ? values.publishNsqdTcpAddress
-    : values.nsqdTcpAddresses[0] ?? null;
+    ? s.values.publishNsqdTcpAddress
+    : nsqd === INVALID
+    ? INVALID
+    : nsqd[0] ?? null;
+  if (nsqd === INVALID || publish === INVALID || !httpAddressesNameKnownNsqd(s, nsqd, publish)) {
+    return INVALID;
+  }
+  if (values === INVALID) return INVALID;
   return { ...values, publishNsqdTcpAddress: publish };
 });
+
+/**
+ * Whether every key of `nsq.nsqd_http_addresses` is an nsqd of
+ * `nsqd_tcp_addresses` or the `publish` one; one that is not is most likely
+ * a typo, reported at its key.
+ */
+function httpAddressesNameKnownNsqd(
+  s: Section<typeof NSQ_FIELDS>,
+  nsqd: readonly HostPort[],
+  publish: HostPort | null,
+): boolean {
+  const at = s.present.get("nsqd_http_addresses");
+  const found = at?.found();
+  if (at === undefined || found === undefined || found === INVALID || found.shape !== "mapping") {
+    return true;
+  }
+  const known = [...new Set([...nsqd, ...(publish === null ? [] : [publish])].map(formatHostPort))];
+  let ok = true;
+  for (const { key, at: value } of found.entries) {
+    const tcp = parseHostPort(key);
+    if (tcp === null || known.includes(formatHostPort(tcp))) continue;
+    value.reader.report(
+      value.keyOffset ?? value.offset,
+      value.path,
+      `${at.path} names ${JSON.stringify(key)}, which is neither in nsq.nsqd_tcp_addresses ` +
+        `nor nsq.publish_nsqd_tcp_address (${
+          known.length === 0 ? "both empty" : known.join(", ")
+        })`,
+    );
+    ok = false;
+  }
+  return ok;
+}
 
 export const DEDUPE_FIELDS = {
   store: field(

@@ -19,6 +19,13 @@ export interface HostPort {
   readonly port: number;
 }
 
+/** One item of `nsq.nsqd_http_addresses`: an nsqd's TCP address and the base URL of its HTTP API. */
+export interface NsqdHttpAddress {
+  readonly tcp: HostPort;
+  /** E.g. `http://127.0.0.1:4151`, without a trailing slash. */
+  readonly http: string;
+}
+
 /** TLS settings for nsqd connections (`nsq.tls`) and for the redis store (`dedupe.tls`). */
 export interface TlsConfig {
   readonly caFile: string | null;
@@ -41,6 +48,8 @@ export interface NsqConfig {
   readonly outputBufferTimeoutMs: number | null;
   /** Where `ctx.publish` and dead letters go; null when not configured. */
   readonly publishNsqdTcpAddress: HostPort | null;
+  /** The HTTP API of direct nsqd, each named by its TCP address; nsqlookupd tells of the others. */
+  readonly nsqdHttpAddresses: readonly NsqdHttpAddress[];
   readonly topicPrefix: string;
   /** Never logged or printed. Null when empty or absent. */
   readonly authSecret: string | null;

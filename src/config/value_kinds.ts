@@ -18,7 +18,7 @@ import {
   workerNameProblem,
 } from "./names.ts";
 import { type At, INVALID, type Invalid } from "./reader.ts";
-import type { DedupeStoreSpec, HostPort, RateLimit } from "./types.ts";
+import type { DedupeStoreSpec, HostPort, NsqdHttpAddress, RateLimit } from "./types.ts";
 import { redact } from "../redact.ts";
 import { isRedisClusterUrl, parseRedisClusterUrl } from "./redis_cluster_url.ts";
 
@@ -67,11 +67,61 @@ function hostPortPattern(allowPortZero: boolean): string {
   return `^(\\[[0-9a-fA-F:.]+\\]|[^:/\\s\\[\\]]+):(${port})$`;
 }
 
+/** The HTTP address of an nsqlookupd or nsqd, normalized to a base URL. */
+function httpAddress(of: "nsqlookupd" | "nsqd", examplePort: number): Kind<string> {
+  return textWith(
+    `an ${of} HTTP address like http://127.0.0.1:${examplePort} or 127.0.0.1:${examplePort}`,
+    { type: "string", pattern: "^(https?://)?[^/\\s]+/?$" },
+    (value) => normalizeLookupdAddress(value) ?? undefined,
+  );
+}
+
 /** An nsqlookupd HTTP address, normalized to a base URL. */
-export const lookupdAddress: Kind<string> = textWith(
-  "an nsqlookupd HTTP address like http://127.0.0.1:4161 or 127.0.0.1:4161",
-  { type: "string", pattern: "^(https?://)?[^/\\s]+/?$" },
-  (value) => normalizeLookupdAddress(value) ?? undefined,
+export const lookupdAddress: Kind<string> = httpAddress("nsqlookupd", 4161);
+
+const nsqdHttpAddress: Kind<string> = httpAddress("nsqd", 4151);
+
+const NSQD_HTTP_EXPECTED =
+  "a mapping from an nsqd's TCP address to its HTTP address, like 127.0.0.1:4150: 127.0.0.1:4151";
+
+/**
+ * `nsq.nsqd_http_addresses`: the HTTP address of an nsqd, keyed by its TCP
+ * address. Nothing pairs nsqd's two ports, so they are written down.
+ */
+export const nsqdHttpAddresses: Kind<NsqdHttpAddress[]> = describedAs(
+  (at) => {
+    const found = at.found();
+    if (found === INVALID) return INVALID;
+    if (found.shape === "scalar" && found.value === null) return [];
+    if (found.shape !== "mapping") return at.mustBe(NSQD_HTTP_EXPECTED, found);
+    const pairs: NsqdHttpAddress[] = [];
+    let ok = true;
+    for (const { key, at: value } of found.entries) {
+      const tcp = parseHostPort(key);
+      if (tcp === null) {
+        value.reader.report(
+          value.keyOffset ?? value.offset,
+          value.path,
+          `${at.path} must be keyed by nsqd TCP addresses like 127.0.0.1:4150, got ${
+            JSON.stringify(key)
+          }`,
+        );
+        ok = false;
+        continue;
+      }
+      const http = nsqdHttpAddress(value);
+      if (http === INVALID) ok = false;
+      else pairs.push({ tcp, http });
+    }
+    return ok ? pairs : INVALID;
+  },
+  (of) => ({
+    description: NSQD_HTTP_EXPECTED,
+    type: ["object", "null"],
+    propertyNames: { pattern: hostPortPattern(false) },
+    additionalProperties: of(nsqdHttpAddress),
+  }),
+  (pairs) => Object.fromEntries(pairs.map(({ tcp, http }) => [formatHostPort(tcp), http])),
 );
 
 const RATE = /^([1-9]\d*)\/(s|m|h)$/;

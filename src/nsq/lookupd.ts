@@ -22,7 +22,24 @@ export async function lookupProducers(
   return parseProducers(url, text);
 }
 
-function parseProducers(url: string, text: string): HostPort[] {
+/**
+ * One nsqd as nsqlookupd lists it. The types are what nsqlookupd sends, not
+ * checked: each field is checked where it is read.
+ */
+export interface ListedProducer {
+  readonly broadcast_address: string;
+  readonly hostname: string;
+  /** The address it registered from, e.g. `127.0.0.1:51234`. */
+  readonly remote_address: string;
+  readonly tcp_port: number;
+  readonly http_port: number;
+}
+
+/**
+ * The `producers` list of an nsqlookupd answer to `url` (`/lookup`,
+ * `/nodes`), each as given; throws when `text` holds none.
+ */
+export function producersIn(url: string, text: string): ListedProducer[] {
   let data: unknown;
   try {
     data = JSON.parse(text);
@@ -35,8 +52,12 @@ function parseProducers(url: string, text: string): HostPort[] {
   if (!Array.isArray(producers)) {
     throw new Error(`${url} answered without a producers list: ${text.slice(0, 200)}`);
   }
+  return producers;
+}
+
+function parseProducers(url: string, text: string): HostPort[] {
   const found: HostPort[] = [];
-  for (const producer of producers) {
+  for (const producer of producersIn(url, text)) {
     const host = producer?.broadcast_address ?? producer?.hostname;
     const port = producer?.tcp_port;
     if (typeof host === "string" && host !== "" && Number.isInteger(port)) {

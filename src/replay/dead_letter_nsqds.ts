@@ -7,27 +7,34 @@
 
 import { formatHostPort } from "../config/address.ts";
 import type { NsqConfig } from "../config/types.ts";
+import { producersIn } from "../nsq/lookupd.ts";
+import { nsqdHttpAddress } from "../nsq/nsqd_http_address.ts";
 
-/** One nsqd: its TCP address, and its HTTP base URL for stats. */
+/** One nsqd: its TCP address, and its HTTP base URL for stats (null: unknown). */
 export interface NsqdAddress {
   readonly host: string;
   readonly port: number;
-  readonly httpUrl: string;
+  readonly httpUrl: string | null;
 }
 
 /**
  * The direct `nsqd_tcp_addresses`, and the producers of `topic` that each
- * nsqlookupd knows, once each. A direct nsqd's HTTP port is taken to be its
- * TCP port + 1 (nsqd's own pairing, 4150/4151) unless nsqlookupd tells.
+ * nsqlookupd knows, once each. A direct nsqd's HTTP address comes from the
+ * config or nsqlookupd; when neither tells, `warn` says so and its stats are
+ * unknown.
  */
-export async function findNsqds(nsq: NsqConfig, topic: string): Promise<NsqdAddress[]> {
+export async function findNsqds(
+  nsq: NsqConfig,
+  topic: string,
+  warn: (text: string) => void = () => {},
+): Promise<NsqdAddress[]> {
   const found = new Map<string, NsqdAddress>();
-  for (const { host, port } of nsq.nsqdTcpAddresses) {
-    found.set(formatHostPort({ host, port }), {
-      host,
-      port,
-      httpUrl: `http://${formatHostPort({ host, port: port + 1 })}`,
-    });
+  const direct = await Promise.all(
+    nsq.nsqdTcpAddresses.map(async (nsqd) => ({ nsqd, http: await nsqdHttpAddress(nsq, nsqd) })),
+  );
+  for (const { nsqd: { host, port }, http } of direct) {
+    if (http.url === null) warn(`${http.why}: what its channel holds is unknown`);
+    found.set(formatHostPort({ host, port }), { host, port, httpUrl: http.url });
   }
   const answers = await Promise.all(
     nsq.lookupdHttpAddresses.map((base) => lookupWithHttp(base, topic)),
@@ -44,17 +51,7 @@ async function lookupWithHttp(baseUrl: string, topic: string): Promise<NsqdAddre
   const text = await response.text();
   if (response.status === 404) return []; // nobody has published the topic
   if (!response.ok) throw new Error(`${url} answered ${response.status}: ${text.slice(0, 200)}`);
-  let producers: unknown;
-  try {
-    const data = JSON.parse(text);
-    producers = (data?.data ?? data)?.producers;
-  } catch {
-    // reported below, with what was answered
-  }
-  if (!Array.isArray(producers)) {
-    throw new Error(`${url} answered without a producers list: ${text.slice(0, 200)}`);
-  }
-  return producers.flatMap((p) => {
+  return producersIn(url, text).flatMap((p) => {
     const host = p?.broadcast_address ?? p?.hostname;
     const { tcp_port: port, http_port: httpPort } = p ?? {};
     if (typeof host !== "string" || !Number.isInteger(port) || !Number.isInteger(httpPort)) {
@@ -66,13 +63,14 @@ async function lookupWithHttp(baseUrl: string, topic: string): Promise<NsqdAddre
 
 /**
  * Messages of `topic`/`channel` on one nsqd that no consumer holds: depth and
- * deferred. Null when nsqd's HTTP API does not answer.
+ * deferred. Null when nsqd's HTTP API is unknown or does not answer.
  */
 export async function channelBacklog(
   nsqd: NsqdAddress,
   topic: string,
   channel: string,
 ): Promise<{ depth: number; inFlight: number; deferred: number } | null> {
+  if (nsqd.httpUrl === null) return null;
   const url = `${nsqd.httpUrl}/stats?format=json&topic=${encodeURIComponent(topic)}&channel=${
     encodeURIComponent(channel)
   }`;

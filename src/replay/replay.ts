@@ -94,7 +94,7 @@ export async function replay(
         "nsq.nsqd_tcp_addresses), and the config has neither",
     );
   }
-  const nsqds = await findNsqds(nsq, fromTopic);
+  const nsqds = await findNsqds(nsq, fromTopic, io.warn);
   const log = warningsTo(io);
   const shared: Shared = {
     options,
