@@ -14,7 +14,7 @@ import { formatSummary } from "./replay_tally.ts";
 
 /**
  * Runs `replay` with `args` (after the word `replay`); returns the exit code:
- * 0 done, 1 a publish failed or an nsqd was lost, 2 bad flags or config.
+ * 0 done, 1 a publish failed or not every dead letter was seen, 2 bad flags or config.
  */
 export async function replayCommand(
   args: readonly string[],
