@@ -194,6 +194,7 @@ Deno.test("replay refuses bad flags with exit code 2", async () => {
       ["--from", "x.dead", "--limit", "0"],
       ["--from", "x.dead", "--rate", "fast"],
       ["--from", "x.dead", "--bogus"],
+      ["--from", "x.dead", "--show", "--dry-run"],
     ]
   ) {
     const result = await replay("config.yaml", args);
@@ -274,6 +275,19 @@ Deno.test("replay sees each dead letter once, most of them on nsqd's disk queue,
     await assertLeft(nsq, dead, 100);
   }
 
+  const show = await replay(config, ["--from", dead, "--show", "--reason", "validate"]);
+  assert.equal(show.code, 0, show.stderr);
+  const shown = show.stdout.trimEnd().split("\n").map((line) => JSON.parse(line));
+  assert.deepEqual(
+    shown.map((envelope) => JSON.parse(envelope.body).i).toSorted((a, b) => a - b),
+    Array.from({ length: 34 }, (_, i) => i * 3),
+    "each validate dead letter printed once, envelope and body",
+  );
+  assert.ok(shown.every((envelope) => envelope.reason === "validate" && envelope.topic));
+  assert.equal(count(show.stderr, "shown"), 34);
+  assert.equal(count(show.stderr, "skipped by filter"), 66);
+  await assertLeft(nsq, dead, 100);
+
   const validate = await replay(config, ["--from", dead, "--reason", "validate"]);
   assert.equal(validate.code, 0, validate.stderr);
   assert.equal(count(validate.stdout, "replayed"), 34, validate.stdout);
@@ -282,6 +296,10 @@ Deno.test("replay sees each dead letter once, most of them on nsqd's disk queue,
   assert.equal((await nsq.topic(run.topic))?.message_count, 34, "each published once");
   await assertLeft(nsq, dead, 66);
 
+  const five = await replay(config, ["--from", dead, "--show", "--limit", "5"]);
+  assert.equal(five.code, 0, five.stderr);
+  assert.equal(five.stdout.trimEnd().split("\n").length, 5, five.stdout);
+  await assertLeft(nsq, dead, 66);
   const rest = await replay(config, ["--from", dead, "--dry-run"]);
   assert.equal(count(rest.stdout, "would replay"), 66, rest.stdout);
 });

@@ -28,6 +28,8 @@ export interface ReplayIo {
   warn(text: string): void;
   /** Called with a one-line status while the run goes on; null: no progress line. */
   readonly progress: ((line: string) => void) | null;
+  /** `--show`: one matching dead letter, its envelope as one line of JSON. */
+  show(line: string): void;
 }
 
 /** Timings; tests shorten them. */
@@ -39,6 +41,7 @@ export interface ReplayTimings {
 }
 
 const DEFAULT_TIMINGS: ReplayTimings = { idleMs: 500, progressMs: 500 };
+const utf8 = new TextDecoder();
 
 /** The outcome of a run. */
 export interface ReplayResult {
@@ -55,6 +58,7 @@ export interface ReplayResult {
 /** State every nsqd's pass shares. */
 interface Shared {
   readonly options: ReplayOptions;
+  readonly io: ReplayIo;
   readonly tally: ReplayTally;
   readonly publisher: NsqPublisher | null;
   readonly pace: Pace | null;
@@ -84,7 +88,7 @@ export async function replay(
   const nsq = config.nsq;
   const connection = connectionOptions(nsq, (path) => Deno.readFileSync(path));
   const fromTopic = nsq.topicPrefix + options.from;
-  const publishes = !options.dryRun;
+  const publishes = options.mode === "replay";
   if (publishes && nsq.publishNsqdTcpAddress === null) {
     throw new Error(
       "replay publishes through nsq.publish_nsqd_tcp_address (or the first of " +
@@ -95,6 +99,7 @@ export async function replay(
   const log = warningsTo(io);
   const shared: Shared = {
     options,
+    io,
     tally: new ReplayTally(),
     publisher: publishes
       ? new NsqPublisher({
@@ -190,7 +195,7 @@ class Pace {
 
 /** Decides one dead letter; only a published body gets "finish". */
 async function handle(shared: Shared, message: NsqMessage): Promise<Answer> {
-  const { options, tally } = shared;
+  const { options, tally, io } = shared;
   // Given after --limit was reached elsewhere: left as it is, not counted.
   if (shared.stopped) return "hold";
   const found = unwrapDeadLetter(message.body);
@@ -199,8 +204,9 @@ async function handle(shared: Shared, message: NsqMessage): Promise<Answer> {
     return "hold";
   }
   if (found.kind === "truncated") {
+    // Counted whether it matches or not; only shown, never replayed.
     tally.truncated++;
-    return "hold";
+    if (options.mode !== "show") return "hold";
   }
   if (!matches(options, found)) {
     tally.skipped++;
@@ -212,6 +218,13 @@ async function handle(shared: Shared, message: NsqMessage): Promise<Answer> {
   }
   shared.taken++;
   if (limitReached(shared)) stopAll(shared);
+  if (options.mode === "show") {
+    tally.shown++;
+    // One line whatever the envelope's own layout.
+    io.show(JSON.stringify(JSON.parse(utf8.decode(message.body))));
+    return "hold";
+  }
+  if (found.kind !== "dead_letter") return "hold";
   tally.addMatching(found.reason, found.worker, found.error);
   if (shared.publisher === null) return "hold";
   await shared.pace?.wait();

@@ -14,7 +14,9 @@ import { formatSummary } from "./replay_tally.ts";
 
 /**
  * Runs `replay` with `args` (after the word `replay`); returns the exit code:
- * 0 done, 1 a publish failed or not every dead letter was seen, 2 bad flags or config.
+ * 0 done, 1 a publish failed or not every dead letter was seen, 2 bad flags
+ * or config. `--show` writes its JSON lines to `output.out`, the summary to
+ * `output.err`.
  */
 export async function replayCommand(
   args: readonly string[],
@@ -34,10 +36,14 @@ export async function replayCommand(
           output.err(`\r\x1b[K${line}`);
         }
         : null,
+      show: (line) => output.out(`${line}\n`),
     }, timings);
     if (shown) output.err("\r\x1b[K");
     for (const error of result.errors) output.err(`nsqworker replay: ${error}\n`);
-    output.out(formatSummary(result.tally, options.dryRun, result.left));
+    const summary = formatSummary(result.tally, options.mode, result.left);
+    // --show keeps stdout to its JSON lines.
+    if (options.mode === "show") output.err(summary);
+    else output.out(summary);
     return result.tally.failed > 0 || result.errors.length > 0 ? 1 : 0;
   } catch (error) {
     if (error instanceof ConfigError) {
