@@ -8,7 +8,7 @@
  */
 
 /** Commands that read the config. */
-export type ConfigCommand = "check" | "list" | "run";
+export type ConfigCommand = "check" | "list" | "run" | "replay";
 
 /** How to run each command with what it needs. */
 const HOW_TO_RUN: Record<ConfigCommand, string> = {
@@ -16,6 +16,8 @@ const HOW_TO_RUN: Record<ConfigCommand, string> = {
   list: "`deno run --allow-read --allow-env main.ts list`",
   run: "`deno run --allow-net --allow-read --allow-env --allow-sys=hostname main.ts run` " +
     "or `deno task dev`",
+  replay: "`deno run --allow-net --allow-read --allow-env main.ts replay …` " +
+    "or `deno task replay …`",
 };
 
 /**
@@ -35,6 +37,35 @@ export function missingConfigPermissions(configPath: string): string[] {
 /** The one line that says what is missing and how to run `command` instead. */
 export function permissionMessage(command: ConfigCommand, missing: string): string {
   return `nsqworker ${command}: missing permission ${missing}; run it as ${HOW_TO_RUN[command]}`;
+}
+
+/**
+ * A permission found missing before its first use, which would otherwise
+ * prompt or fail deep inside a connection.
+ */
+export class MissingPermissionError extends Error {
+  /** `flag` grants it, e.g. `--allow-net`; `target` is what it was needed for. */
+  constructor(readonly flag: string, readonly target: string) {
+    super(`missing permission ${flag} (to reach ${target})`);
+    this.name = "MissingPermissionError";
+  }
+}
+
+/**
+ * Throws {@linkcode MissingPermissionError} for the first of `hosts`
+ * (`host:port`) that net access is not granted to. Only queries: nothing prompts.
+ *
+ * @example
+ * ```ts
+ * requireNetAccess(["127.0.0.1:4161"]);
+ * ```
+ */
+export function requireNetAccess(hosts: Iterable<string>): void {
+  for (const host of hosts) {
+    if (Deno.permissions.querySync({ name: "net", host }).state !== "granted") {
+      throw new MissingPermissionError("--allow-net", host);
+    }
+  }
 }
 
 /** Whether `error` is Deno refusing an operation for want of a permission. */

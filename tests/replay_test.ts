@@ -8,6 +8,7 @@ import { join } from "node:path";
 import { main } from "../src/cli.ts";
 import { deadLetterEnvelope } from "../src/dead_letter.ts";
 import { PermanentError } from "../src/mod.ts";
+import { REPO_DIR } from "./helpers/daemon_process.ts";
 import { startInProcess } from "./helpers/in_process.ts";
 import { type NsqCluster, startNsq, uniqueTopic, waitFor } from "./helpers/nsq.ts";
 
@@ -351,4 +352,50 @@ Deno.test("replay TOUCHes what it holds past nsqd's message timeout", async () =
   await assertLeft(nsq, dead, 13);
   assert.equal((await nsq.channel(dead, "replay"))!.timeout_count, 0, "none timed out");
   assert.equal((await nsq.topic(run.topic))?.message_count, 6, "each published once");
+});
+
+/** `deno ARGS` in the repository, outside a terminal. */
+async function deno(args: readonly string[]) {
+  const { code, stdout, stderr } = await new Deno.Command(Deno.execPath(), {
+    args: [...args],
+    cwd: REPO_DIR,
+    env: { NO_COLOR: "1" },
+    stdin: "null",
+  }).output();
+  const text = new TextDecoder();
+  return { code, stdout: text.decode(stdout), stderr: text.decode(stderr) };
+}
+
+Deno.test("replay: a missing permission is one clear line and exit 2, without a prompt", async () => {
+  const howTo = "run it as `deno run --allow-net --allow-read --allow-env main.ts replay …` " +
+    "or `deno task replay …`";
+  for (
+    const [flags, missing] of [
+      [[], "--allow-read --allow-env"],
+      [["--allow-read"], "--allow-env"],
+      // The repository's config.yaml names nsqlookupd at 127.0.0.1:4161.
+      [["--allow-read", "--allow-env"], "--allow-net (to reach 127.0.0.1:4161)"],
+    ] as const
+  ) {
+    const result = await deno(["run", ...flags, "main.ts", "replay", "--from", "x.dead"]);
+    assert.equal(result.code, 2, `${flags}: ${result.stderr}`);
+    assert.equal(result.stdout, "");
+    assert.equal(result.stderr, `nsqworker replay: missing permission ${missing}; ${howTo}\n`);
+  }
+});
+
+Deno.test("deno task replay runs with the permissions it names", async () => {
+  await using run = await deadLetters([], 5);
+  const result = await deno([
+    "task",
+    "--quiet",
+    "replay",
+    "-c",
+    run.config,
+    "--from",
+    run.dead,
+    "--dry-run",
+  ]);
+  assert.equal(result.code, 0, result.stderr);
+  assert.equal(count(result.stdout, "would replay"), 5, result.stdout);
 });

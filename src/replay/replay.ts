@@ -13,6 +13,7 @@ import { formatHostPort } from "../config/address.ts";
 import type { Config } from "../config/types.ts";
 import { connectionOptions } from "../connection_options.ts";
 import { errorText } from "../error_text.ts";
+import { requireNetAccess } from "../permissions.ts";
 import type { NsqMessage } from "../nsq/nsq_message.ts";
 import { NsqPublisher } from "../publisher.ts";
 import type { Logger } from "../worker.ts";
@@ -77,6 +78,8 @@ interface Shared {
  * ```ts
  * const result = await replay(config, parseReplayArgs(["--from", "pageviews.dead"]), io);
  * ```
+ *
+ * @throws {MissingPermissionError} when net access to an address it needs is not granted.
  */
 export async function replay(
   config: Config,
@@ -95,7 +98,13 @@ export async function replay(
         "nsq.nsqd_tcp_addresses), and the config has neither",
     );
   }
+  // Checked before each first use: a missing permission is one line, not a lost connection.
+  requireNetAccess(nsq.lookupdHttpAddresses.map(urlHostPort));
   const nsqds = await findNsqds(nsq, fromTopic);
+  requireNetAccess([
+    ...nsqds.flatMap((nsqd) => [formatHostPort(nsqd), urlHostPort(nsqd.httpUrl)]),
+    ...(publishes && nsq.publishNsqdTcpAddress ? [formatHostPort(nsq.publishNsqdTcpAddress)] : []),
+  ]);
   const log = warningsTo(io);
   const shared: Shared = {
     options,
@@ -172,6 +181,12 @@ async function totalBacklog(
     total += b.depth + b.inFlight + b.deferred;
   }
   return total;
+}
+
+/** `host:port` of an HTTP base URL, the port written out as Deno's net permission wants it. */
+function urlHostPort(url: string): string {
+  const { hostname, port, protocol } = new URL(url);
+  return `${hostname}:${port || (protocol === "https:" ? 443 : 80)}`;
 }
 
 function warningsTo(io: ReplayIo): Logger {

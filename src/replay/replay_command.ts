@@ -8,15 +8,21 @@ import type { CliOutput } from "../cli.ts";
 import { ConfigError } from "../config/config_error.ts";
 import { loadConfig } from "../config/load.ts";
 import { errorText } from "../error_text.ts";
+import {
+  isPermissionError,
+  missingConfigPermissions,
+  MissingPermissionError,
+  permissionMessage,
+} from "../permissions.ts";
 import { replay, type ReplayTimings } from "./replay.ts";
 import { parseReplayArgs, ReplayUsageError } from "./replay_args.ts";
 import { formatSummary } from "./replay_tally.ts";
 
 /**
  * Runs `replay` with `args` (after the word `replay`); returns the exit code:
- * 0 done, 1 a publish failed or not every dead letter was seen, 2 bad flags
- * or config. `--show` writes its JSON lines to `output.out`, the summary to
- * `output.err`.
+ * 0 done, 1 a publish failed or not every dead letter was seen, 2 bad flags,
+ * config or permissions. `--show` writes its JSON lines to `output.out`, the
+ * summary to `output.err`.
  */
 export async function replayCommand(
   args: readonly string[],
@@ -26,6 +32,11 @@ export async function replayCommand(
 ): Promise<number> {
   try {
     const options = parseReplayArgs(args);
+    const missing = missingConfigPermissions(options.configPath);
+    if (missing.length > 0) {
+      output.err(`${permissionMessage("replay", missing.join(" "))}\n`);
+      return 2;
+    }
     const config = await loadConfig(options.configPath);
     let shown = false;
     const result = await replay(config, options, {
@@ -52,6 +63,15 @@ export async function replayCommand(
     }
     if (error instanceof ReplayUsageError) {
       output.err(`nsqworker: ${error.message}\n\nRun nsqworker --help for usage.\n`);
+      return 2;
+    }
+    if (error instanceof MissingPermissionError) {
+      output.err(`${permissionMessage("replay", `${error.flag} (to reach ${error.target})`)}\n`);
+      return 2;
+    }
+    // A permission the config needs (a TLS file, say) beyond those checked above.
+    if (isPermissionError(error)) {
+      output.err(`nsqworker replay: ${error.message.split("\n")[0]}\n`);
       return 2;
     }
     output.err(`nsqworker replay: ${errorText(error)}\n`);
