@@ -39,35 +39,6 @@ export function permissionMessage(command: ConfigCommand, missing: string): stri
   return `nsqworker ${command}: missing permission ${missing}; run it as ${HOW_TO_RUN[command]}`;
 }
 
-/**
- * A permission found missing before its first use, which would otherwise
- * prompt or fail deep inside a connection.
- */
-export class MissingPermissionError extends Error {
-  /** `flag` grants it, e.g. `--allow-net`; `target` is what it was needed for. */
-  constructor(readonly flag: string, readonly target: string) {
-    super(`missing permission ${flag} (to reach ${target})`);
-    this.name = "MissingPermissionError";
-  }
-}
-
-/**
- * Throws {@linkcode MissingPermissionError} for the first of `hosts`
- * (`host:port`) that net access is not granted to. Only queries: nothing prompts.
- *
- * @example
- * ```ts
- * requireNetAccess(["127.0.0.1:4161"]);
- * ```
- */
-export function requireNetAccess(hosts: Iterable<string>): void {
-  for (const host of hosts) {
-    if (Deno.permissions.querySync({ name: "net", host }).state !== "granted") {
-      throw new MissingPermissionError("--allow-net", host);
-    }
-  }
-}
-
 /** Whether `error` is Deno refusing an operation for want of a permission. */
 export function isPermissionError(error: unknown): error is Error {
   return error instanceof Deno.errors.NotCapable || error instanceof Deno.errors.PermissionDenied;

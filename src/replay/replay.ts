@@ -13,11 +13,11 @@ import { formatHostPort } from "../config/address.ts";
 import type { Config } from "../config/types.ts";
 import { connectionOptions } from "../connection_options.ts";
 import { errorText } from "../error_text.ts";
-import { requireNetAccess } from "../permissions.ts";
 import type { NsqMessage } from "../nsq/nsq_message.ts";
 import { NsqPublisher } from "../publisher.ts";
 import type { Logger } from "../worker.ts";
 import { channelBacklog, findNsqds, type NsqdAddress } from "./dead_letter_nsqds.ts";
+import { requireNetAccess, urlHostPort } from "./net_access.ts";
 import { type Answer, NsqdPass } from "./nsqd_pass.ts";
 import type { ReplayOptions } from "./replay_args.ts";
 import { ReplayTally } from "./replay_tally.ts";
@@ -181,12 +181,6 @@ async function totalBacklog(
     total += b.depth + b.inFlight + b.deferred;
   }
   return total;
-}
-
-/** `host:port` of an HTTP base URL, the port written out as Deno's net permission wants it. */
-function urlHostPort(url: string): string {
-  const { hostname, port, protocol } = new URL(url);
-  return `${hostname}:${port || (protocol === "https:" ? 443 : 80)}`;
 }
 
 function warningsTo(io: ReplayIo): Logger {

@@ -8,12 +8,8 @@ import type { CliOutput } from "../cli.ts";
 import { ConfigError } from "../config/config_error.ts";
 import { loadConfig } from "../config/load.ts";
 import { errorText } from "../error_text.ts";
-import {
-  isPermissionError,
-  missingConfigPermissions,
-  MissingPermissionError,
-  permissionMessage,
-} from "../permissions.ts";
+import { isPermissionError, missingConfigPermissions, permissionMessage } from "../permissions.ts";
+import { MissingPermissionError } from "./net_access.ts";
 import { replay, type ReplayTimings } from "./replay.ts";
 import { parseReplayArgs, ReplayUsageError } from "./replay_args.ts";
 import { formatSummary } from "./replay_tally.ts";
