@@ -8,6 +8,7 @@ import { join } from "node:path";
 import { main } from "../src/cli/cli.ts";
 import { deadLetterEnvelope } from "../src/entry/dead_letter.ts";
 import { PermanentError } from "../src/mod.ts";
+import { REPO_DIR } from "./helpers/daemon_process.ts";
 import { startInProcess } from "./helpers/in_process.ts";
 import { type NsqCluster, startNsq, uniqueTopic, waitFor } from "./helpers/nsq.ts";
 
@@ -235,14 +236,16 @@ workers:
     const unnamed = join(dir, "unnamed.yaml");
     await Deno.writeTextFile(unnamed, yaml(""));
     const unknown = await replay(unnamed, ["--from", dead, "--dry-run"]);
-    assert.equal(unknown.code, 0, unknown.stderr);
+    // Without nsqd's stats the run cannot know it saw every dead letter: it says why and fails.
+    assert.equal(unknown.code, 1, unknown.stderr);
     assert.equal(count(unknown.stdout, "would replay"), 3);
     assert.match(unknown.stdout, /^left in channel +unknown/m);
     assert.equal(
       unknown.stderr,
       `nsqworker replay: the HTTP address of nsqd ${nsqd.tcpAddress} is unknown: no nsqlookupd ` +
         "is configured, and nsq.nsqd_http_addresses does not name it: what its channel holds is " +
-        "unknown\n",
+        `unknown\nnsqworker replay: nsqd ${nsqd.tcpAddress}: nsqd's HTTP stats are unknown or did ` +
+        "not answer: cannot tell whether every dead letter was seen\n",
     );
   } finally {
     await Deno.remove(dir, { recursive: true });
@@ -257,10 +260,207 @@ Deno.test("replay refuses bad flags with exit code 2", async () => {
       ["--from", "x.dead", "--limit", "0"],
       ["--from", "x.dead", "--rate", "fast"],
       ["--from", "x.dead", "--bogus"],
+      ["--from", "x.dead", "--show", "--dry-run"],
     ]
   ) {
     const result = await replay("config.yaml", args);
     assert.equal(result.code, 2, `${args.join(" ")}: ${result.stderr}`);
     assert.match(result.stderr, /^nsqworker: replay/);
   }
+});
+
+/** `n` dead letters of `topic`: reason `validate` for every third (`i % 3 === 0`), `permanent` for the rest. */
+function envelopes(topic: string, n: number): Uint8Array[] {
+  return Array.from({ length: n }, (_, i) =>
+    deadLetterEnvelope({
+      topic,
+      channel: "work",
+      worker: "test/worker",
+      message: {
+        id: i.toString(16).padStart(16, "0"),
+        attempts: 1,
+        timestamp: 0,
+        body: encoder.encode(JSON.stringify({ i })),
+      },
+      reason: i % 3 === 0 ? "validate" : "permanent",
+      error: `dead ${i}`,
+    }));
+}
+
+/** A nsqd whose `dead` topic's `replay` channel holds `n` {@linkcode envelopes}, and a config. */
+async function deadLetters(
+  nsqdArgs: string[],
+  n: number,
+  config: (nsq: NsqCluster, topic: string) => string = daemonYaml,
+) {
+  const nsq = await startNsq({ nsqdArgs });
+  const topic = uniqueTopic("replay");
+  const dead = `${topic}.dead`;
+  await nsq.createChannel(dead, "replay");
+  await nsq.publishMany(dead, envelopes(topic, n));
+  await waitFor(async () => (await nsq.channel(dead, "replay"))?.depth === n);
+  const dir = await Deno.makeTempDir();
+  const path = join(dir, "config.yaml");
+  await Deno.writeTextFile(path, config(nsq, topic));
+  return {
+    nsq,
+    topic,
+    dead,
+    config: path,
+    async [Symbol.asyncDispose]() {
+      await nsq.close();
+      await Deno.remove(dir, { recursive: true });
+    },
+  };
+}
+
+/** Waits until nsqd holds exactly `n` dead letters in the channel, none in flight or deferred. */
+async function assertLeft(nsq: NsqCluster, dead: string, n: number): Promise<void> {
+  const left = async () => (await nsq.channel(dead, "replay"))!;
+  await waitFor(async () => {
+    const { depth, in_flight_count, deferred_count } = await left();
+    return depth === n && in_flight_count === 0 && deferred_count === 0;
+  }, {
+    timeoutMs: 3000,
+    message: `${n} dead letters back in the channel: ${JSON.stringify(await left())}`,
+  });
+}
+
+Deno.test("replay sees each dead letter once, most of them on nsqd's disk queue, more than one connection holds", async () => {
+  // A memory queue of 4: nsqd keeps the rest of the channel on disk and hands
+  // out memory, disk and requeued messages in no fixed order. A max RDY of 20:
+  // one connection cannot hold what a run leaves.
+  await using run = await deadLetters(["--mem-queue-size=4", "--max-rdy-count=20"], 100);
+  const { nsq, dead, config } = run;
+  for (let i = 0; i < 3; i++) {
+    const dry = await replay(config, ["--from", dead, "--dry-run"]);
+    assert.equal(dry.code, 0, dry.stderr);
+    assert.equal(count(dry.stdout, "would replay"), 100, `dry run ${i}:\n${dry.stdout}`);
+    assert.match(dry.stdout, /^ +34 {2}validate$/m);
+    assert.equal(count(dry.stdout, "left in channel"), 100);
+    await assertLeft(nsq, dead, 100);
+  }
+
+  const show = await replay(config, ["--from", dead, "--show", "--reason", "validate"]);
+  assert.equal(show.code, 0, show.stderr);
+  const shown = show.stdout.trimEnd().split("\n").map((line) => JSON.parse(line));
+  assert.deepEqual(
+    shown.map((envelope) => JSON.parse(envelope.body).i).toSorted((a, b) => a - b),
+    Array.from({ length: 34 }, (_, i) => i * 3),
+    "each validate dead letter printed once, envelope and body",
+  );
+  assert.ok(shown.every((envelope) => envelope.reason === "validate" && envelope.topic));
+  assert.equal(count(show.stderr, "shown"), 34);
+  assert.equal(count(show.stderr, "skipped by filter"), 66);
+  await assertLeft(nsq, dead, 100);
+
+  const validate = await replay(config, ["--from", dead, "--reason", "validate"]);
+  assert.equal(validate.code, 0, validate.stderr);
+  assert.equal(count(validate.stdout, "replayed"), 34, validate.stdout);
+  assert.equal(count(validate.stdout, "skipped by filter"), 66);
+  assert.equal(count(validate.stdout, "left in channel"), 66);
+  assert.equal((await nsq.topic(run.topic))?.message_count, 34, "each published once");
+  await assertLeft(nsq, dead, 66);
+
+  const five = await replay(config, ["--from", dead, "--show", "--limit", "5"]);
+  assert.equal(five.code, 0, five.stderr);
+  assert.equal(five.stdout.trimEnd().split("\n").length, 5, five.stdout);
+  await assertLeft(nsq, dead, 66);
+  const rest = await replay(config, ["--from", dead, "--dry-run"]);
+  assert.equal(count(rest.stdout, "would replay"), 66, rest.stdout);
+});
+
+Deno.test("replay FINs a dead letter only after its publish succeeded: publishes that fail leave every one", async () => {
+  const closed = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const port = closed.addr.port;
+  closed.close();
+  await using run = await deadLetters(
+    ["--mem-queue-size=4"],
+    20,
+    (nsq, topic) => daemonYaml(nsq, topic).replace(nsq.nsqds[0]!.tcpAddress, `127.0.0.1:${port}`),
+  );
+  const { nsq, dead, config } = run;
+  const failed = await replay(config, ["--from", dead]);
+  assert.equal(failed.code, 1, failed.stderr);
+  assert.equal(count(failed.stdout, "replayed"), 0, failed.stdout);
+  assert.equal(count(failed.stdout, "failed"), 20);
+  assert.match(
+    failed.stdout,
+    new RegExp(`^ +20 {2}cannot publish to .* at nsqd 127\\.0\\.0\\.1:${port}`, "m"),
+  );
+  assert.equal(count(failed.stdout, "left in channel"), 20);
+  await assertLeft(nsq, dead, 20);
+  const dry = await replay(config, ["--from", dead, "--dry-run"]);
+  assert.equal(count(dry.stdout, "would replay"), 20, "each dead letter still whole");
+});
+
+Deno.test("replay TOUCHes what it holds past nsqd's message timeout", async () => {
+  await using run = await deadLetters(["--msg-timeout=1s"], 18);
+  const { nsq, dead, config } = run;
+  // nsqd looks for timed out messages only in the channels it knew at its
+  // last 5-second refresh: a deferred probe comes out once the channel is one.
+  const probe = await fetch(`${nsq.nsqds[0]!.httpUrl}/pub?topic=${dead}&defer=100`, {
+    method: "POST",
+    body: "probe",
+  });
+  assert.equal(probe.status, 200, await probe.text());
+  await waitFor(async () => {
+    const { depth, deferred_count } = (await nsq.channel(dead, "replay"))!;
+    return depth === 19 && deferred_count === 0;
+  }, { timeoutMs: 8000, message: "nsqd scanning the channel" });
+  // Six publishes at 4/s hold the thirteen others for about 1.3 s.
+  const result = await replay(config, ["--from", dead, "--reason", "validate", "--rate", "4/s"]);
+  assert.equal(result.code, 0, result.stderr);
+  assert.equal(count(result.stdout, "replayed"), 6, result.stdout);
+  assert.equal(count(result.stdout, "skipped by filter"), 12);
+  assert.equal(count(result.stdout, "foreign"), 1);
+  await assertLeft(nsq, dead, 13);
+  assert.equal((await nsq.channel(dead, "replay"))!.timeout_count, 0, "none timed out");
+  assert.equal((await nsq.topic(run.topic))?.message_count, 6, "each published once");
+});
+
+/** `deno ARGS` in the repository, outside a terminal. */
+async function deno(args: readonly string[]) {
+  const { code, stdout, stderr } = await new Deno.Command(Deno.execPath(), {
+    args: [...args],
+    cwd: REPO_DIR,
+    env: { NO_COLOR: "1" },
+    stdin: "null",
+  }).output();
+  const text = new TextDecoder();
+  return { code, stdout: text.decode(stdout), stderr: text.decode(stderr) };
+}
+
+Deno.test("replay: a missing permission is one clear line and exit 2, without a prompt", async () => {
+  const howTo = "run it as `deno run --allow-net --allow-read --allow-env main.ts replay …` " +
+    "or `deno task replay …`";
+  for (
+    const [flags, missing] of [
+      [[], "--allow-read --allow-env"],
+      [["--allow-read"], "--allow-env"],
+      // The repository's config.yaml names nsqlookupd at 127.0.0.1:4161.
+      [["--allow-read", "--allow-env"], "--allow-net (to reach 127.0.0.1:4161)"],
+    ] as const
+  ) {
+    const result = await deno(["run", ...flags, "main.ts", "replay", "--from", "x.dead"]);
+    assert.equal(result.code, 2, `${flags}: ${result.stderr}`);
+    assert.equal(result.stdout, "");
+    assert.equal(result.stderr, `nsqworker replay: missing permission ${missing}; ${howTo}\n`);
+  }
+});
+
+Deno.test("deno task replay runs with the permissions it names", async () => {
+  await using run = await deadLetters([], 5);
+  const result = await deno([
+    "task",
+    "--quiet",
+    "replay",
+    "-c",
+    run.config,
+    "--from",
+    run.dead,
+    "--dry-run",
+  ]);
+  assert.equal(result.code, 0, result.stderr);
+  assert.equal(count(result.stdout, "would replay"), 5, result.stdout);
 });

@@ -32,9 +32,10 @@ Usage:
                                       run the daemon (default FILE: ./config.yaml)
   nsqworker check [-c FILE]           validate the config and load every worker
   nsqworker list  [-c FILE]           print the entries and their settings
-  nsqworker replay --from TOPIC.dead [--to TOPIC] [--channel NAME] [--reason R]
-                   [--worker W] [--match TEXT] [--limit N] [--rate N/s] [--dry-run] [-c FILE]
-                                      publish dead letters' bodies again (channel default: replay)
+  nsqworker replay --from TOPIC.dead [--to TOPIC] [--channel NAME] [--reason R] [--worker W]
+                   [--match TEXT] [--limit N] [--rate N/s] [--dry-run | --show] [-c FILE]
+                                      publish dead letters' bodies again (channel default: replay);
+                                      --dry-run counts them, --show prints them as JSON lines
   nsqworker schema                    print the JSON Schema of config.yaml
   nsqworker version                   print the versions (also --version, -V)
   nsqworker --help                    print this help (also -h, help)

@@ -8,7 +8,7 @@
  */
 
 /** Commands that read the config. */
-export type ConfigCommand = "check" | "list" | "run";
+export type ConfigCommand = "check" | "list" | "run" | "replay";
 
 /** How to run each command with what it needs. */
 const HOW_TO_RUN: Record<ConfigCommand, string> = {
@@ -16,6 +16,8 @@ const HOW_TO_RUN: Record<ConfigCommand, string> = {
   list: "`deno run --allow-read --allow-env main.ts list`",
   run: "`deno run --allow-net --allow-read --allow-env --allow-sys=hostname main.ts run` " +
     "or `deno task dev`",
+  replay: "`deno run --allow-net --allow-read --allow-env main.ts replay …` " +
+    "or `deno task replay …`",
 };
 
 /**

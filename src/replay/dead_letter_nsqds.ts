@@ -61,15 +61,25 @@ async function lookupWithHttp(baseUrl: string, topic: string): Promise<NsqdAddre
   });
 }
 
+/** What nsqd's stats say one channel holds, and what its topic holds yet to hand to channels. */
+export interface ChannelBacklog {
+  /** Waiting to be sent, memory and disk. */
+  readonly depth: number;
+  readonly inFlight: number;
+  readonly deferred: number;
+  /** Held by the topic itself: it has no channel yet, or it is paused. */
+  readonly topicDepth: number;
+}
+
 /**
- * Messages of `topic`/`channel` on one nsqd that no consumer holds: depth and
- * deferred. Null when nsqd's HTTP API is unknown or does not answer.
+ * What `topic`/`channel` holds on one nsqd (all zero when nsqd has no such
+ * channel, but `topicDepth`). Null when nsqd's HTTP API is unknown or does not answer.
  */
 export async function channelBacklog(
   nsqd: NsqdAddress,
   topic: string,
   channel: string,
-): Promise<{ depth: number; inFlight: number; deferred: number } | null> {
+): Promise<ChannelBacklog | null> {
   if (nsqd.httpUrl === null) return null;
   const url = `${nsqd.httpUrl}/stats?format=json&topic=${encodeURIComponent(topic)}&channel=${
     encodeURIComponent(channel)
@@ -82,18 +92,21 @@ export async function channelBacklog(
     }
     const stats = await response.json();
     const topics: unknown[] = stats?.topics ?? stats?.data?.topics ?? [];
-    for (const t of topics as { topic_name?: string; channels?: unknown[] }[]) {
+    for (const t of topics as { topic_name?: string; depth?: unknown; channels?: unknown[] }[]) {
       if (t.topic_name !== topic) continue;
+      const topicDepth = Number(t.depth) || 0;
       for (const c of (t.channels ?? []) as Record<string, unknown>[]) {
         if (c.channel_name !== channel) continue;
         return {
           depth: Number(c.depth) || 0,
           inFlight: Number(c.in_flight_count) || 0,
           deferred: Number(c.deferred_count) || 0,
+          topicDepth,
         };
       }
+      return { depth: 0, inFlight: 0, deferred: 0, topicDepth };
     }
-    return { depth: 0, inFlight: 0, deferred: 0 };
+    return { depth: 0, inFlight: 0, deferred: 0, topicDepth: 0 };
   } catch {
     return null;
   }

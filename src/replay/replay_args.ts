@@ -25,8 +25,15 @@ export interface ReplayOptions {
   readonly limit: number | null;
   /** At most `count` publishes per `perMs`. */
   readonly rate: { readonly count: number; readonly perMs: number } | null;
-  readonly dryRun: boolean;
+  /**
+   * `replay` publishes; `dry-run` counts what would be; `show` prints the
+   * matching dead letters. The last two change nothing.
+   */
+  readonly mode: ReplayMode;
 }
+
+/** What a run does with the matching dead letters. */
+export type ReplayMode = "replay" | "dry-run" | "show";
 
 /** A flag that cannot be used; the CLI answers it with exit code 2. */
 export class ReplayUsageError extends Error {
@@ -66,6 +73,7 @@ export function parseReplayArgs(args: readonly string[]): ReplayOptions {
         limit: { type: "string" },
         rate: { type: "string" },
         "dry-run": { type: "boolean", default: false },
+        show: { type: "boolean", default: false },
       },
     });
   } catch (error) {
@@ -74,6 +82,11 @@ export function parseReplayArgs(args: readonly string[]): ReplayOptions {
   const { values } = parsed;
   if (values.from === undefined) {
     throw new ReplayUsageError("replay needs --from TOPIC, the dead letter topic to read");
+  }
+  if (values["dry-run"] && values.show) {
+    throw new ReplayUsageError(
+      "replay takes --dry-run (count) or --show (print), not both; neither changes anything",
+    );
   }
   const name = (flag: string, value: string) => {
     if (!isNsqName(value)) {
@@ -93,7 +106,7 @@ export function parseReplayArgs(args: readonly string[]): ReplayOptions {
     match: values.match ?? null,
     limit: values.limit === undefined ? null : positiveInteger("--limit", values.limit),
     rate: values.rate === undefined ? null : rate(values.rate),
-    dryRun: values["dry-run"],
+    mode: values.show ? "show" : values["dry-run"] ? "dry-run" : "replay",
   };
 }
 

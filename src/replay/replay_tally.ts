@@ -4,9 +4,13 @@
  * @module
  */
 
+import type { ReplayMode } from "./replay_args.ts";
+
 /** What became of the dead letters seen in one run. */
 export class ReplayTally {
   replayed = 0;
+  /** Printed by `--show`. */
+  shown = 0;
   /** Did not match `--reason`/`--worker`/`--match`, or came after `--limit`. */
   skipped = 0;
   truncated = 0;
@@ -46,9 +50,13 @@ function firstLine(error: string): string {
 }
 
 /** `left` is what nsqd's stats say the channel still holds; null when they did not answer. */
-export function formatSummary(tally: ReplayTally, dryRun: boolean, left: number | null): string {
+export function formatSummary(tally: ReplayTally, mode: ReplayMode, left: number | null): string {
   const lines: string[] = [];
-  if (dryRun) {
+  const dryRun = mode !== "replay";
+  if (mode === "show") {
+    lines.push(`show: nothing published, every dead letter left in the channel`);
+    lines.push(`shown               ${tally.shown}`);
+  } else if (dryRun) {
     lines.push(`dry run: nothing published, every dead letter left in the channel`);
     lines.push(`would replay        ${sum(tally.byReason)}`);
     lines.push(...breakdown("by reason", tally.byReason));
@@ -64,7 +72,9 @@ export function formatSummary(tally: ReplayTally, dryRun: boolean, left: number 
     lines.push(`failed              ${tally.failed}`);
     lines.push(...breakdown("failures", tally.failures, MAX_ERROR_LINES));
   }
-  lines.push(`left in channel     ${left ?? "unknown (nsqd's HTTP stats did not answer)"}`);
+  lines.push(
+    `left in channel     ${left ?? "unknown (nsqd's HTTP stats are unknown or did not answer)"}`,
+  );
   return lines.join("\n") + "\n";
 }
 
