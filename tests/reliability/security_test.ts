@@ -7,7 +7,7 @@
  * tools/compile.ts, and on the binary itself where a denort is at hand.
  *
  * Token checks of the handler, the non-loopback listen rule and secrets in
- * logs are covered by tests/http_test.ts, tests/secrets_test.ts and the
+ * logs are covered by tests/daemon/http_test.ts, tests/cli/secrets_test.ts and the
  * config corpus.
  */
 

@@ -1,0 +1,102 @@
+import assert from "node:assert/strict";
+import { parseConfig } from "../../src/config/load.ts";
+import { planReload } from "../../src/daemon/reload_plan.ts";
+import type { WorkerDefinition } from "../../src/worker/worker.ts";
+import { workerFile } from "../../src/worker/worker_loader.ts";
+import { startInProcess } from "../helpers/in_process.ts";
+import { startNsq, uniqueTopic, waitFor } from "../helpers/nsq.ts";
+
+function config(entries: string, extra = ""): string {
+  return `
+nsq:
+  nsqd_tcp_addresses: [127.0.0.1:4150]
+${extra}
+workers:
+${entries}`;
+}
+
+const parse = (text: string) => parseConfig(text, "c.yaml", {});
+
+Deno.test("planReload sorts entries into added, removed, changed and unchanged", () => {
+  const before = parse(config(`
+  - { topic: a, channel: c, worker: w }
+  - { topic: b, channel: c, worker: w }
+  - { topic: d, channel: c, worker: w }`));
+  const after = parse(config(
+    `
+  - { topic: a, channel: c, worker: w }
+  - { topic: b, channel: c, worker: w, max_in_flight: 3 }
+  - { topic: e, channel: c, worker: w }`,
+    "dedupe: { capacity: 10 }",
+  ));
+  const plan = planReload(before, after);
+  const names = (entries: readonly { topic: string }[]) => entries.map((e) => e.topic);
+  assert.deepEqual(names(plan.unchanged), ["a"]);
+  assert.deepEqual(names(plan.changed), ["b"]);
+  assert.deepEqual(names(plan.added), ["e"]);
+  assert.deepEqual(names(plan.removed), ["d"]);
+  assert.deepEqual(plan.needsRestart, ["dedupe"]);
+  assert.equal(plan.publisherChanged, false);
+});
+
+Deno.test("planReload: an entry moved to another line is unchanged; nsq changes restart all", () => {
+  const before = parse(config(`
+  - { topic: a, channel: c, worker: w }`));
+  const moved = parse(config(`
+
+  - { topic: a, channel: c, worker: w }`));
+  assert.equal(planReload(before, moved).unchanged.length, 1);
+  const other = parse(
+    config(`
+  - { topic: a, channel: c, worker: w }`).replace("127.0.0.1:4150", "127.0.0.1:4151"),
+  );
+  const plan = planReload(before, other);
+  assert.equal(plan.changed.length, 1);
+  assert.equal(plan.publisherChanged, true);
+});
+
+Deno.test("reload: untouched entries keep consuming, changed restart, added start, removed stop", async () => {
+  await using nsq = await startNsq();
+  const [keep, change, remove, add] = ["keep", "change", "remove", "add"].map(uniqueTopic);
+  const handled = new Map<string, number>();
+  const worker: WorkerDefinition = {
+    handle: (_body, ctx) => void handled.set(ctx.topic, (handled.get(ctx.topic) ?? 0) + 1),
+  };
+  const entry = (topic: string, extra = "") =>
+    `  - { topic: ${topic}, channel: work, worker: test/worker${extra} }\n`;
+  const head = `nsq:\n  nsqd_tcp_addresses: [${nsq.nsqds[0]!.tcpAddress}]\nworkers:\n`;
+  await using daemon = await startInProcess({
+    yaml: head + entry(keep!) + entry(change!) + entry(remove!),
+    workers: { "test/worker": worker },
+  });
+  const { supervisor } = daemon;
+  await waitFor(() => supervisor.readiness().ready);
+  const kept = supervisor.entries[0]!;
+  const next = parseConfig(
+    head + entry(keep!) + entry(change!, ", max_in_flight: 3") + entry(add!),
+    "test.yaml",
+    {},
+  );
+  const workers = next.workers.map((e) => ({
+    name: e.worker,
+    file: workerFile(e.worker),
+    definition: worker,
+    options: {},
+  }));
+  const plan = await supervisor.reload(next, workers);
+  assert.deepEqual(plan.unchanged.map((e) => e.topic), [keep]);
+  assert.equal(supervisor.entries[0], kept, "the untouched entry was not replaced");
+  assert.deepEqual(supervisor.entries.map((e) => e.entry.topic), [keep, change, add]);
+  await waitFor(() => supervisor.readiness().ready);
+  const connects = daemon.logs.filter((r) => r.msg === "connected to nsqd" && r.topic === keep);
+  assert.equal(connects.length, 1, "the untouched entry never reconnected");
+
+  for (const topic of [keep!, change!, remove!, add!]) await nsq.publish(topic, "{}");
+  await waitFor(() => handled.get(keep!) === 1 && handled.get(change!) === 1);
+  await waitFor(() => handled.get(add!) === 1);
+  const changed = await nsq.channel(change!, "work");
+  assert.deepEqual(changed?.clients.map((c) => c.ready_count), [3]);
+  const removed = await nsq.channel(remove!, "work");
+  assert.equal(removed?.clients.length, 0, "the removed entry is disconnected");
+  assert.equal(handled.get(remove!), undefined);
+});
