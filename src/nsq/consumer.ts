@@ -18,6 +18,7 @@ import { ReaderConnection } from "./reader_connection.ts";
 import { planRdy, scarceSliceMs } from "./rdy_planner.ts";
 import { TokenBucket } from "./token_bucket.ts";
 import { asError, errorText } from "../error_text.ts";
+import { NO_JITTER, retryDelay } from "../runner/backoff.ts";
 
 /** Timings of discovery and reconnection; the defaults suit production. */
 export interface ConsumerTimings {
@@ -378,10 +379,8 @@ export class Consumer {
       return;
     }
     slot.failures++;
-    const delay = Math.min(
-      this.#timings.reconnectMaxMs,
-      this.#timings.reconnectMinMs * 2 ** Math.min(slot.failures - 1, 20),
-    );
+    const { reconnectMinMs, reconnectMaxMs } = this.#timings;
+    const delay = retryDelay(slot.failures, reconnectMinMs, reconnectMaxMs, NO_JITTER);
     log.warning("nsqd connection lost; reconnecting", {
       nsqd: address,
       error: error?.message ?? "closed",
