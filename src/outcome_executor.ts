@@ -12,7 +12,8 @@ import type { EntryStats } from "./entry_stats.ts";
 import { isLogged } from "./log.ts";
 import type { NsqMessage } from "./nsq/nsq_message.ts";
 import { retryDelay } from "./runner/backoff.ts";
-import { describeError, type Outcome, type StoreFailure } from "./runner/outcome.ts";
+import { describeError } from "./error_text.ts";
+import type { Outcome, StoreFailure } from "./runner/outcome.ts";
 import type { EntryTracer } from "./tracing.ts";
 import type { Logger } from "./worker.ts";
 

@@ -13,7 +13,7 @@ import type { ConsumerTimings } from "./nsq/consumer.ts";
 import type { ConnectionOptions } from "./nsq/connection_options.ts";
 import { NsqPublisher } from "./publisher.ts";
 import { entryKey, planReload, type ReloadPlan } from "./reload_plan.ts";
-import { describeError } from "./runner/outcome.ts";
+import { describeError } from "./error_text.ts";
 import type { EntryPublisher } from "./entry_context.ts";
 import { RunningEntry } from "./running_entry.ts";
 import type { LoadedWorker } from "./worker_loader.ts";

@@ -15,13 +15,8 @@ import { readNow, turnNow } from "./clock.ts";
 import { Deadline, touchPeriod } from "./deadline.ts";
 import { decodeBody, DecodeError } from "./decode.ts";
 import { checkWithSchema } from "./standard_schema.ts";
-import {
-  type DeadReason,
-  describeError,
-  type Outcome,
-  type StoreFailure,
-  truncate,
-} from "./outcome.ts";
+import { describeError, truncate } from "../error_text.ts";
+import type { DeadReason, Outcome, StoreFailure } from "./outcome.ts";
 import { TimerQueue } from "./timer_queue.ts";
 
 /** A message as the runner sees it: the worker's {@linkcode Message} plus what the connection offers. */
