@@ -680,7 +680,7 @@ test("settings out of bounds are refused", () => {
   assert.throws(
     () => setup({ handle }, { settings: { maxAttempts: 0 } }),
     new RangeError(
-      "Cannot create a task runner as 'settings.maxAttempts' must be a positive integer: current value is 0",
+      "Cannot create a task runner as 'settings.maxAttempts' must be an integer from 1 to 1000: current value is 0",
     ),
   );
   assert.throws(() => setup({ handle }, { settings: { timeoutMs: 0 } }), RangeError);
@@ -690,6 +690,14 @@ test("settings out of bounds are refused", () => {
     () => setup({ handle }, { settings: { maxRequeueDelayMs: Number.NaN } }),
     RangeError,
   );
+  // The bounds the config declares, whatever reaches the runner.
+  assert.throws(() => setup({ handle }, { settings: { maxAttempts: 1001 } }), RangeError);
+  assert.throws(() => setup({ handle }, { settings: { maxAttempts: 2.5 } }), RangeError);
+  assert.throws(
+    () => setup({ handle }, { settings: { maxRequeueDelayMs: 3_600_001 } }),
+    RangeError,
+  );
+  setup({ handle }, { settings: { maxAttempts: 1000, maxRequeueDelayMs: 3_600_000 } });
 });
 
 test("the same message id from two nsqd (two id scopes) is two messages", async () => {
