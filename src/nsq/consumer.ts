@@ -163,12 +163,6 @@ export class Consumer {
     if (this.#options.lookupdUrls.length > 0) void this.#poll();
   }
 
-  /** True when at least one connection is subscribed. */
-  get isConnected(): boolean {
-    for (const slot of this.#slots.values()) if (slot.link?.connection.isReady) return true;
-    return false;
-  }
-
   /**
    * Messages received and not yet answered, on every connection (those gone
    * included): what nsqd counts as in flight, less what is still on the wire.
