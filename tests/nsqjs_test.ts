@@ -131,7 +131,10 @@ function closedPort(): number {
 
 Deno.test("IDENTIFY carries output_buffer_timeout when set, and nsqd takes it", async () => {
   // nsqd refuses an output_buffer_timeout below its minimum: a refusal shows that the value reached it.
-  await using nsq = await startNsq({ lookupd: false, nsqdArgs: ["--min-output-buffer-timeout=100ms"] });
+  await using nsq = await startNsq({
+    lookupd: false,
+    nsqdArgs: ["--min-output-buffer-timeout=100ms"],
+  });
   const topic = uniqueTopic("obt");
   await using buffered = read(nsq, { topic, options: { outputBufferTimeoutMs: 250 } });
   await using low = read(nsq, { topic, options: { outputBufferTimeoutMs: 25 } });
