@@ -10,6 +10,7 @@ import type { NsqMessage } from "../src/nsq/nsq_message.ts";
 import type { Logger } from "../src/worker.ts";
 import { type NsqCluster, type Nsqd, startNsq, uniqueTopic, waitFor } from "./helpers/nsq.ts";
 import { trapUncaught } from "./helpers/fakes.ts";
+import { startTcpRelay } from "./helpers/tcp_relay.ts";
 
 const CHANNEL = "consumer_test";
 const HOST = "127.0.0.1";
@@ -353,17 +354,24 @@ Deno.test("a frozen nsqd is found dead by the idle timeout; the consumer reconne
   await using nsq = await startNsq({ lookupd: false });
   const nsqd = nsq.nsqds[0]!;
   const topic = uniqueTopic("sigstop");
+  // Through a relay that counts nsqd's heartbeats.
+  await using relay = startTcpRelay(nsqd.tcpPort);
   await using run = consume({
     topic,
-    nsqdAddresses: [hostPort(nsqd)],
+    nsqdAddresses: [{ host: HOST, port: relay.port }],
     // nsqjs takes both in whole seconds.
     connection: { heartbeatIntervalMs: 1_000, idleTimeoutMs: 2_000 },
     timings: { reconnectMinMs: 50, reconnectMaxMs: 200 },
   });
   await waitFor(() => run.log.count("connected to nsqd") === 1, { message: "connected" });
-  // Idle longer than the idle timeout: heartbeats keep a live nsqd's connection up.
-  await new Promise((resolve) => setTimeout(resolve, 2_500));
+  // Idle longer than the idle timeout (three heartbeats, a second apart, after
+  // IDENTIFY's answer): heartbeats keep a live nsqd's connection up.
+  await waitFor(() => relay.seen("_heartbeat_") >= 3, {
+    message: "three heartbeats",
+    timeoutMs: 10_000,
+  });
   assert.equal(run.log.count("nsqd connection lost; reconnecting"), 0);
+  assert.equal(relay.accepted, 1, "one connection, never replaced");
 
   const pid = await pidOf(nsqd);
   Deno.kill(pid, "SIGSTOP");
