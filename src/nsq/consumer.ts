@@ -114,7 +114,7 @@ export class Consumer {
   #options: ConsumerOptions;
   #timings: ConsumerTimings;
   #slots = new Map<string, Slot>();
-  #maxInFlight: number;
+  readonly #maxInFlight: number;
   #paused = false;
   #stopping = false;
   #started = false;
@@ -214,12 +214,6 @@ export class Consumer {
   /** Gives RDY back. */
   resume(): void {
     this.#paused = false;
-    this.#balance();
-  }
-
-  /** Changes the total RDY (the rate limiter lowers it). */
-  setMaxInFlight(maxInFlight: number): void {
-    this.#maxInFlight = maxInFlight;
     this.#balance();
   }
 
