@@ -9,7 +9,7 @@ import type { NsqMessage } from "../src/nsq/nsq_message.ts";
 import type { Logger } from "../src/worker.ts";
 import { PLAIN_CONNECTION } from "./helpers/fakes.ts";
 import { type NsqCluster, type Nsqd, startNsq, uniqueTopic, waitFor } from "./helpers/nsq.ts";
-import { startTcpRelay, type TcpRelay } from "./helpers/tcp_relay.ts";
+import { startTcpRelay } from "./helpers/tcp_relay.ts";
 
 const CHANNEL = "flow_control_test";
 const QUIET: Logger = { debug() {}, info() {}, warning() {}, error() {} };
