@@ -1,11 +1,18 @@
 /**
- * The text of a thrown value for a log field or a one-line message: an
- * `Error`'s message, anything else as `String()` gives it. Unlike
- * `describeError` (the reason recorded in an outcome), it adds neither the
- * error's name nor JSON, and does not shorten.
+ * Turning a thrown value into text, in two forms: {@linkcode errorText} for
+ * a log field or a one-line message (the message alone), and
+ * {@linkcode describeError} for the reason recorded in an outcome (with the
+ * error's name, or JSON, and cut to {@linkcode MAX_ERROR_LENGTH}). Neither
+ * ever throws.
  *
  * @module
  */
+
+/** What a value that refuses to become text is shown as. */
+const UNPRINTABLE = "(an error that cannot be turned into text)";
+
+/** The longest `error` of an outcome: it goes into log lines and dead letters. */
+export const MAX_ERROR_LENGTH = 1000;
 
 /**
  * The message of `error` if it is an `Error`, otherwise `String(error)`;
@@ -21,11 +28,59 @@
  */
 export function errorText(error: unknown): string {
   try {
-    return error instanceof Error ? error.message : String(error);
+    return error instanceof Error ? String(error.message) : String(error);
   } catch {
     // An object without a prototype, or with a throwing toString().
-    return "(an error that cannot be turned into text)";
+    return UNPRINTABLE;
   }
+}
+
+/**
+ * A short description of a thrown value for an outcome's `error`: its
+ * {@linkcode errorText}, prefixed with the name of an `Error` other than a
+ * plain one, or the JSON of an object that is not an `Error`; cut at
+ * {@linkcode MAX_ERROR_LENGTH}. It never throws, whatever was thrown.
+ *
+ * @example
+ * ```ts
+ * import { describeError } from "./error_text.ts";
+ *
+ * describeError(new Error("boom")); // "boom"
+ * describeError(new TypeError("x is undefined")); // "TypeError: x is undefined"
+ * describeError({ code: 42 }); // '{"code":42}'
+ * ```
+ */
+export function describeError(error: unknown): string {
+  let text: string;
+  try {
+    if (error instanceof Error) {
+      const message = errorText(error);
+      const name = String(error.name);
+      if (name === "Error" || name === "") text = message || "Error";
+      else text = message ? `${name}: ${message}` : name;
+    } else if (typeof error === "object" && error !== null) {
+      text = toJson(error) ?? errorText(error);
+    } else {
+      text = errorText(error);
+    }
+  } catch {
+    // A name that refuses to become a string.
+    text = UNPRINTABLE;
+  }
+  return truncate(text);
+}
+
+function toJson(value: object): string | undefined {
+  try {
+    return JSON.stringify(value);
+  } catch {
+    return undefined; // a cycle or a BigInt: String() will do
+  }
+}
+
+/** Cuts `text` to {@linkcode MAX_ERROR_LENGTH} characters, marking the cut. */
+export function truncate(text: string): string {
+  return text.length <= MAX_ERROR_LENGTH ? text : text.slice(0, MAX_ERROR_LENGTH - 1) + "…";
 }
 
 /**

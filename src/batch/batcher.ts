@@ -8,7 +8,8 @@
  */
 
 import type { DedupeStore } from "../dedupe/store.ts";
-import { describeError, type Outcome } from "../runner/outcome.ts";
+import { describeError } from "../error_text.ts";
+import type { Outcome } from "../runner/outcome.ts";
 import type {
   BatchContext,
   BatchItem,

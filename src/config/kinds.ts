@@ -110,12 +110,16 @@ export function integer(min: number, max: number): Kind<number> {
 
 /**
  * A duration (see `duration.ts`) in milliseconds, within bounds written as
- * durations so that messages show them as declared.
+ * durations, which messages show as declared, or in milliseconds.
  */
-export function duration(min: string, max: string): Kind<number> {
-  const minMs = parseDuration(min);
-  const maxMs = parseDuration(max);
-  if (minMs === null || maxMs === null) throw new TypeError(`bad bounds ${min}..${max}`);
+export function duration(minBound: string | number, maxBound: string | number): Kind<number> {
+  const minMs = parseDuration(minBound);
+  const maxMs = parseDuration(maxBound);
+  if (minMs === null || maxMs === null) {
+    throw new TypeError(`bad bounds ${minBound}..${maxBound}`);
+  }
+  const min = boundText(minBound);
+  const max = boundText(maxBound);
   const kind = scalar(
     "a duration like 250ms, 5s, 15m or 24h",
     {
@@ -134,6 +138,12 @@ export function duration(min: string, max: string): Kind<number> {
     },
   );
   return writtenAs(kind, formatDuration);
+}
+
+/** A bound as declared, or milliseconds as a person writes them (zero as `0ms`, like the others). */
+function boundText(bound: string | number): string {
+  if (typeof bound === "string") return bound;
+  return bound === 0 ? "0ms" : formatDuration(bound);
 }
 
 /** One of a few words. */

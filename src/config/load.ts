@@ -75,26 +75,6 @@ export function draftConfig(
   };
 }
 
-/**
- * Parses and validates config text; see {@linkcode draftConfig}. Every
- * problem in the text is collected before throwing.
- *
- * @throws {ConfigError} listing every issue, in document order.
- *
- * @example
- * ```ts
- * const config = parseConfig(text, "config.yaml", { NSQWORKER_TOKEN: "s3cret" });
- * config.workers[0]?.maxInFlight; // 10
- * ```
- */
-export function parseConfig(
-  text: string,
-  file: string,
-  env: Readonly<Record<string, string | undefined>>,
-): Config {
-  return configOf(draftConfig(text, file, env));
-}
-
 /** The draft's config, or a ConfigError with its issues. */
 function configOf(draft: ConfigDraft): Config {
   if (draft.config === null) throw new ConfigError(draft.issues);
@@ -138,8 +118,9 @@ function readConfig(reader: Reader): ReadConfig {
 }
 
 /**
- * Reads and parses a config file; see {@linkcode parseConfig}. A file that
- * cannot be read is a `ConfigError` too.
+ * Reads and parses a config file (see {@linkcode draftConfig}) and throws a
+ * `ConfigError` listing every issue, in document order; a file that cannot
+ * be read is a `ConfigError` too.
  *
  * @param env where `${VAR}` references are looked up; defaults to the
  *   process environment.

@@ -20,6 +20,7 @@ import {
   oneOf,
   optionalText,
 } from "./kinds.ts";
+import { SETTING_BOUNDS } from "../runner/setting_bounds.ts";
 import { type At, describe, INVALID, type Invalid } from "./reader.ts";
 import { AS_EMPTY, complete, field, REQUIRED, type Section, section } from "./section.ts";
 import type {
@@ -56,26 +57,25 @@ export const SETTING_FIELDS = {
   ),
   max_attempts: field(
     "maxAttempts",
-    integer(1, 1000),
+    integer(SETTING_BOUNDS.maxAttempts.min, SETTING_BOUNDS.maxAttempts.max),
     5,
     "deliveries before a failing message is dead-lettered",
   ),
   requeue_delay: field(
     "requeueDelayMs",
-    duration("0ms", "1h"),
+    duration(SETTING_BOUNDS.requeueDelayMs.min, SETTING_BOUNDS.requeueDelayMs.max),
     5_000,
     "delay of the first retry; it doubles each attempt, with ±25 % jitter",
   ),
-  // nsqd refuses a REQ delay above its --max-req-timeout, 1h by default.
   max_requeue_delay: field(
     "maxRequeueDelayMs",
-    duration("0ms", "1h"),
+    duration(SETTING_BOUNDS.maxRequeueDelayMs.min, SETTING_BOUNDS.maxRequeueDelayMs.max),
     900_000,
     "cap of the retry delay; at most 1h (nsqd's --max-req-timeout)",
   ),
   timeout: field(
     "timeoutMs",
-    duration("1ms", "24h"),
+    duration(SETTING_BOUNDS.timeoutMs.min, SETTING_BOUNDS.timeoutMs.max),
     60_000,
     "handler deadline: ctx.signal aborts and the message is retried",
   ),

@@ -25,8 +25,49 @@ export type EntryContextOptions = Omit<SetupContext, keyof Publisher> & {
   readonly publisher: EntryPublisher;
 };
 
+/**
+ * `publish`, `publishMany` and `publishDeferred`, each passed on to
+ * {@linkcode ForwardingPublisher.target} as it is at the call: the one
+ * forwarding behind the entry's `ctx`, every handler's `ctx` and the
+ * publisher a reload can replace.
+ */
+export abstract class ForwardingPublisher implements Publisher {
+  /** Where the calls go. */
+  protected abstract readonly target: Publisher;
+
+  publish(topic: string, body: PublishBody): Promise<void> {
+    return this.target.publish(topic, body);
+  }
+
+  publishMany(topic: string, bodies: readonly PublishBody[]): Promise<void> {
+    return this.target.publishMany(topic, bodies);
+  }
+
+  publishDeferred(topic: string, body: PublishBody, delayMs: number): Promise<void> {
+    return this.target.publishDeferred(topic, body, delayMs);
+  }
+}
+
+/** An {@linkcode EntryPublisher} that sends every call through what `current()` gives at that call. */
+export class CurrentPublisher extends ForwardingPublisher implements EntryPublisher {
+  readonly #current: () => EntryPublisher;
+
+  constructor(current: () => EntryPublisher) {
+    super();
+    this.#current = current;
+  }
+
+  protected get target(): EntryPublisher {
+    return this.#current();
+  }
+
+  publishRaw(nsqTopic: string, body: Uint8Array): Promise<void> {
+    return this.#current().publishRaw(nsqTopic, body);
+  }
+}
+
 /** An entry's {@linkcode SetupContext}. */
-export class EntryContext implements SetupContext {
+export class EntryContext extends ForwardingPublisher implements SetupContext {
   readonly topic: string;
   readonly channel: string;
   readonly worker: string;
@@ -36,6 +77,7 @@ export class EntryContext implements SetupContext {
   readonly publisher: EntryPublisher;
 
   constructor(options: EntryContextOptions) {
+    super();
     this.topic = options.topic;
     this.channel = options.channel;
     this.worker = options.worker;
@@ -44,15 +86,7 @@ export class EntryContext implements SetupContext {
     this.publisher = options.publisher;
   }
 
-  publish(topic: string, body: PublishBody): Promise<void> {
-    return this.publisher.publish(topic, body);
-  }
-
-  publishMany(topic: string, bodies: readonly PublishBody[]): Promise<void> {
-    return this.publisher.publishMany(topic, bodies);
-  }
-
-  publishDeferred(topic: string, body: PublishBody, delayMs: number): Promise<void> {
-    return this.publisher.publishDeferred(topic, body, delayMs);
+  protected get target(): EntryPublisher {
+    return this.publisher;
   }
 }

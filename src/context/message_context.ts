@@ -4,17 +4,17 @@
  * @module
  */
 
-import type { EntryContext } from "./entry_context.ts";
+import { type EntryContext, ForwardingPublisher } from "./entry_context.ts";
 import { boundLogger } from "../observe/log.ts";
 import type { TaskMessage } from "../runner/task_runner.ts";
-import type { Logger, Message, PublishBody, WorkerContext } from "../worker/worker.ts";
+import type { Logger, Message, Publisher, WorkerContext } from "../worker/worker.ts";
 
 /**
  * A handler's `ctx`: the entry's context plus the message, its signal and
  * `touch`. The per-message logger is made only when asked for, and
  * publishing goes straight to the entry's publisher.
  */
-export class MessageContext implements WorkerContext {
+export class MessageContext extends ForwardingPublisher implements WorkerContext {
   readonly message: Message;
   readonly signal: AbortSignal;
   readonly #base: EntryContext;
@@ -22,6 +22,7 @@ export class MessageContext implements WorkerContext {
   #log: Logger | null = null;
 
   constructor(base: EntryContext, task: TaskMessage, signal: AbortSignal) {
+    super();
     this.#base = base;
     this.#task = task;
     this.message = task;
@@ -48,13 +49,7 @@ export class MessageContext implements WorkerContext {
   touch(): void {
     this.#task.touch();
   }
-  publish(topic: string, body: PublishBody): Promise<void> {
-    return this.#base.publisher.publish(topic, body);
-  }
-  publishMany(topic: string, bodies: readonly PublishBody[]): Promise<void> {
-    return this.#base.publisher.publishMany(topic, bodies);
-  }
-  publishDeferred(topic: string, body: PublishBody, delayMs: number): Promise<void> {
-    return this.#base.publisher.publishDeferred(topic, body, delayMs);
+  protected get target(): Publisher {
+    return this.#base.publisher;
   }
 }

@@ -13,8 +13,8 @@ import type { ConsumerTimings } from "../nsq/consumer.ts";
 import type { ConnectionOptions } from "../nsq/connection_options.ts";
 import { NsqPublisher } from "../entry/publisher.ts";
 import { entryKey, planReload, type ReloadPlan } from "./reload_plan.ts";
-import { describeError } from "../runner/outcome.ts";
-import type { EntryPublisher } from "../context/entry_context.ts";
+import { describeError } from "../error_text.ts";
+import { CurrentPublisher, type EntryPublisher } from "../context/entry_context.ts";
 import { RunningEntry } from "../entry/running_entry.ts";
 import type { LoadedWorker } from "../worker/worker_loader.ts";
 import { withTimeout } from "../with_timeout.ts";
@@ -47,13 +47,7 @@ export class Supervisor {
   #shutdown: Promise<void> | null = null;
   #reloading: Promise<unknown> = Promise.resolve();
   /** Entries reach the current publisher through this, so a reload can replace it. */
-  #entryPublisher: EntryPublisher = {
-    publish: (topic, body) => this.#publisher.publish(topic, body),
-    publishMany: (topic, bodies) => this.#publisher.publishMany(topic, bodies),
-    publishDeferred: (topic, body, delayMs) =>
-      this.#publisher.publishDeferred(topic, body, delayMs),
-    publishRaw: (topic, body) => this.#publisher.publishRaw(topic, body),
-  };
+  #entryPublisher: EntryPublisher = new CurrentPublisher(() => this.#publisher);
 
   constructor(options: SupervisorOptions) {
     const { config, workers } = options;
@@ -69,11 +63,6 @@ export class Supervisor {
   /** The config in force (the last one applied by `reload`). */
   get config(): Config {
     return this.#config;
-  }
-
-  /** The publisher that `ctx.publish` and dead letters use now. */
-  get publisher(): NsqPublisher {
-    return this.#publisher;
   }
 
   #createPublisher(config: Config): NsqPublisher {

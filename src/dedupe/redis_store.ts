@@ -14,6 +14,7 @@ import { Deadlines } from "./deadlines.ts";
 import type { Claim, DedupeStore } from "./store.ts";
 import { errorText } from "../error_text.ts";
 import { redact } from "../redact.ts";
+import { retryDelay } from "../backoff.ts";
 import { TIMED_OUT, withTimeout } from "../with_timeout.ts";
 import { clusterSlot } from "./cluster_slot.ts";
 import { isRedisClusterUrl, nodeUrl, parseRedisClusterUrl } from "../config/redis_cluster_url.ts";
@@ -65,6 +66,8 @@ export interface RedisStoreOptions {
 const DONE_MARK = "d";
 /** Calls waiting for redis at once, beyond which new ones fail at once (a hung server). */
 const MAX_QUEUED_COMMANDS = 10_000;
+/** The first wait before connecting again; it doubles up to `maxReconnectDelayMs`. */
+const FIRST_RECONNECT_DELAY_MS = 50;
 
 /** A Lua script, run by its SHA1 (EVALSHA) and sent whole only when redis does not have it. */
 interface Script {
@@ -289,7 +292,7 @@ export class RedisStore implements DedupeStore {
       connectTimeout: connectTimeoutMs,
       // Never give up: the store recovers whenever redis comes back.
       reconnectStrategy: (retries: number) => {
-        const delayMs = this.#retryDelay(retries, maxReconnectDelayMs);
+        const delayMs = retryDelay(retries + 1, FIRST_RECONNECT_DELAY_MS, maxReconnectDelayMs);
         this.#reconnectAt = performance.now() + delayMs;
         return delayMs;
       },
@@ -374,7 +377,7 @@ export class RedisStore implements DedupeStore {
       (error) => {
         if (this.#closed !== null) return;
         this.#lost(error);
-        const delayMs = this.#retryDelay(retries, maxDelayMs);
+        const delayMs = retryDelay(retries + 1, FIRST_RECONNECT_DELAY_MS, maxDelayMs);
         this.#reconnectAt = performance.now() + delayMs;
         this.#retryTimer = setTimeout(() => {
           this.#retryTimer = undefined;
@@ -382,10 +385,6 @@ export class RedisStore implements DedupeStore {
         }, delayMs);
       },
     );
-  }
-
-  #retryDelay(retries: number, maxDelayMs: number): number {
-    return Math.min(50 * 2 ** Math.min(retries, 10), maxDelayMs) + Math.floor(Math.random() * 50);
   }
 
   /** Where the store points: `host:port/db`, without credentials. */

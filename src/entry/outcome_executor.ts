@@ -11,8 +11,9 @@ import type { EntryPublisher } from "../context/entry_context.ts";
 import type { EntryStats } from "../observe/entry_stats.ts";
 import { isLogged } from "../observe/log.ts";
 import type { NsqMessage } from "../nsq/nsq_message.ts";
-import { retryDelay } from "../runner/backoff.ts";
-import { describeError, type Outcome, type StoreFailure } from "../runner/outcome.ts";
+import { retryDelay } from "../backoff.ts";
+import { describeError } from "../error_text.ts";
+import type { Outcome, StoreFailure } from "../runner/outcome.ts";
 import type { EntryTracer } from "./tracing.ts";
 import type { Logger } from "../worker/worker.ts";
 

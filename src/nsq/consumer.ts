@@ -18,6 +18,7 @@ import { ReaderConnection } from "./reader_connection.ts";
 import { planRdy, scarceSliceMs } from "./rdy_planner.ts";
 import { TokenBucket } from "./token_bucket.ts";
 import { asError, errorText } from "../error_text.ts";
+import { NO_JITTER, retryDelay } from "../backoff.ts";
 
 /** Timings of discovery and reconnection; the defaults suit production. */
 export interface ConsumerTimings {
@@ -113,7 +114,7 @@ export class Consumer {
   #options: ConsumerOptions;
   #timings: ConsumerTimings;
   #slots = new Map<string, Slot>();
-  #maxInFlight: number;
+  readonly #maxInFlight: number;
   #paused = false;
   #stopping = false;
   #started = false;
@@ -160,12 +161,6 @@ export class Consumer {
       this.#connect(slot);
     }
     if (this.#options.lookupdUrls.length > 0) void this.#poll();
-  }
-
-  /** True when at least one connection is subscribed. */
-  get isConnected(): boolean {
-    for (const slot of this.#slots.values()) if (slot.link?.connection.isReady) return true;
-    return false;
   }
 
   /**
@@ -219,12 +214,6 @@ export class Consumer {
   /** Gives RDY back. */
   resume(): void {
     this.#paused = false;
-    this.#balance();
-  }
-
-  /** Changes the total RDY (the rate limiter lowers it). */
-  setMaxInFlight(maxInFlight: number): void {
-    this.#maxInFlight = maxInFlight;
     this.#balance();
   }
 
@@ -383,10 +372,8 @@ export class Consumer {
       return;
     }
     slot.failures++;
-    const delay = Math.min(
-      this.#timings.reconnectMaxMs,
-      this.#timings.reconnectMinMs * 2 ** Math.min(slot.failures - 1, 20),
-    );
+    const { reconnectMinMs, reconnectMaxMs } = this.#timings;
+    const delay = retryDelay(slot.failures, reconnectMinMs, reconnectMaxMs, NO_JITTER);
     log.warning("nsqd connection lost; reconnecting", {
       nsqd: address,
       error: error?.message ?? "closed",

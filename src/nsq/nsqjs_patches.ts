@@ -81,8 +81,6 @@ export interface NsqjsReader extends NsqjsConnection {
   readonly msgTimeout: number;
   /** nsqd's largest accepted RDY; 0 before IDENTIFY. */
   readonly maxRdyCount: number;
-  /** What nsqd answered to IDENTIFY; null before. */
-  readonly negotiated: Readonly<Record<string, unknown>> | null;
   setRdy(count: number): void;
   /** Sends CLS. */
   requestClose(): void;
@@ -455,10 +453,6 @@ function withDrain(base: any): any {
           this.statemachine.goto("ERROR", asError(error));
         }
       };
-    }
-
-    get negotiated(): Readonly<Record<string, unknown>> | null {
-      return this.statemachine?.identifyResponse ?? null;
     }
 
     requestClose(): void {

@@ -114,11 +114,6 @@ export class ReaderConnection {
     return this.#conn.msgTimeout || 60_000;
   }
 
-  /** What nsqd answered to IDENTIFY (its settings for this connection); null before. */
-  get negotiated(): Readonly<Record<string, unknown>> | null {
-    return this.#conn.negotiated;
-  }
-
   /** nsqd's largest accepted RDY. */
   get maxRdyCount(): number {
     return this.#conn.maxRdyCount || 2500;

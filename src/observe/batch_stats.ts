@@ -7,16 +7,10 @@
  */
 
 import { DURATION_BUCKETS_MS } from "./entry_stats.ts";
+import { Histogram, type HistogramSnapshot } from "./histogram.ts";
 
 /** Upper bounds of the items-per-batch histogram's buckets; the last bucket is +Inf. */
 export const BATCH_ITEMS_BUCKETS = [1, 5, 10, 25, 50, 100, 250, 500, 1000, 2500] as const;
-
-/** A histogram as shown: cumulative counts per bucket (then +Inf), sum and count. */
-export interface HistogramSnapshot {
-  readonly buckets: readonly number[];
-  readonly sum: number;
-  readonly count: number;
-}
 
 /** A point-in-time copy of an entry's batch figures. */
 export interface BatchStatsSnapshot {
@@ -29,35 +23,6 @@ export interface BatchStatsSnapshot {
   readonly items: HistogramSnapshot;
   /** `handleBatch` durations in milliseconds, over `DURATION_BUCKETS_MS`. */
   readonly durationMs: HistogramSnapshot;
-}
-
-/** Counts into fixed buckets. */
-class Histogram {
-  readonly #bounds: readonly number[];
-  readonly #counts: number[];
-  #sum = 0;
-  #count = 0;
-
-  constructor(bounds: readonly number[]) {
-    this.#bounds = bounds;
-    this.#counts = new Array<number>(bounds.length + 1).fill(0);
-  }
-
-  observe(value: number): void {
-    const i = this.#bounds.findIndex((bound) => value <= bound);
-    this.#counts[i === -1 ? this.#bounds.length : i]!++;
-    this.#sum += value;
-    this.#count++;
-  }
-
-  snapshot(): HistogramSnapshot {
-    let running = 0;
-    return {
-      buckets: this.#counts.map((n) => running += n),
-      sum: this.#sum,
-      count: this.#count,
-    };
-  }
 }
 
 /** One entry's batch figures, updated once per batch. */

@@ -5,6 +5,7 @@
  * @module
  */
 
+import { Histogram } from "./histogram.ts";
 import { type Outcome, OUTCOME_KINDS, type StoreFailure } from "../runner/outcome.ts";
 
 /** Upper bounds (ms) of the handler duration histogram's buckets; the last bucket is +Inf. */
@@ -59,9 +60,7 @@ export class EntryStats {
   dedupeBypassed = 0;
   invalidTraceParents = 0;
   readonly #inFlight: () => number;
-  #buckets = new Array<number>(DURATION_BUCKETS_MS.length + 1).fill(0);
-  #sum = 0;
-  #count = 0;
+  readonly #durations = new Histogram(DURATION_BUCKETS_MS);
 
   /**
    * `inFlight` reads the messages in flight from their one owner, the
@@ -85,22 +84,12 @@ export class EntryStats {
       if (failure.bypassed) this.dedupeBypassed++;
     }
     const duration = "durationMs" in outcome ? outcome.durationMs : null;
-    if (duration !== null) this.#observe(duration);
-  }
-
-  #observe(ms: number): void {
-    let i = 0;
-    while (i < DURATION_BUCKETS_MS.length && ms > DURATION_BUCKETS_MS[i]!) i++;
-    this.#buckets[i]!++;
-    this.#sum += ms;
-    this.#count++;
+    if (duration !== null) this.#durations.observe(duration);
   }
 
   /** A copy of the figures, with p50/p99 estimated from the buckets (their upper bounds). */
   snapshot(): EntryStatsSnapshot {
-    const cumulative: number[] = [];
-    let running = 0;
-    for (const n of this.#buckets) cumulative.push(running += n);
+    const durations = this.#durations.snapshot();
     return {
       outcomes: { ...this.outcomes },
       deadLetterFailures: this.deadLetterFailures,
@@ -108,19 +97,11 @@ export class EntryStats {
       dedupeBypassed: this.dedupeBypassed,
       invalidTraceParents: this.invalidTraceParents,
       inFlight: this.inFlight,
-      durationBuckets: cumulative,
-      durationSumMs: this.#sum,
-      durationCount: this.#count,
-      durationP50Ms: this.#quantile(cumulative, 0.5),
-      durationP99Ms: this.#quantile(cumulative, 0.99),
+      durationBuckets: durations.buckets,
+      durationSumMs: durations.sum,
+      durationCount: durations.count,
+      durationP50Ms: this.#durations.quantile(0.5, durations),
+      durationP99Ms: this.#durations.quantile(0.99, durations),
     };
-  }
-
-  #quantile(cumulative: readonly number[], q: number): number | null {
-    if (this.#count === 0) return null;
-    const rank = Math.ceil(q * this.#count);
-    const i = cumulative.findIndex((n) => n >= rank);
-    // Beyond the last bound all we know is "more than" it.
-    return DURATION_BUCKETS_MS[i] ?? DURATION_BUCKETS_MS[DURATION_BUCKETS_MS.length - 1]!;
   }
 }

@@ -31,6 +31,7 @@ import {
 import type { LogConfig, LogLevel } from "../config/types.ts";
 import type { Logger } from "../worker/worker.ts";
 import { errorText } from "../error_text.ts";
+import { writeAllSync } from "../write_all_sync.ts";
 import { activeTraceIds, TRACING_ON } from "./tracing_switch.ts";
 
 /** Options of {@link setupLogging}. */
@@ -225,14 +226,9 @@ function text(message: unknown): string {
   return typeof message === "string" ? message : renderInline(message);
 }
 
-const encoder = new TextEncoder();
-
 function writeStdout(line: string): void {
   try {
-    let bytes = encoder.encode(line + "\n");
-    // writeSync may write part of the buffer; looping keeps lines whole and
-    // in order.
-    while (bytes.length > 0) bytes = bytes.subarray(Deno.stdout.writeSync(bytes));
+    writeAllSync(Deno.stdout, line + "\n");
   } catch {
     // stdout is gone (closed pipe): there is nowhere left to report it.
   }

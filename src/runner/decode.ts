@@ -6,7 +6,7 @@
  */
 
 import type { Decode } from "../worker/worker.ts";
-import { describeError } from "./outcome.ts";
+import { describeError } from "../error_text.ts";
 
 /**
  * Thrown by {@linkcode decodeBody} when a body cannot be decoded; the message

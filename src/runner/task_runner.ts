@@ -10,18 +10,14 @@ import type { Claim, DedupeStore } from "../dedupe/store.ts";
 import { PermanentError } from "../worker/permanent_error.ts";
 import { isPromiseLike } from "../is_promise_like.ts";
 import type { Message, WorkerContext, WorkerDefinition } from "../worker/worker.ts";
-import { retryDelay } from "./backoff.ts";
+import { retryDelay } from "../backoff.ts";
+import { SETTING_BOUNDS } from "./setting_bounds.ts";
 import { readNow, turnNow } from "./clock.ts";
 import { Deadline, touchPeriod } from "./deadline.ts";
 import { decodeBody, DecodeError } from "./decode.ts";
 import { checkWithSchema } from "../worker/standard_schema.ts";
-import {
-  type DeadReason,
-  describeError,
-  type Outcome,
-  type StoreFailure,
-  truncate,
-} from "./outcome.ts";
+import { describeError, truncate } from "../error_text.ts";
+import type { DeadReason, Outcome, StoreFailure } from "./outcome.ts";
 import { TimerQueue } from "./timer_queue.ts";
 
 /** A message as the runner sees it: the worker's {@linkcode Message} plus what the connection offers. */
@@ -99,9 +95,6 @@ export const LEASE_MARGIN_MS = 10_000;
  * twice), and then this copy is finished as a duplicate.
  */
 export const BUSY_DELAY_RANGE_MS = { min: 1_000, max: 5_000 } as const;
-
-/** setTimeout fires at once for anything longer. */
-const MAX_TIMER_MS = 2_147_483_647;
 
 const DUPLICATE: Outcome = Object.freeze({ kind: "duplicate" });
 const DONE: Claim = Object.freeze({ status: "done" });
@@ -190,23 +183,8 @@ export class TaskRunner {
 
   /** Creates a runner; throws a `RangeError` on settings out of bounds. */
   constructor(options: TaskRunnerOptions) {
+    checkSettings(options.settings);
     const { maxAttempts, requeueDelayMs, maxRequeueDelayMs, timeoutMs } = options.settings;
-    if (!Number.isSafeInteger(maxAttempts) || maxAttempts < 1) {
-      throw invalidSetting("maxAttempts", "a positive integer", maxAttempts);
-    }
-    if (!(requeueDelayMs >= 0 && requeueDelayMs <= MAX_TIMER_MS)) {
-      throw invalidSetting("requeueDelayMs", `a number from 0 to ${MAX_TIMER_MS}`, requeueDelayMs);
-    }
-    if (!(maxRequeueDelayMs >= 0 && maxRequeueDelayMs <= MAX_TIMER_MS)) {
-      throw invalidSetting(
-        "maxRequeueDelayMs",
-        `a number from 0 to ${MAX_TIMER_MS}`,
-        maxRequeueDelayMs,
-      );
-    }
-    if (!(timeoutMs >= 1 && timeoutMs <= MAX_TIMER_MS)) {
-      throw invalidSetting("timeoutMs", `a number from 1 to ${MAX_TIMER_MS}`, timeoutMs);
-    }
     this.#worker = options.worker;
     this.#scope = options.scope;
     this.#maxAttempts = maxAttempts;
@@ -577,10 +555,18 @@ function dead(reason: DeadReason, error: string, durationMs: number | null): Out
   return { kind: "dead", reason, error, durationMs };
 }
 
-function invalidSetting(name: string, expected: string, value: unknown): RangeError {
-  return new RangeError(
-    `Cannot create a task runner as 'settings.${name}' must be ${expected}: current value is ${
-      String(value)
-    }`,
-  );
+/** Throws a `RangeError` naming the first setting outside its {@linkcode SETTING_BOUNDS}. */
+function checkSettings(settings: TaskSettings): void {
+  for (const name of Object.keys(SETTING_BOUNDS) as (keyof TaskSettings)[]) {
+    const { min, max } = SETTING_BOUNDS[name];
+    const value = settings[name];
+    // A count of attempts is whole; a duration may be any number of milliseconds.
+    const count = name === "maxAttempts";
+    if (value >= min && value <= max && (!count || Number.isInteger(value))) continue;
+    throw new RangeError(
+      `Cannot create a task runner as 'settings.${name}' must be ${
+        count ? "an integer" : "a number"
+      } from ${min} to ${max}: current value is ${String(value)}`,
+    );
+  }
 }

@@ -7,7 +7,7 @@
  * @module
  */
 
-import { describeError, MAX_ERROR_LENGTH } from "../runner/outcome.ts";
+import { describeError, MAX_ERROR_LENGTH } from "../error_text.ts";
 import { isPromiseLike } from "../is_promise_like.ts";
 
 /** A schema that implements Standard Schema v1, with its input and output types. */

@@ -87,25 +87,6 @@ export function moduleSource(workersDir: URL = WORKERS_DIR): WorkerSource {
   };
 }
 
-/**
- * Imports `workers/<name>.ts`, checks its default export and merges
- * `entryOptions` over the worker's own `options`; throws the first problem.
- */
-export async function loadWorker(
-  name: string,
-  entryOptions: Readonly<WorkerOptions> = {},
-  workersDir: URL = WORKERS_DIR,
-): Promise<LoadedWorker> {
-  const file = workerFile(name);
-  const definition = checkDefinition(file, await moduleSource(workersDir)(name));
-  if (Array.isArray(definition)) throw new WorkerLoadError(definition[0]!);
-  const problems = optionProblems(file, definition.options, entryOptions);
-  if (problems.length > 0) {
-    throw new WorkerLoadError(`${file}: options.${problems[0]!.key} ${problems[0]!.problem}`);
-  }
-  return loaded(name, file, definition, entryOptions);
-}
-
 /** The workers of a config, by entry index, and every problem found loading them. */
 export interface LoadedWorkers {
   readonly workers: ReadonlyMap<number, LoadedWorker>;

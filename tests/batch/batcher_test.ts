@@ -11,6 +11,7 @@ import type { Outcome } from "../../src/runner/outcome.ts";
 import { type TaskMessage, TaskRunner } from "../../src/runner/task_runner.ts";
 import type { BatchContext, BatchItem, Logger, WorkerDefinition } from "../../src/worker/worker.ts";
 import { fakeContext } from "../helpers/fakes.ts";
+import { waitFor } from "../helpers/nsq.ts";
 
 const encoder = new TextEncoder();
 const SCOPE = "sink/batch";
@@ -18,6 +19,8 @@ const SCOPE = "sink/batch";
 interface Harness {
   run(message: TaskMessage): Promise<Outcome>;
   readonly batcher: Batcher;
+  /** Messages the runner has had join a batch. */
+  readonly joined: number;
   readonly reports: BatchReport[];
   readonly errors: string[];
   readonly signals: AbortSignal[];
@@ -44,6 +47,7 @@ function harness(
   };
   // deno-lint-ignore prefer-const
   let batcher: Batcher;
+  let joined = 0;
   const runner = new TaskRunner({
     worker,
     scope: SCOPE,
@@ -51,7 +55,10 @@ function harness(
     store,
     context: (message, signal) => fakeContext(message, signal),
     random: () => 0.5,
-    join: (attempt) => batcher.join(attempt),
+    join: (attempt) => {
+      joined++;
+      return batcher.join(attempt);
+    },
   });
   batcher = new Batcher({
     handleBatch,
@@ -71,6 +78,9 @@ function harness(
   return {
     run: (m) => Promise.resolve(runner.run(m, options.stop)),
     batcher,
+    get joined() {
+      return joined;
+    },
     reports,
     errors,
     signals,
@@ -224,7 +234,7 @@ Deno.test("drain hands the partial batch over at once", async () => {
     calls.push(items.length);
   }, { size: 10, waitMs: 60_000 });
   const pending = Promise.all([h.run(message(1)), h.run(message(2))]);
-  await new Promise((resolve) => setTimeout(resolve, 0));
+  await waitFor(() => h.joined === 2, { message: "both in the batch" });
   h.batcher.drain();
   assert.deepEqual(kinds(await pending), ["finish", "finish"]);
   assert.deepEqual(calls, [2]);

@@ -11,7 +11,7 @@ import {
   findDenort,
   permissionFlags,
 } from "../../tools/compile.ts";
-import { loadWorker, WORKERS_DIR } from "../../src/worker/worker_loader.ts";
+import { loadWorkers, moduleSource, WORKERS_DIR } from "../../src/worker/worker_loader.ts";
 import { workerNames } from "../../src/worker/worker_names.ts";
 import { startNsq, uniqueTopic, waitFor } from "../helpers/nsq.ts";
 
@@ -36,9 +36,15 @@ Deno.test("the binary embeds workers/ and gets no run, ffi or blanket permission
 Deno.test("every module under workers/ loads through the loader", async () => {
   const names = await workerNames(WORKERS_DIR);
   assert.ok(names.includes("demo/pageview"));
-  for (const name of names) {
-    const worker = await loadWorker(name);
-    const { handle, handleBatch } = worker.definition;
+  const location = { file: "config.yaml", line: 1, col: 1 };
+  const { workers, issues } = await loadWorkers(
+    names.map((name, index) => ({ index, name, location, options: {} })),
+    {},
+    moduleSource(),
+  );
+  assert.deepEqual(issues, []);
+  for (const [index, name] of names.entries()) {
+    const { handle, handleBatch } = workers.get(index)!.definition;
     assert.equal(typeof (handle ?? handleBatch), "function", name);
   }
 });

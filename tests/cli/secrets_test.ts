@@ -13,7 +13,7 @@
 import assert from "node:assert/strict";
 import { main } from "../../src/cli/cli.ts";
 import { ConfigError } from "../../src/config/config_error.ts";
-import { parseConfig } from "../../src/config/load.ts";
+import { loadConfig } from "../../src/config/load.ts";
 import { startDaemon, TempDir } from "../helpers/daemon_process.ts";
 import { startInProcess } from "../helpers/in_process.ts";
 import { startNsq, uniqueTopic, waitFor } from "../helpers/nsq.ts";
@@ -215,9 +215,8 @@ Deno.test("list and check print no secret; the parsed config keeps them for the 
   assertAbsent(secrets, "check", check.out + check.err);
 
   // The same values through ${VAR}: they reach the config, where the daemon needs them.
-  const config = parseConfig(
-    secretConfig({ auth: "${A}", token: "${T}", redis: "${R}" }),
-    "config.yaml",
+  const config = await loadConfig(
+    await dir.writeConfig(secretConfig({ auth: "${A}", token: "${T}", redis: "${R}" }), "env.yaml"),
     { A: secrets.auth, T: secrets.token, R: secrets.redis },
   );
   assert.equal(config.nsq.authSecret, secrets.auth);
@@ -243,14 +242,13 @@ Deno.test("config errors never quote a secret", async () => {
     assertAbsent(secrets, `${command}'s error output`, result.out + result.err);
   }
   // Secrets of the wrong type are described by their type only.
-  assert.throws(
-    () =>
-      parseConfig(
-        "nsq: {nsqd_tcp_addresses: [127.0.0.1:4150], auth_secret: [s3cr3tvalue]}\n" +
-          "workers: [{topic: t, channel: c, worker: w}]\n",
-        "config.yaml",
-        {},
-      ),
+  const wrongType = await dir.writeConfig(
+    "nsq: {nsqd_tcp_addresses: [127.0.0.1:4150], auth_secret: [s3cr3tvalue]}\n" +
+      "workers: [{topic: t, channel: c, worker: w}]\n",
+    "wrong_type.yaml",
+  );
+  await assert.rejects(
+    loadConfig(wrongType, {}),
     (error: unknown) =>
       error instanceof ConfigError && !error.message.includes("s3cr3tvalue") &&
       /auth_secret must be/.test(error.message),

@@ -8,7 +8,7 @@
 
 import assert from "node:assert/strict";
 import { ConfigError } from "../../src/config/config_error.ts";
-import { parseConfig } from "../../src/config/load.ts";
+import { loadConfig } from "../../src/config/load.ts";
 import { createHandler, type HandlerDeps, sameSecret } from "../../src/daemon/http/handler.ts";
 import { startHttpServer } from "../../src/daemon/http/server.ts";
 import type { EntrySnapshot } from "../../src/daemon/http/snapshot.ts";
@@ -309,31 +309,30 @@ Deno.test("sameSecret compares whole secrets of any length", async () => {
   assert.equal(await sameSecret("ünïcode ✓", "ünïcode ✓"), true);
 });
 
-Deno.test("config: a non-loopback http.listen without a token is refused", () => {
-  const yaml = (...http: string[]) =>
-    "nsq: {nsqd_tcp_addresses: [127.0.0.1:4150]}\nhttp:\n" +
-    http.map((line) => `  ${line}\n`).join("") +
-    "workers: [{topic: t, channel: c, worker: demo/pageview}]\n";
+Deno.test("config: a non-loopback http.listen without a token is refused", async () => {
+  await using dir = await TempDir.create();
+  const file = (...http: string[]) =>
+    dir.writeConfig(
+      "nsq: {nsqd_tcp_addresses: [127.0.0.1:4150]}\nhttp:\n" +
+        http.map((line) => `  ${line}\n`).join("") +
+        "workers: [{topic: t, channel: c, worker: demo/pageview}]\n",
+    );
   const notLoopback = (error: unknown) =>
     error instanceof ConfigError && /which is not loopback: set http\.token/.test(error.message);
   for (const listen of ["0.0.0.0:4190", "'[::]:4190'", "10.1.2.3:80", "example.com:4190"]) {
-    assert.throws(
-      () => parseConfig(yaml(`listen: ${listen}`), "config.yaml", {}),
-      notLoopback,
-      listen,
-    );
-    assert.throws(
-      () => parseConfig(yaml(`listen: ${listen}`, "token: ${T:-}"), "config.yaml", {}),
+    await assert.rejects(loadConfig(await file(`listen: ${listen}`), {}), notLoopback, listen);
+    await assert.rejects(
+      loadConfig(await file(`listen: ${listen}`, "token: ${T:-}"), {}),
       notLoopback,
       `${listen} with an empty token`,
     );
-    const withToken = parseConfig(yaml(`listen: ${listen}`, "token: ${T}"), "config.yaml", {
+    const withToken = await loadConfig(await file(`listen: ${listen}`, "token: ${T}"), {
       T: "s3cret",
     });
     assert.equal(withToken.http.token, "s3cret");
   }
   for (const listen of ["127.0.0.1:4190", "localhost:0", "'[::1]:4190'"]) {
-    assert.equal(parseConfig(yaml(`listen: ${listen}`), "config.yaml", {}).http.token, null);
+    assert.equal((await loadConfig(await file(`listen: ${listen}`), {})).http.token, null);
   }
 });
 

@@ -5,7 +5,6 @@
  */
 
 import assert from "node:assert/strict";
-import { parseConfig } from "../../src/config/load.ts";
 import { MemoryStore } from "../../src/dedupe/memory_store.ts";
 import { logger } from "../../src/observe/log.ts";
 import { NsqPublisher } from "../../src/entry/publisher.ts";
@@ -15,6 +14,7 @@ import { PLAIN_CONNECTION } from "../helpers/fakes.ts";
 import { startDaemon, TempDir } from "../helpers/daemon_process.ts";
 import { deferred } from "../helpers/in_process.ts";
 import { startNsq, uniqueTopic, waitFor } from "../helpers/nsq.ts";
+import { validConfig } from "../helpers/valid_config.ts";
 
 Deno.test("SIGTERM while a worker's setup() still runs ends the daemon with 0", async () => {
   await using nsq = await startNsq({ lookupd: false });
@@ -30,10 +30,8 @@ Deno.test("SIGTERM while a worker's setup() still runs ends the daemon with 0", 
 });
 
 Deno.test("an entry stopped while its setup() runs still gets its teardown()", async () => {
-  const config = parseConfig(
+  const config = validConfig(
     "nsq:\n  nsqd_tcp_addresses: [127.0.0.1:1]\nworkers:\n  - { topic: t, channel: c, worker: w }\n",
-    "test.yaml",
-    {},
   );
   const setup = deferred();
   let tornDown = 0;

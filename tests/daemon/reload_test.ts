@@ -1,10 +1,10 @@
 import assert from "node:assert/strict";
-import { parseConfig } from "../../src/config/load.ts";
 import { planReload } from "../../src/daemon/reload_plan.ts";
 import type { WorkerDefinition } from "../../src/worker/worker.ts";
 import { workerFile } from "../../src/worker/worker_loader.ts";
 import { startInProcess } from "../helpers/in_process.ts";
 import { startNsq, uniqueTopic, waitFor } from "../helpers/nsq.ts";
+import { validConfig } from "../helpers/valid_config.ts";
 
 function config(entries: string, extra = ""): string {
   return `
@@ -15,7 +15,7 @@ workers:
 ${entries}`;
 }
 
-const parse = (text: string) => parseConfig(text, "c.yaml", {});
+const parse = (text: string) => validConfig(text, "c.yaml");
 
 Deno.test("planReload sorts entries into added, removed, changed and unchanged", () => {
   const before = parse(config(`
@@ -72,10 +72,8 @@ Deno.test("reload: untouched entries keep consuming, changed restart, added star
   const { supervisor } = daemon;
   await waitFor(() => supervisor.readiness().ready);
   const kept = supervisor.entries[0]!;
-  const next = parseConfig(
+  const next = validConfig(
     head + entry(keep!) + entry(change!, ", max_in_flight: 3") + entry(add!),
-    "test.yaml",
-    {},
   );
   const workers = next.workers.map((e) => ({
     name: e.worker,

@@ -10,6 +10,7 @@ import type { NsqMessage } from "../../src/nsq/nsq_message.ts";
 import type { Logger } from "../../src/worker/worker.ts";
 import { type NsqCluster, type Nsqd, startNsq, uniqueTopic, waitFor } from "../helpers/nsq.ts";
 import { trapUncaught } from "../helpers/fakes.ts";
+import { startTcpRelay } from "../helpers/tcp_relay.ts";
 
 const CHANNEL = "consumer_test";
 const HOST = "127.0.0.1";
@@ -192,13 +193,13 @@ for (const [nsqds, expected] of [[2, [2, 3]], [3, [1, 2, 2]]] as const) {
       timings: { lookupdPollIntervalMs: 100 },
       holdMs: 2,
     });
-    assert.equal(run.consumer.isConnected, false);
+    assert.deepEqual(run.consumer.status().connected, []);
 
     // Readiness from our own tracking (nsqjs's Reader never fires `ready` with two nsqd).
     await waitFor(() => run.consumer.status().connected.length === nsqds, {
       message: `${nsqds} connections`,
     });
-    assert.equal(run.consumer.isConnected, true);
+    assert.notEqual(run.consumer.status().connected.length, 0);
     const status = run.consumer.status();
     assert.deepEqual([...status.connected].sort(), nsq.nsqds.map((n) => n.tcpAddress).sort());
     assert.deepEqual(status.disconnected, []);
@@ -353,17 +354,24 @@ Deno.test("a frozen nsqd is found dead by the idle timeout; the consumer reconne
   await using nsq = await startNsq({ lookupd: false });
   const nsqd = nsq.nsqds[0]!;
   const topic = uniqueTopic("sigstop");
+  // Through a relay that counts nsqd's heartbeats.
+  await using relay = startTcpRelay(nsqd.tcpPort);
   await using run = consume({
     topic,
-    nsqdAddresses: [hostPort(nsqd)],
+    nsqdAddresses: [{ host: HOST, port: relay.port }],
     // nsqjs takes both in whole seconds.
     connection: { heartbeatIntervalMs: 1_000, idleTimeoutMs: 2_000 },
     timings: { reconnectMinMs: 50, reconnectMaxMs: 200 },
   });
   await waitFor(() => run.log.count("connected to nsqd") === 1, { message: "connected" });
-  // Idle longer than the idle timeout: heartbeats keep a live nsqd's connection up.
-  await new Promise((resolve) => setTimeout(resolve, 2_500));
+  // Idle longer than the idle timeout (three heartbeats, a second apart, after
+  // IDENTIFY's answer): heartbeats keep a live nsqd's connection up.
+  await waitFor(() => relay.seen("_heartbeat_") >= 3, {
+    message: "three heartbeats",
+    timeoutMs: 10_000,
+  });
   assert.equal(run.log.count("nsqd connection lost; reconnecting"), 0);
+  assert.equal(relay.accepted, 1, "one connection, never replaced");
 
   const pid = await pidOf(nsqd);
   Deno.kill(pid, "SIGSTOP");
@@ -375,7 +383,7 @@ Deno.test("a frozen nsqd is found dead by the idle timeout; the consumer reconne
       message: "the connection to a frozen nsqd to be given up by the idle timeout",
       timeoutMs: 10_000,
     });
-    assert.equal(run.consumer.isConnected, false);
+    assert.deepEqual(run.consumer.status().connected, []);
   } finally {
     Deno.kill(pid, "SIGCONT");
   }
@@ -403,7 +411,7 @@ Deno.test("reconnects to an nsqd restarted on the same ports and consumes again"
   await waitFor(() => run.log.count("nsqd connection lost; reconnecting") > 0, {
     message: "the loss to be logged",
   });
-  assert.equal(run.consumer.isConnected, false);
+  assert.deepEqual(run.consumer.status().connected, []);
   await nsqd.start();
   await waitFor(() => run.log.count("reconnected to nsqd") === 1, { message: "reconnected" });
   const events = run.log.messagesFor(nsqd.tcpAddress).filter((m) => m !== "nsqd error");
@@ -473,7 +481,7 @@ Deno.test({
     { message: "the failure to be logged, or to escape" },
   );
   assert.deepEqual(uncaught.errors.map(String), [], "errors escaped to the process");
-  assert.equal(run.consumer.isConnected, false);
+  assert.deepEqual(run.consumer.status().connected, []);
 });
 
 Deno.test("a message held while its nsqd goes away stays in flight, and its RDY is given back only once it is answered", async () => {

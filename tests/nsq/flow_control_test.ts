@@ -1,14 +1,15 @@
 /**
  * Flow control against real nsqd, where it can break: RDY moving between
- * connections while handlers still run, scarce RDY over many nsqd, and a
- * lowered `max_in_flight` while messages are on the wire.
+ * connections while handlers still run, scarce RDY over many nsqd, and
+ * messages that nsqd sends past a lowered RDY it has not read yet.
  */
 import assert from "node:assert/strict";
 import { Consumer, type ConsumerOptions } from "../../src/nsq/consumer.ts";
 import type { NsqMessage } from "../../src/nsq/nsq_message.ts";
 import type { Logger } from "../../src/worker/worker.ts";
 import { PLAIN_CONNECTION } from "../helpers/fakes.ts";
-import { type Nsqd, startNsq, uniqueTopic, waitFor } from "../helpers/nsq.ts";
+import { type NsqCluster, type Nsqd, startNsq, uniqueTopic, waitFor } from "../helpers/nsq.ts";
+import { startTcpRelay } from "../helpers/tcp_relay.ts";
 
 const CHANNEL = "flow_control_test";
 const QUIET: Logger = { debug() {}, info() {}, warning() {}, error() {} };
@@ -64,15 +65,11 @@ function consume(
       timers.add(timer);
     },
   });
-  let limit = options.maxInFlight ?? 1;
+  const limit = options.maxInFlight ?? 1;
   consumer.start();
   return {
     consumer,
     state,
-    setMaxInFlight(value: number) {
-      limit = value;
-      consumer.setMaxInFlight(value);
-    },
     /** Finishes every held message now; later ones are held `nextHoldMs`. */
     releaseAll(nextHoldMs: number) {
       holdMs = nextHoldMs;
@@ -87,6 +84,54 @@ function consume(
 }
 
 const hostPort = (nsqd: Nsqd) => ({ host: "127.0.0.1", port: nsqd.tcpPort });
+
+/**
+ * Two nsqd with `topic`'s channel, the first behind a relay and the second
+ * stopped: start a consumer on `nsqdAddresses`, then call `halveUnread`.
+ */
+async function unreadRdy(prefix: string) {
+  const nsq = await startNsq({ nsqds: 2, lookupd: false });
+  const topic = uniqueTopic(prefix);
+  for (let i = 0; i < 2; i++) await nsq.createChannel(topic, CHANNEL, i);
+  const [first, second] = nsq.nsqds as [Nsqd, Nsqd];
+  await second.stop();
+  const relay = startTcpRelay(first.tcpPort);
+  return {
+    nsq,
+    relay,
+    topic,
+    nsqdAddresses: [{ host: "127.0.0.1", port: relay.port }, hostPort(second)],
+    /**
+     * Once the first nsqd has read RDY `maxInFlight`, holds what the
+     * consumer sends it and brings the second nsqd up: the consumer halves
+     * the first's RDY and, after the grace of that cut, gives the other half
+     * to the second. The first nsqd has not read the cut, so it may still
+     * send up to `maxInFlight`.
+     */
+    async halveUnread(consumer: Consumer, maxInFlight: number): Promise<void> {
+      await waitFor(async () => await readyCount(nsq, topic, 0) === maxInFlight, {
+        message: `RDY ${maxInFlight} read by the first nsqd`,
+      });
+      relay.hold();
+      await second.start();
+      await waitFor(
+        () => consumer.status().connected.length === 2 && consumer.status().rdy === maxInFlight,
+        { message: "RDY shared between the two nsqd" },
+      );
+      assert.equal(await readyCount(nsq, topic, 0), maxInFlight, "the cut is still unread");
+    },
+    async [Symbol.asyncDispose]() {
+      await relay.close();
+      await nsq.close();
+    },
+  };
+}
+
+/** The RDY count that nsqd `index` has read from the consumer of `topic`. */
+async function readyCount(nsq: NsqCluster, topic: string, index: number): Promise<number | null> {
+  const channel = await nsq.channel(topic, CHANNEL, index);
+  return channel?.clients[0]?.ready_count ?? null;
+}
 
 Deno.test("RDY moving between 3 nsqd never lets nsqd send more than max_in_flight", async () => {
   await using nsq = await startNsq({ nsqds: 3, lookupd: false });
@@ -117,33 +162,25 @@ Deno.test("RDY moving between 3 nsqd never lets nsqd send more than max_in_fligh
   }
 });
 
-Deno.test("a lowered max_in_flight holds back what nsqd already sent: no handler beyond it", async () => {
-  await using nsq = await startNsq({ lookupd: false });
-  const topic = uniqueTopic("flow_lowered");
-  await nsq.publishMany(topic, Array.from({ length: 600 }, (_, n) => `${n}`));
+Deno.test("what nsqd sends past a RDY cut it has not read waits: no handler beyond max_in_flight", async () => {
+  await using net = await unreadRdy("flow_unread");
   await using run = consume({
-    topic,
-    maxInFlight: 50,
+    topic: net.topic,
+    maxInFlight: 2,
     holdMs: null,
-    nsqdAddresses: [hostPort(nsq.nsqds[0]!)],
+    nsqdAddresses: net.nsqdAddresses,
   });
-  await waitFor(() => run.state.running === 50, { message: "50 handlers running" });
-  // 50 FINs go out; while this process does not read its socket, nsqd sends
-  // 50 more into it; only then is max_in_flight lowered. Those 50 must wait
-  // for a free handler, not start at once.
+  await net.halveUnread(run.consumer, 2);
+  // The first nsqd sends both of its messages (it still has RDY 2), the second its one.
+  await net.nsq.publishMany(net.topic, ["0.0", "0.1"], 0);
+  await net.nsq.publish(net.topic, "1.0", 1);
+  await waitFor(() => run.consumer.inFlight === 3, { message: "3 messages received" });
+  assert.equal(run.state.running, 2, "handlers running");
+  net.relay.release();
   run.releaseAll(2);
-  await new Promise((resolve) => setImmediate(resolve));
-  await new Promise((resolve) => setImmediate(resolve));
-  const until = performance.now() + 200;
-  while (performance.now() < until) {
-    // Blocks the event loop on purpose: nsqd's replies pile up unread.
-  }
-  run.setMaxInFlight(1);
-  await waitFor(() => run.state.handled.length === 600, {
-    message: "600 messages",
-    timeoutMs: 30_000,
-  });
+  await waitFor(() => run.state.handled.length === 3, { message: "3 messages" });
   assert.equal(run.state.startedOverLimit, 0, "handlers started beyond max_in_flight");
+  assert.equal(run.state.maxInFlight, 3, "received and unanswered at once");
 });
 
 Deno.test("2 slots over 5 nsqd behind nsqlookupd: every nsqd is served, none waits long", async () => {
@@ -157,93 +194,112 @@ Deno.test("2 slots over 5 nsqd behind nsqlookupd: every nsqd is served, none wai
     lookupdUrls: [nsq.lookupd!.httpUrl],
   });
   await waitFor(() => run.consumer.status().connected.length === 5, { message: "5 connections" });
-  // 20 messages a second to each nsqd for 2 s, far below what 2 slots can take.
-  const sent: Promise<void>[] = [];
+  // Each nsqd gets its next message as soon as its last is handled, until
+  // every one has had 40: a slot's holder never goes idle, so only the
+  // time slice can hand its slot on to the nsqd waiting with a message.
   const published = new Map<string, number>();
-  for (let tick = 0; tick < 40; tick++) {
-    for (let i = 0; i < 5; i++) {
-      const body = `${i}.${tick}`;
-      published.set(body, Date.now());
-      sent.push(nsq.publish(topic, body, i));
-    }
-    await new Promise((resolve) => setTimeout(resolve, 50));
+  const sent = [0, 0, 0, 0, 0];
+  const handledFrom = (i: number) =>
+    run.state.handled.filter((h) => h.message.nsqdAddress === nsq.nsqds[i]!.tcpAddress).length;
+  const served = () => sent.every((_, i) => handledFrom(i) >= 40);
+  const due = () => sent.flatMap((n, i) => handledFrom(i) === n ? [i] : []);
+  // Slots that moved only when their holder went idle would take far longer.
+  const deadline = performance.now() + 8_000;
+  while (!served()) {
+    assert.ok(
+      performance.now() < deadline,
+      `every nsqd served 40 times within 8 s (handled ${sent.map((_, i) => handledFrom(i))})`,
+    );
+    await waitFor(() => served() || due().length > 0, {
+      message: `every nsqd served 40 times (handled ${sent.map((_, i) => handledFrom(i))})`,
+      intervalMs: 2,
+      timeoutMs: 5_000,
+    });
+    if (served()) break;
+    await Promise.all(
+      due().map((i) => {
+        const body = `${i}.${sent[i]!++}`;
+        published.set(body, Date.now());
+        return nsq.publish(topic, body, i);
+      }),
+    );
   }
-  await Promise.all(sent);
-  await waitFor(() => run.state.handled.length === 200, {
-    message: `200 messages (got ${run.state.handled.length})`,
+  const total = sent.reduce((a, b) => a + b, 0);
+  await waitFor(() => run.state.handled.length === total, {
+    message: `${total} messages (got ${run.state.handled.length})`,
     timeoutMs: 5_000,
   });
   const latencies = run.state.handled.map(({ message, at }) =>
     at - published.get(new TextDecoder().decode(message.body))!
   ).sort((a, b) => a - b);
   const p99 = latencies[Math.floor(latencies.length * 0.99)]!;
-  for (const nsqd of nsq.nsqds) {
+  for (const [i, nsqd] of nsq.nsqds.entries()) {
     const from = run.state.handled.filter((h) => h.message.nsqdAddress === nsqd.tcpAddress);
-    assert.equal(from.length, 40, `served from ${nsqd.tcpAddress}`);
+    assert.equal(from.length, sent[i], `served from ${nsqd.tcpAddress}`);
+    assert.ok(from.length >= 40, `${from.length} served from ${nsqd.tcpAddress}`);
   }
   assert.ok(p99 < 1_500, `p99 publish to handler ${p99} ms`);
 });
 
-Deno.test("max_in_flight 1 with a backlog: a message's finish() returns before the next handler starts", async () => {
-  await using nsq = await startNsq({ lookupd: false });
-  const topic = uniqueTopic("flow_order");
-  await nsq.publishMany(topic, Array.from({ length: 60 }, (_, n) => `${n}`));
+Deno.test("with a backlog, a message's finish() returns before the next handler starts", async () => {
+  await using net = await unreadRdy("flow_order");
   const held: NsqMessage[] = [];
-  /** After max_in_flight is lowered to 1: "start <id>" and "finished <id>", in order. */
+  /** Of the messages from the backlog: "start <id>" and "finished <id>", in order. */
   const order: string[] = [];
-  let lowered = false;
+  let backlogged = false;
   let handled = 0;
   let insideFinish = false;
   let startedInsideFinish = 0;
   let mostInFlight = 0;
   const consumer: Consumer = new Consumer({
-    topic,
+    topic: net.topic,
     channel: CHANNEL,
     maxInFlight: 20,
-    nsqdAddresses: [hostPort(nsq.nsqds[0]!)],
+    nsqdAddresses: net.nsqdAddresses,
     lookupdUrls: [],
     log: QUIET,
+    timings: { reconnectMinMs: 50, reconnectMaxMs: 200 },
     connection: PLAIN_CONNECTION,
     onMessage: (message) => {
       if (insideFinish) startedInsideFinish++;
-      if (held.length < 20) {
+      // The first 20 are held; the rest reach a handler only from the backlog.
+      if (!backlogged) {
         held.push(message);
         return;
       }
-      if (lowered) {
-        order.push(`start ${message.id}`);
-        mostInFlight = Math.max(mostInFlight, consumer.inFlight);
-      }
+      order.push(`start ${message.id}`);
+      mostInFlight = Math.max(mostInFlight, consumer.inFlight);
       // Answered after the handler returned, as an async handler's is.
       queueMicrotask(() => {
         insideFinish = true;
         message.finish();
         insideFinish = false;
-        if (lowered) order.push(`finished ${message.id}`);
+        order.push(`finished ${message.id}`);
         handled++;
       });
     },
   });
   consumer.start();
   try {
-    await waitFor(() => held.length === 20, { message: "20 handlers running" });
-    // As in the test above: nsqd sends 20 more while this process does not
-    // read, then max_in_flight drops to 1 and 19 of them wait in the backlog.
+    await net.halveUnread(consumer, 20);
+    // 20 held from the first nsqd (it still has RDY 20), then 10 more from the
+    // second: 30 received for 20 handlers, 10 wait in the backlog.
+    await net.nsq.publishMany(net.topic, Array.from({ length: 20 }, (_, n) => `0.${n}`), 0);
+    await net.nsq.publishMany(net.topic, Array.from({ length: 10 }, (_, n) => `1.${n}`), 1);
+    await waitFor(() => consumer.inFlight === 30, { message: "30 messages received" });
+    backlogged = true;
+    net.relay.release();
+    // One handler frees up: the backlog goes through it one message at a time.
+    insideFinish = true;
+    held.shift()!.finish();
+    insideFinish = false;
+    await waitFor(() => handled === 10, { message: `10 messages (got ${handled})` });
     for (const message of held) message.finish();
-    await new Promise((resolve) => setImmediate(resolve));
-    await new Promise((resolve) => setImmediate(resolve));
-    const until = performance.now() + 200;
-    while (performance.now() < until) {
-      // Blocks the event loop on purpose: nsqd's messages pile up unread.
-    }
-    consumer.setMaxInFlight(1);
-    lowered = true;
-    await waitFor(() => handled === 40, { message: `40 messages (got ${handled})` });
   } finally {
     await consumer.drain();
     await consumer.close();
   }
-  assert.ok(mostInFlight > 1, `a backlog formed (most in flight: ${mostInFlight})`);
+  assert.ok(mostInFlight > 20, `a backlog formed (most in flight: ${mostInFlight})`);
   assert.equal(startedInsideFinish, 0, "handlers started inside another message's finish()");
   for (let i = 0; i < order.length; i += 2) {
     const id = order[i]!.slice("start ".length);

@@ -4,14 +4,14 @@
  * are not paired; unknown (and why) otherwise, never its TCP port + 1.
  */
 import assert from "node:assert/strict";
-import { parseConfig } from "../../src/config/load.ts";
 import type { NsqConfig } from "../../src/config/types.ts";
 import { nsqdHttpAddress } from "../../src/nsq/nsqd_http_address.ts";
 import { startNsq, waitFor } from "../helpers/nsq.ts";
+import { validConfig } from "../helpers/valid_config.ts";
 
 function nsqConfig(lines: string[]): NsqConfig {
   const yaml = ["nsq:", ...lines, "workers: [{topic: t, channel: c, worker: w}]"].join("\n");
-  return parseConfig(yaml, "config.yaml", {}).nsq;
+  return validConfig(yaml, "config.yaml").nsq;
 }
 
 /** A loopback port nothing listens on now. */

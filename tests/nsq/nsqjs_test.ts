@@ -133,13 +133,21 @@ function closedPort(): number {
 }
 
 Deno.test("IDENTIFY carries output_buffer_timeout when set, and nsqd takes it", async () => {
-  await using nsq = await startNsq({ lookupd: false });
+  // nsqd refuses an output_buffer_timeout below its minimum: a refusal shows that the value reached it.
+  await using nsq = await startNsq({
+    lookupd: false,
+    nsqdArgs: ["--min-output-buffer-timeout=100ms"],
+  });
   const topic = uniqueTopic("obt");
-  await using buffered = read(nsq, { topic, options: { outputBufferTimeoutMs: 25 } });
+  await using buffered = read(nsq, { topic, options: { outputBufferTimeoutMs: 250 } });
+  await using low = read(nsq, { topic, options: { outputBufferTimeoutMs: 25 } });
+  // Unset, nothing is sent and nsqd's own default (250ms, above the minimum) applies.
   await using plain = read(nsq, { topic });
   await waitFor(() => buffered.events.includes("ready") && plain.events.includes("ready"));
-  assert.equal(buffered.connection.negotiated?.output_buffer_timeout, 25);
-  assert.equal(plain.connection.negotiated?.output_buffer_timeout, 250, "nsqd's default");
+  await waitFor(() => low.closedWith !== undefined, { message: "the low timeout refused" });
+  assert.match(String(low.closedWith), /output buffer timeout \(25\) is invalid/);
+  assert.ok(!low.events.includes("ready"));
+  assert.deepEqual([...buffered.errors, ...plain.errors].map(String), []);
 });
 
 Deno.test("a second finish() or requeue() returns false, sends nothing and keeps the connection", async () => {

@@ -6,8 +6,8 @@ function connections(count: number, maxRdyCount = 2500): RdyConnection[] {
 }
 
 /** The allocation in connection order. */
-function shares(maxInFlight: number, conns: readonly RdyConnection[], offset?: number): number[] {
-  const allocation = allocateRdy(maxInFlight, conns, offset);
+function shares(maxInFlight: number, conns: readonly RdyConnection[]): number[] {
+  const allocation = allocateRdy(maxInFlight, conns);
   assert.equal(allocation.length, conns.length, "one entry per connection");
   return allocation;
 }
@@ -28,29 +28,11 @@ Deno.test("gives the remainder one apiece instead of losing it", () => {
 Deno.test("never exceeds max_in_flight and uses all of it", () => {
   for (let n = 1; n <= 12; n++) {
     for (let max = 0; max <= 40; max++) {
-      for (let offset = 0; offset < n + 2; offset++) {
-        const values = shares(max, connections(n), offset);
-        assert.equal(sum(values), max, `max ${max} over ${n} at offset ${offset}: ${values}`);
-        assert.ok(Math.max(...values) - Math.min(...values) <= 1, `even: ${values}`);
-      }
+      const values = shares(max, connections(n));
+      assert.equal(sum(values), max, `max ${max} over ${n}: ${values}`);
+      assert.ok(Math.max(...values) - Math.min(...values) <= 1, `even: ${values}`);
     }
   }
-});
-
-Deno.test("the offset moves the remainder, so every connection gets its turn", () => {
-  const conns = connections(3);
-  assert.deepEqual(shares(1, conns, 0), [1, 0, 0]);
-  assert.deepEqual(shares(1, conns, 1), [0, 1, 0]);
-  assert.deepEqual(shares(1, conns, 2), [0, 0, 1]);
-  assert.deepEqual(shares(1, conns, 3), [1, 0, 0]);
-  assert.deepEqual(shares(2, conns, 2), [1, 0, 1]);
-  assert.deepEqual(shares(4, conns, 1), [1, 2, 1]);
-  // Offsets beyond the count, or negative, still land on a connection.
-  assert.deepEqual(shares(1, conns, 302), [0, 0, 1]);
-  assert.deepEqual(shares(1, conns, -1), [0, 0, 1]);
-  const turns = new Set<string>();
-  for (let offset = 0; offset < 3; offset++) turns.add(shares(1, conns, offset).join());
-  assert.equal(turns.size, 3);
 });
 
 Deno.test("clamps each share to the nsqd's max RDY count", () => {
@@ -67,7 +49,7 @@ Deno.test("clamps each share to the nsqd's max RDY count", () => {
 
 Deno.test("no connections: nothing to allocate", () => {
   assert.equal(allocateRdy(5, []).length, 0);
-  assert.equal(allocateRdy(0, [], 3).length, 0);
+  assert.equal(allocateRdy(0, []).length, 0);
 });
 
 Deno.test("zero, negative or fractional max_in_flight gives whole, non-negative shares", () => {

@@ -1,7 +1,13 @@
 import assert from "node:assert/strict";
 import type { LogConfig } from "../../src/config/types.ts";
 import { getLogger } from "@logtape/logtape";
-import { boundLogger, flushLogging, isLogged, logger, setupLogging } from "../../src/observe/log.ts";
+import {
+  boundLogger,
+  flushLogging,
+  isLogged,
+  logger,
+  setupLogging,
+} from "../../src/observe/log.ts";
 import type { Logger } from "../../src/worker/worker.ts";
 
 /** Sets up logging into an array, returned. */

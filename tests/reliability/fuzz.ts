@@ -9,8 +9,7 @@
  * @module
  */
 
-import { ConfigError } from "../../src/config/config_error.ts";
-import { parseConfig } from "../../src/config/load.ts";
+import { draftConfig } from "../../src/config/load.ts";
 import { MemoryStore } from "../../src/dedupe/memory_store.ts";
 import { PermanentError } from "../../src/worker/permanent_error.ts";
 import { decodeBody, DecodeError } from "../../src/runner/decode.ts";
@@ -206,16 +205,13 @@ function isDeepFrozen(value: unknown, seen = new Set<unknown>()): boolean {
   return Object.values(value).every((child) => isDeepFrozen(child, seen));
 }
 
-/** Checks one parse: a frozen Config, or a ConfigError whose every issue is placed. */
+/** Checks one parse: a frozen Config, or no config and issues that are every one placed. */
 function checkParse(text: string, env: Record<string, string>): "config" | number {
-  let config;
-  try {
-    config = parseConfig(text, "fuzz.yaml", env);
-  } catch (error) {
-    if (!(error instanceof ConfigError)) throw error;
-    if (error.issues.length === 0) throw new Error("a ConfigError without issues");
+  const { config, issues } = draftConfig(text, "fuzz.yaml", env);
+  if (config === null) {
+    if (issues.length === 0) throw new Error("a refused config without issues");
     const lineCount = text.split("\n").length;
-    for (const issue of error.issues) {
+    for (const issue of issues) {
       if (typeof issue.message !== "string" || issue.message === "") {
         throw new Error(`an issue without a message: ${JSON.stringify(issue)}`);
       }
@@ -230,8 +226,9 @@ function checkParse(text: string, env: Record<string, string>): "config" | numbe
         );
       }
     }
-    return error.issues.length;
+    return issues.length;
   }
+  if (issues.length > 0) throw new Error("a Config with issues");
   if (!isDeepFrozen(config)) throw new Error("a Config that is not deeply frozen");
   if (config.workers.length === 0) throw new Error("a Config without entries");
   return "config";
@@ -239,7 +236,7 @@ function checkParse(text: string, env: Record<string, string>): "config" | numbe
 
 /**
  * Parses `iterations` mutations of the seed configs (1 to 4 edits each).
- * Anything but a Config or a placed ConfigError counts as a failure.
+ * Anything but a Config or placed issues counts as a failure.
  */
 export async function fuzzConfigParser(
   iterations: number,
@@ -263,7 +260,7 @@ export async function fuzzConfigParser(
       result = checkParse(text, env);
     } catch (error) {
       failures++;
-      firstFailure ??= new FuzzFailure("parseConfig", seed, i, text, error).message;
+      firstFailure ??= new FuzzFailure("draftConfig", seed, i, text, error).message;
       continue;
     }
     slowestMs = Math.max(slowestMs, performance.now() - started);

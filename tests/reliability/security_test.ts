@@ -15,8 +15,8 @@ import assert from "node:assert/strict";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { ConfigError } from "../../src/config/config_error.ts";
-import { parseConfig } from "../../src/config/load.ts";
-import { loadWorker, WorkerLoadError } from "../../src/worker/worker_loader.ts";
+import { loadConfig } from "../../src/config/load.ts";
+import { moduleSource, WorkerLoadError } from "../../src/worker/worker_loader.ts";
 import { compileArgs, findDenort, permissionFlags } from "../../tools/compile.ts";
 import { REPO_DIR, startDaemon, TempDir } from "../helpers/daemon_process.ts";
 import { startNsq, uniqueTopic, waitFor } from "../helpers/nsq.ts";
@@ -50,11 +50,12 @@ const ESCAPES = [
   "\uff0e\uff0e/x",
 ];
 
-Deno.test("worker names that try to leave workers/ are refused by the config, at the worker key", () => {
+Deno.test("worker names that try to leave workers/ are refused by the config, at the worker key", async () => {
+  await using dir = await TempDir.create();
   for (const name of ESCAPES) {
     const text = "nsq: { nsqd_tcp_addresses: [127.0.0.1:4150] }\nworkers:\n" +
       `  - { topic: t, channel: c, worker: ${JSON.stringify(name)} }\n`;
-    assert.throws(() => parseConfig(text, "escape.yaml", {}), (error) => {
+    await assert.rejects(loadConfig(await dir.writeConfig(text, "escape.yaml"), {}), (error) => {
       assert.ok(error instanceof ConfigError, `${JSON.stringify(name)}: ${error}`);
       assert.deepEqual(
         error.issues.map((i) => [i.path, i.line, i.col]),
@@ -66,7 +67,7 @@ Deno.test("worker names that try to leave workers/ are refused by the config, at
   }
 });
 
-Deno.test("loadWorker refuses the same names without importing anything", async () => {
+Deno.test("the worker loader refuses the same names without importing anything", async () => {
   await using dir = await TempDir.create();
   // Modules where a path that escaped workers/ would land, each springing a trap when imported.
   const workers = join(dir.path, "root", "workers");
@@ -76,11 +77,11 @@ Deno.test("loadWorker refuses the same names without importing anything", async 
   for (const path of ["root/x.ts", "x.ts", "b.ts", "root/b.ts"]) {
     await Deno.writeTextFile(join(dir.path, path), trap);
   }
-  const workersDir = new URL(`file://${workers}/`);
+  const source = moduleSource(new URL(`file://${workers}/`));
   const trapped = () => (globalThis as { __nsqworkerTrap?: number }).__nsqworkerTrap ?? 0;
   for (const name of ESCAPES) {
     await assert.rejects(
-      loadWorker(name, {}, workersDir),
+      source(name),
       WorkerLoadError,
       `${JSON.stringify(name)} must be refused`,
     );
@@ -88,7 +89,7 @@ Deno.test("loadWorker refuses the same names without importing anything", async 
   assert.equal(trapped(), 0, "a module outside workers/ was imported");
   // The traps are reachable: the same folder loads a legitimate name.
   await Deno.writeTextFile(join(workers, "a", "ok.ts"), trap);
-  await loadWorker("a/ok", {}, workersDir);
+  await source("a/ok");
   assert.equal(trapped(), 1);
   delete (globalThis as { __nsqworkerTrap?: number }).__nsqworkerTrap;
 });

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { retryDelay } from "../../src/runner/backoff.ts";
+import { retryDelay } from "../../src/backoff.ts";
 
 const middle = () => 0.5; // jitter factor 1
 const lowest = () => 0; // jitter factor 0.75

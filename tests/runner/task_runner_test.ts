@@ -100,11 +100,31 @@ function never(): Promise<void> {
   return new Promise(() => {});
 }
 
-test("OUTCOME_KINDS lists every kind", () => {
-  const complete: Exclude<Outcome["kind"], (typeof OUTCOME_KINDS)[number]> extends never ? true
+test("OUTCOME_KINDS lists every kind", async () => {
+  // Type-checking fails here if Outcome gains a kind that OUTCOME_KINDS lacks.
+  const _complete: Exclude<Outcome["kind"], (typeof OUTCOME_KINDS)[number]> extends never ? true
     : false = true;
-  assert.ok(complete);
   assert.equal(new Set(OUTCOME_KINDS).size, 6);
+  // And every kind listed is one the runner gives: each of its outcomes, once.
+  const { runner, store } = setup({
+    handle(body: { fate: string }) {
+      if (body.fate === "retry") throw new Error("try again");
+      if (body.fate === "dead") throw new PermanentError("never");
+    },
+  });
+  const run = (fate: string, id: string, stop?: AbortSignal) =>
+    runner.run(message({ fate }, { id }), stop);
+  const given = [
+    await run("finish", "0000000000000001"),
+    await run("finish", "0000000000000001"),
+    await run("retry", "0000000000000002"),
+    await run("dead", "0000000000000003"),
+    await run("finish", "0000000000000004", AbortSignal.abort()),
+  ].map((outcome) => outcome.kind);
+  assert.equal(store.claim(SCOPE, "0000000000000005", 1_000).status, "claimed");
+  given.push((await run("finish", "0000000000000005")).kind);
+  assert.deepEqual(given, ["finish", "duplicate", "retry", "dead", "interrupted", "busy"]);
+  assert.deepEqual([...given].sort(), [...OUTCOME_KINDS].sort());
 });
 
 test("a handler that returns finishes the message and marks the key done", async () => {
@@ -680,7 +700,7 @@ test("settings out of bounds are refused", () => {
   assert.throws(
     () => setup({ handle }, { settings: { maxAttempts: 0 } }),
     new RangeError(
-      "Cannot create a task runner as 'settings.maxAttempts' must be a positive integer: current value is 0",
+      "Cannot create a task runner as 'settings.maxAttempts' must be an integer from 1 to 1000: current value is 0",
     ),
   );
   assert.throws(() => setup({ handle }, { settings: { timeoutMs: 0 } }), RangeError);
@@ -690,6 +710,14 @@ test("settings out of bounds are refused", () => {
     () => setup({ handle }, { settings: { maxRequeueDelayMs: Number.NaN } }),
     RangeError,
   );
+  // The bounds the config declares, whatever reaches the runner.
+  assert.throws(() => setup({ handle }, { settings: { maxAttempts: 1001 } }), RangeError);
+  assert.throws(() => setup({ handle }, { settings: { maxAttempts: 2.5 } }), RangeError);
+  assert.throws(
+    () => setup({ handle }, { settings: { maxRequeueDelayMs: 3_600_001 } }),
+    RangeError,
+  );
+  setup({ handle }, { settings: { maxAttempts: 1000, maxRequeueDelayMs: 3_600_000 } });
 });
 
 test("the same message id from two nsqd (two id scopes) is two messages", async () => {

@@ -5,7 +5,7 @@
  */
 import assert from "node:assert/strict";
 import { z } from "zod";
-import { MAX_ERROR_LENGTH } from "../../src/runner/outcome.ts";
+import { MAX_ERROR_LENGTH } from "../../src/error_text.ts";
 import {
   checkWithSchema,
   describeIssues,
