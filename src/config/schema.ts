@@ -20,7 +20,7 @@ import {
   oneOf,
   optionalText,
 } from "./kinds.ts";
-import { SETTING_BOUNDS } from "../runner/setting_bounds.ts";
+import { SETTING_BOUNDS } from "./setting_bounds.ts";
 import { type At, describe, INVALID, type Invalid } from "./reader.ts";
 import { AS_EMPTY, complete, field, REQUIRED, type Section, section } from "./section.ts";
 import type {

@@ -5,7 +5,7 @@
  */
 
 import type { DeadReason } from "../runner/outcome.ts";
-import { NSQD_LIMITS } from "../nsq/nsqd_limits.ts";
+import { NSQD_LIMITS } from "../config/nsqd_limits.ts";
 
 /** What {@linkcode deadLetterEnvelope} needs to know about a dead message. */
 export interface DeadLetterInput {

@@ -13,7 +13,7 @@ import { WriterConnection } from "../nsq/writer_connection.ts";
 import type { Logger, PublishBody, Publisher } from "../worker/worker.ts";
 import { errorText } from "../error_text.ts";
 import { TIMED_OUT, withTimeout } from "../with_timeout.ts";
-import { NSQD_LIMITS } from "../nsq/nsqd_limits.ts";
+import { NSQD_LIMITS } from "../config/nsqd_limits.ts";
 
 const encoder = new TextEncoder();
 

@@ -11,7 +11,7 @@ import { PermanentError } from "../worker/permanent_error.ts";
 import { isPromiseLike } from "../is_promise_like.ts";
 import type { Message, WorkerContext, WorkerDefinition } from "../worker/worker.ts";
 import { retryDelay } from "../backoff.ts";
-import { SETTING_BOUNDS } from "./setting_bounds.ts";
+import { SETTING_BOUNDS, type TaskSettings } from "../config/setting_bounds.ts";
 import { readNow, turnNow } from "./clock.ts";
 import { Deadline, touchPeriod } from "./deadline.ts";
 import { decodeBody, DecodeError } from "./decode.ts";
@@ -36,16 +36,7 @@ export interface TaskMessage extends Message {
 }
 
 /** The entry settings the runner uses (a config `Entry` has them all). */
-export interface TaskSettings {
-  /** The attempt at which a failure is dead-lettered rather than retried. */
-  readonly maxAttempts: number;
-  /** The retry delay after the first attempt; it doubles with each attempt. */
-  readonly requeueDelayMs: number;
-  /** The cap of the retry delay. */
-  readonly maxRequeueDelayMs: number;
-  /** The handler's deadline. */
-  readonly timeoutMs: number;
-}
+export type { TaskSettings };
 
 /** Options of {@linkcode TaskRunner}. */
 export interface TaskRunnerOptions {

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { NSQD_LIMITS } from "../../src/nsq/nsqd_limits.ts";
+import { NSQD_LIMITS } from "../../src/config/nsqd_limits.ts";
 import { startNsq, uniqueTopic } from "../helpers/nsq.ts";
 
 /** POSTs to nsqd's HTTP API and returns the status; the body is read so nothing leaks. */

@@ -6,8 +6,19 @@
  * @module
  */
 
-import { NSQD_LIMITS } from "../nsq/nsqd_limits.ts";
-import type { TaskSettings } from "./task_runner.ts";
+import { NSQD_LIMITS } from "./nsqd_limits.ts";
+
+/** The settings of an entry that the task runner applies to each message. */
+export interface TaskSettings {
+  /** The attempt at which a failure is dead-lettered rather than retried. */
+  readonly maxAttempts: number;
+  /** The retry delay after the first attempt; it doubles with each attempt. */
+  readonly requeueDelayMs: number;
+  /** The cap of the retry delay. */
+  readonly maxRequeueDelayMs: number;
+  /** The handler's deadline. */
+  readonly timeoutMs: number;
+}
 
 /** The smallest and the largest value a setting may take. */
 export interface SettingBounds {
