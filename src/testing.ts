@@ -62,7 +62,7 @@ export interface RunWorkerOptions<O extends WorkerOptions = WorkerOptions> {
   readonly channel?: string;
 }
 
-/** The outcome of SPEC §7 a message got, as the daemon would carry it out. */
+/** The outcome (docs/workers.md, "Message outcomes") a message got, as the daemon would carry it out. */
 export interface TestOutcome {
   readonly kind: Outcome["kind"];
   /** Why it was dead-lettered (`dead` only). */
@@ -348,7 +348,7 @@ function randomId(): string {
   return Array.from(bytes, (byte) => byte.toString(16).padStart(2, "0")).join("");
 }
 
-/** The fields of SPEC §7 that say what happens to the message; durations vary from run to run. */
+/** The fields of an outcome that say what happens to the message; durations vary from run to run. */
 function testOutcome(outcome: Outcome): TestOutcome {
   switch (outcome.kind) {
     case "dead":

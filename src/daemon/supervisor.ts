@@ -183,7 +183,7 @@ export class Supervisor {
 
   /**
    * Ready when not draining and every entry is subscribed on each nsqd that
-   * discovery lists (SPEC §8).
+   * discovery lists (docs/http.md).
    */
   readiness(): Readiness {
     const reasons: string[] = [];

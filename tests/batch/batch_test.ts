@@ -1,5 +1,5 @@
 /**
- * `handleBatch` end to end against real nsqd (SPEC §12): batches fill and
+ * `handleBatch` end to end against real nsqd (docs/batch.md): batches fill and
  * their tail is handed over after `wait`, each item gets its own outcome,
  * waiting and running items are touched, a drain hands the partial batch
  * over, and a bad `batch:` is a config error.

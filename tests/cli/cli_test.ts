@@ -10,7 +10,7 @@ import { NSQJS_VERSION } from "../../src/nsq/nsqjs_patches.ts";
 import { VERSION } from "../../src/version.ts";
 import { type CliResult, REPO_DIR, runCli, TempDir } from "../helpers/daemon_process.ts";
 
-const VALID_CONFIG = join(REPO_DIR, "tests", "fixtures", "config", "spec_example.yaml");
+const VALID_CONFIG = join(REPO_DIR, "tests", "fixtures", "config", "documented_example.yaml");
 const FIXTURE_WORKERS = new URL("../fixtures/workers/", import.meta.url);
 
 /** `main()` in this process, its output captured. */

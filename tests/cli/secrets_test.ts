@@ -1,5 +1,5 @@
 /**
- * Secrets stay secret (SPEC §9): `nsq.auth_secret`, `http.token` and a redis
+ * Secrets stay secret: `nsq.auth_secret`, `http.token` and a redis
  * password planted in a config never appear in log lines (debug level
  * included), `list` or `check` output, config errors, `/stats`, `/metrics`
  * or any HTTP answer.

@@ -13,7 +13,7 @@ const REPO = new URL("../../", import.meta.url);
 const REFUSED = new URL("../fixtures/configs/", import.meta.url);
 const VALID = [
   new URL("config.yaml", REPO),
-  new URL("../fixtures/config/spec_example.yaml", import.meta.url),
+  new URL("../fixtures/config/documented_example.yaml", import.meta.url),
 ];
 
 /**

@@ -9,7 +9,7 @@ import type { Config } from "../../src/config/types.ts";
 import { validConfig } from "../helpers/valid_config.ts";
 
 const FILE = "config.yaml";
-const SPEC_EXAMPLE = new URL("../fixtures/config/spec_example.yaml", import.meta.url);
+const DOCUMENTED_EXAMPLE = new URL("../fixtures/config/documented_example.yaml", import.meta.url);
 
 /** Lines of YAML; line numbers in the tests count from the first argument. */
 function yaml(...lines: string[]): string {
@@ -38,8 +38,8 @@ function entry(config: Config, index = 0) {
   return e;
 }
 
-Deno.test("the SPEC example gives every documented default, deeply frozen", async () => {
-  const config = await loadConfig(SPEC_EXAMPLE.pathname, {});
+Deno.test("the documented example gives every documented default, deeply frozen", async () => {
+  const config = await loadConfig(DOCUMENTED_EXAMPLE.pathname, {});
   assert.deepEqual(config.nsq, {
     lookupdHttpAddresses: ["http://127.0.0.1:4161"],
     nsqdTcpAddresses: [],
@@ -72,7 +72,7 @@ Deno.test("the SPEC example gives every documented default, deeply frozen", asyn
   assert.deepEqual(config.log, { level: "info", format: "json" });
   assert.deepEqual(config.http, { listen: { host: "127.0.0.1", port: 4190 }, token: null });
   assert.equal(config.shutdownTimeoutMs, 30_000);
-  assert.equal(config.file, SPEC_EXAMPLE.pathname);
+  assert.equal(config.file, DOCUMENTED_EXAMPLE.pathname);
   assert.deepEqual(config.workers, [{
     topic: "pageviews",
     nsqTopic: "pageviews",
@@ -88,7 +88,7 @@ Deno.test("the SPEC example gives every documented default, deeply frozen", asyn
     deadLetterTopic: "pageviews.dead",
     rateLimit: null,
     traceField: "traceparent",
-    workerLocation: { file: SPEC_EXAMPLE.pathname, line: 37, col: 13 },
+    workerLocation: { file: DOCUMENTED_EXAMPLE.pathname, line: 37, col: 13 },
   }]);
 
   for (

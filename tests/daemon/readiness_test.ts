@@ -1,5 +1,5 @@
 /**
- * `/ready` against real nsqlookupd and nsqd (SPEC §8): ready when every
+ * `/ready` against real nsqlookupd and nsqd (docs/http.md): ready when every
  * entry is subscribed on each nsqd that discovery lists; a topic no nsqd has
  * yet counts once nsqlookupd has answered.
  */

@@ -1,6 +1,6 @@
 /**
  * Several daemon processes on one host sharing one `sqlite:` dedupe store
- * (SPEC §11, "Scale"): every event is published to both nsqd, so each
+ * (docs/scale.md): every event is published to both nsqd, so each
  * arrives twice, in any of the four processes; the shared store lets one of
  * them handle it.
  */

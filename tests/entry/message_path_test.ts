@@ -1,6 +1,6 @@
 /**
  * The message path end to end, in process, against real nsqd/nsqlookupd:
- * every outcome of SPEC §7 and the publishing API.
+ * every message outcome and the publishing API.
  */
 
 import assert from "node:assert/strict";

@@ -1,5 +1,5 @@
 /**
- * Tracing of `handleBatch` end to end (SPEC §12, §13): `nsqworker run` as a
+ * Tracing of `handleBatch` end to end (docs/batch.md, docs/tracing.md): `nsqworker run` as a
  * process with Deno's OpenTelemetry on, exporting to a real Jaeger, against
  * a real nsqd. One span per batch, linked to each item's parent context;
  * what the batch publishes is its child; a failing batch is an error.

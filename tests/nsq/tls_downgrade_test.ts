@@ -1,5 +1,5 @@
 /**
- * No silent downgrade (SPEC §9): with `nsq.tls` set, an nsqd that does not
+ * No silent downgrade (docs/operations.md, "Connections to nsqd"): with `nsq.tls` set, an nsqd that does not
  * negotiate TLS is refused, and the AUTH secret never crosses in clear.
  */
 

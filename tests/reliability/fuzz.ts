@@ -50,7 +50,7 @@ export interface ConfigFuzzFigures {
 export async function configSeeds(): Promise<string[]> {
   const read = (path: string) => Deno.readTextFile(new URL(path, import.meta.url));
   return [
-    await read("../fixtures/config/spec_example.yaml"),
+    await read("../fixtures/config/documented_example.yaml"),
     [
       "nsq:",
       "  lookupd_http_addresses: [127.0.0.1:4161, 'http://[::1]:4161']",

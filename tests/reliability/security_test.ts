@@ -1,5 +1,5 @@
 /**
- * Security (SPEC §9), where the other tests leave gaps: worker names that
+ * Security, where the other tests leave gaps: worker names that
  * try to leave workers/ (refused by the config and by the loader, which
  * imports nothing), pause over a real listener of `nsqworker run` without
  * or with a wrong token (nsqd's RDY unchanged), and the permissions of the

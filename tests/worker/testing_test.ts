@@ -1,5 +1,5 @@
 /**
- * The test kit (`src/testing.ts`): every outcome of SPEC §7 is reachable
+ * The test kit (`src/testing.ts`): every message outcome is reachable
  * through it, with the reason and error the daemon gives (checked against
  * the daemon itself on real nsqd), and `ctx` behaves as the daemon's does.
  */
