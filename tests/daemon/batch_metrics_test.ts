@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { BatchStats } from "../../src/observe/batch_stats.ts";
-import { statsJson } from "../../src/daemon/http/handler.ts";
+import { statsJson } from "../../src/daemon/http/stats_json.ts";
 import { renderMetrics } from "../../src/daemon/http/metrics.ts";
 import { fakeEntry, fakeSnapshot } from "../helpers/fake_snapshot.ts";
 

@@ -9,7 +9,8 @@
 import assert from "node:assert/strict";
 import { ConfigError } from "../../src/config/config_error.ts";
 import { loadConfig } from "../../src/config/load.ts";
-import { createHandler, type HandlerDeps, sameSecret } from "../../src/daemon/http/handler.ts";
+import { createHandler, type HandlerDeps } from "../../src/daemon/http/handler.ts";
+import { sameSecret } from "../../src/daemon/http/bearer_auth.ts";
 import { startHttpServer } from "../../src/daemon/http/server.ts";
 import type { EntrySnapshot } from "../../src/daemon/http/snapshot.ts";
 import { supervisorDeps } from "../../src/daemon/http/supervisor_deps.ts";

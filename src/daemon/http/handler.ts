@@ -22,7 +22,6 @@
  * @module
  */
 
-import type { BatchStatsSnapshot } from "../../observe/batch_stats.ts";
 import { renderMetrics } from "./metrics.ts";
 import { METRICS_CONTENT_TYPE } from "./prometheus.ts";
 import type { Readiness } from "../supervisor.ts";
@@ -31,6 +30,10 @@ import type { DaemonSnapshot, EntrySnapshot } from "./snapshot.ts";
 import { errorText } from "../../error_text.ts";
 import { FreshFor } from "./fresh_for.ts";
 import { RefusalLog } from "./refusal_log.ts";
+import { refuseLargeBody } from "./body_limit.ts";
+import { authorize } from "./bearer_auth.ts";
+import { entryJson, statsJson } from "./stats_json.ts";
+import { json, JSON_TYPE, text } from "./response.ts";
 
 /** What the HTTP surface reads and does; the composition root supplies it. */
 export interface HandlerDeps {
@@ -63,8 +66,6 @@ export const RENDER_MAX_AGE_MS = 100;
 /** A request handler, as `Deno.serve` takes it. */
 export type Handler = (request: Request) => Promise<Response>;
 
-const JSON_TYPE = "application/json; charset=utf-8";
-const REALM = 'Bearer realm="nsqworker"';
 const ROUTES = "GET /ping, /ready, /stats, /metrics; POST /entries/{topic}/{channel}/pause|resume";
 
 /**
@@ -206,190 +207,10 @@ async function control(
   return json(200, entryJson(entry));
 }
 
-/**
- * Pause and resume take no body; a longer one than this is refused, so that
- * a client cannot make the daemon read or hold a large body.
- */
-const MAX_CONTROL_BODY_BYTES = 4096;
-
-/**
- * A 413 when the body is over {@linkcode MAX_CONTROL_BODY_BYTES}: by its
- * Content-Length before reading any of it, or (chunked) once that much was
- * read, the rest left unread. Null when the request may go on.
- */
-async function refuseLargeBody(request: Request, path: string): Promise<Response | null> {
-  const refuse = (found: string) =>
-    json(413, {
-      error:
-        `the body of POST ${path} must be at most ${MAX_CONTROL_BODY_BYTES} bytes (it takes none): ${found}`,
-    });
-  const length = request.headers.get("Content-Length");
-  if (length !== null) {
-    return Number(length) > MAX_CONTROL_BODY_BYTES ? refuse(`Content-Length is ${length}`) : null;
-  }
-  if (request.body === null) return null;
-  const reader = request.body.getReader();
-  let read = 0;
-  try {
-    for (;;) {
-      const { done, value } = await reader.read();
-      if (done) return null;
-      read += value.length;
-      if (read > MAX_CONTROL_BODY_BYTES) return refuse(`${read} bytes read so far`);
-    }
-  } finally {
-    reader.cancel().catch(() => {});
-  }
-}
-
-/** Null when the request may go on; otherwise the refusal. */
-async function authorize(token: string | null, header: string | null): Promise<Response | null> {
-  if (token === null) {
-    return json(403, {
-      error: "pause and resume are disabled: set http.token in the config to enable them",
-    });
-  }
-  const given = header?.match(/^Bearer +(.+)$/i)?.[1]?.trim();
-  if (given === undefined || given === "") {
-    return json(401, { error: "pause and resume need the header Authorization: Bearer <token>" }, {
-      "WWW-Authenticate": REALM,
-    });
-  }
-  if (!(await sameSecret(given, token))) {
-    return json(401, { error: "the bearer token is not the configured http.token" }, {
-      "WWW-Authenticate": `${REALM}, error="invalid_token"`,
-    });
-  }
-  return null;
-}
-
-const encoder = new TextEncoder();
-
-/**
- * Compares two secrets in constant time: both are hashed first, so neither
- * their length nor the position of the first difference shows in the time
- * taken, and the digests are compared without an early exit.
- *
- * @example
- * ```ts
- * import { sameSecret } from "./handler.ts";
- *
- * await sameSecret("s3cret", "s3cret"); // true
- * ```
- */
-export async function sameSecret(given: string, expected: string): Promise<boolean> {
-  const [a, b] = await Promise.all([
-    crypto.subtle.digest("SHA-256", encoder.encode(given)),
-    crypto.subtle.digest("SHA-256", encoder.encode(expected)),
-  ]);
-  const x = new Uint8Array(a);
-  const y = new Uint8Array(b);
-  let difference = 0;
-  for (let i = 0; i < x.length; i++) difference |= x[i]! ^ y[i]!;
-  return difference === 0;
-}
-
 function decodeSegment(segment: string): string | null {
   try {
     return decodeURIComponent(segment);
   } catch {
     return null;
   }
-}
-
-/**
- * The body of `GET /stats`.
- *
- * @example
- * ```ts
- * import { statsJson } from "./handler.ts";
- * import type { DaemonSnapshot } from "./snapshot.ts";
- *
- * declare const snapshot: DaemonSnapshot;
- * JSON.stringify(statsJson(snapshot));
- * ```
- */
-export function statsJson(snapshot: DaemonSnapshot): Record<string, unknown> {
-  return {
-    version: snapshot.version,
-    uptime_seconds: snapshot.uptimeMs / 1000,
-    draining: snapshot.draining,
-    ready: snapshot.readiness.ready,
-    reasons: snapshot.readiness.reasons,
-    entries: snapshot.entries.map(entryJson),
-  };
-}
-
-/**
- * One entry of `GET /stats`, and the body of pause and resume.
- *
- * @example
- * ```ts
- * import { entryJson } from "./handler.ts";
- * import type { EntrySnapshot } from "./snapshot.ts";
- *
- * declare const entry: EntrySnapshot;
- * entryJson(entry).paused; // false
- * ```
- */
-export function entryJson(entry: EntrySnapshot): Record<string, unknown> {
-  const { consumer, stats } = entry;
-  return {
-    topic: entry.topic,
-    nsq_topic: entry.nsqTopic,
-    channel: entry.channel,
-    worker: entry.worker,
-    state: entry.state,
-    failure: entry.failure,
-    paused: consumer.paused,
-    max_in_flight: entry.maxInFlight,
-    in_flight: stats.inFlight,
-    connections: {
-      connected: consumer.connected,
-      disconnected: consumer.disconnected,
-      rdy: consumer.rdy,
-    },
-    outcomes: stats.outcomes,
-    dead_letter_failures: stats.deadLetterFailures,
-    dedupe_store_failures: stats.storeFailures,
-    dedupe_bypassed: stats.dedupeBypassed,
-    invalid_traceparents: stats.invalidTraceParents,
-    handler_duration_ms: {
-      count: stats.durationCount,
-      sum: stats.durationSumMs,
-      p50: stats.durationP50Ms,
-      p99: stats.durationP99Ms,
-    },
-    ...(entry.batches ? { batches: batchJson(entry.batches) } : {}),
-  };
-}
-
-/** The batch figures of an entry whose worker has `handleBatch`. */
-function batchJson(batches: BatchStatsSnapshot): Record<string, unknown> {
-  return {
-    size: batches.size,
-    wait_ms: batches.waitMs,
-    count: batches.batches,
-    items: { sum: batches.items.sum, buckets: batches.items.buckets },
-    duration_ms: {
-      sum: batches.durationMs.sum,
-      buckets: batches.durationMs.buckets,
-    },
-  };
-}
-
-function json(status: number, body: unknown, headers: Record<string, string> = {}): Response {
-  return text(status, JSON.stringify(body), JSON_TYPE, headers);
-}
-
-function text(
-  status: number,
-  body: string,
-  type: string,
-  headers: Record<string, string> = {},
-): Response {
-  return new Response(body, {
-    status,
-    headers: { "Content-Type": type, "Cache-Control": "no-store", ...headers },
-  });
 }
