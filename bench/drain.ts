@@ -7,7 +7,7 @@
  * @module
  */
 
-import type { NsqCluster } from "../tests/helpers/nsq.ts";
+import type { NsqCluster } from "../tests/helpers/nsq/nsq_cluster.ts";
 import { type Child, sleep } from "./child.ts";
 import { cpuSeconds } from "./cpu.ts";
 import { channelState, deleteTopic, preload } from "./nsq.ts";

@@ -8,7 +8,7 @@
  */
 
 import { join } from "node:path";
-import type { NsqCluster } from "../tests/helpers/nsq.ts";
+import type { NsqCluster } from "../tests/helpers/nsq/nsq_cluster.ts";
 import { type Child, sleep, spawn } from "./child.ts";
 import { BENCH_DIR, REPO_DIR, TMP_DIR, type Tools } from "./env.ts";
 import { channelState } from "./nsq.ts";

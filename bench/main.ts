@@ -16,7 +16,8 @@
  */
 
 import { join, resolve } from "node:path";
-import { type NsqCluster, startNsq } from "../tests/helpers/nsq.ts";
+import type { NsqCluster } from "../tests/helpers/nsq/nsq_cluster.ts";
+import { startNsq } from "../tests/helpers/nsq/start_nsq.ts";
 import { type Jaeger, startJaeger } from "../tests/helpers/jaeger.ts";
 import { nsqBin } from "../tools/nsq_bin.ts";
 import { killAll, run, sleep, spawn } from "./child.ts";

@@ -6,7 +6,7 @@
  * @module
  */
 
-import type { NsqCluster } from "../tests/helpers/nsq.ts";
+import type { NsqCluster } from "../tests/helpers/nsq/nsq_cluster.ts";
 import { output, sleep } from "./child.ts";
 import { drain } from "./drain.ts";
 import type { Tools } from "./env.ts";

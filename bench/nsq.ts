@@ -1,12 +1,12 @@
 /**
  * What the bench asks of its nsqd beyond the test harness
- * (tests/helpers/nsq.ts): one channel's counters through a filtered
+ * (tests/helpers/nsq/): one channel's counters through a filtered
  * `/stats`, topic deletion, preloading, and the payloads.
  *
  * @module
  */
 
-import type { NsqCluster } from "../tests/helpers/nsq.ts";
+import type { NsqCluster } from "../tests/helpers/nsq/nsq_cluster.ts";
 import { sleep } from "./child.ts";
 
 /** The counters of one channel that the bench follows. */

@@ -14,7 +14,7 @@
  */
 
 import assert from "node:assert/strict";
-import { waitFor } from "../tests/helpers/nsq.ts";
+import { waitFor } from "../tests/helpers/wait_for.ts";
 import {
   type AdminSetup,
   BIG_BODY_BYTES,

@@ -9,7 +9,9 @@
 
 import assert from "node:assert/strict";
 import { spawnCli, TempDir } from "../tests/helpers/daemon_process.ts";
-import { startNsq, uniqueTopic, waitFor } from "../tests/helpers/nsq.ts";
+import { startNsq } from "../tests/helpers/nsq/start_nsq.ts";
+import { uniqueTopic } from "../tests/helpers/nsq/unique_topic.ts";
+import { waitFor } from "../tests/helpers/wait_for.ts";
 import { startToxiproxy } from "../tests/helpers/toxiproxy.ts";
 import { Ledger, makeIds, readLedgerFile, reportFigures } from "../tests/reliability/ledger.ts";
 import { startPublisher } from "../tests/reliability/paced_publisher.ts";

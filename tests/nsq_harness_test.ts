@@ -1,5 +1,7 @@
 import assert from "node:assert/strict";
-import { startNsq, uniqueTopic, waitFor } from "./helpers/nsq.ts";
+import { startNsq } from "./helpers/nsq/start_nsq.ts";
+import { uniqueTopic } from "./helpers/nsq/unique_topic.ts";
+import { waitFor } from "./helpers/wait_for.ts";
 
 const decoder = new TextDecoder();
 const texts = (bodies: Uint8Array[]) => bodies.map((body) => decoder.decode(body));

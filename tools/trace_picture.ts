@@ -13,7 +13,8 @@
  */
 import { startDaemon, TempDir } from "../tests/helpers/daemon_process.ts";
 import { type JaegerSpan, startJaeger } from "../tests/helpers/jaeger.ts";
-import { startNsq, uniqueTopic } from "../tests/helpers/nsq.ts";
+import { startNsq } from "../tests/helpers/nsq/start_nsq.ts";
+import { uniqueTopic } from "../tests/helpers/nsq/unique_topic.ts";
 
 /** A span as the picture needs it. */
 export interface PictureSpan {

@@ -11,7 +11,10 @@ import type { BatchItem, BatchResult, WorkerDefinition } from "../../src/worker/
 import { openCanary } from "../helpers/canary.ts";
 import { runCli, spawnCli, TempDir } from "../helpers/daemon_process.ts";
 import { envelope, startInProcess } from "../helpers/in_process.ts";
-import { type NsqCluster, startNsq, uniqueTopic, waitFor } from "../helpers/nsq.ts";
+import type { NsqCluster } from "../helpers/nsq/nsq_cluster.ts";
+import { startNsq } from "../helpers/nsq/start_nsq.ts";
+import { uniqueTopic } from "../helpers/nsq/unique_topic.ts";
+import { waitFor } from "../helpers/wait_for.ts";
 
 const decoder = new TextDecoder();
 

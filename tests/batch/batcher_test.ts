@@ -11,7 +11,7 @@ import type { Outcome } from "../../src/runner/outcome.ts";
 import { type TaskMessage, TaskRunner } from "../../src/runner/task_runner.ts";
 import type { BatchContext, BatchItem, Logger, WorkerDefinition } from "../../src/worker/worker.ts";
 import { fakeContext } from "../helpers/fakes.ts";
-import { waitFor } from "../helpers/nsq.ts";
+import { waitFor } from "../helpers/wait_for.ts";
 
 const encoder = new TextEncoder();
 const SCOPE = "sink/batch";

@@ -13,7 +13,9 @@ import {
 } from "../../tools/compile.ts";
 import { loadWorkers, moduleSource, WORKERS_DIR } from "../../src/worker/worker_loader.ts";
 import { workerNames } from "../../src/worker/worker_names.ts";
-import { startNsq, uniqueTopic, waitFor } from "../helpers/nsq.ts";
+import { startNsq } from "../helpers/nsq/start_nsq.ts";
+import { uniqueTopic } from "../helpers/nsq/unique_topic.ts";
+import { waitFor } from "../helpers/wait_for.ts";
 
 const options = { configDir: "/etc/nsqworker", dataDir: "/var/lib/nsqworker", output: "x" };
 

@@ -16,7 +16,9 @@ import { ConfigError } from "../../src/config/config_error.ts";
 import { loadConfig } from "../../src/config/load.ts";
 import { startDaemon, TempDir } from "../helpers/daemon_process.ts";
 import { startInProcess } from "../helpers/in_process.ts";
-import { startNsq, uniqueTopic, waitFor } from "../helpers/nsq.ts";
+import { startNsq } from "../helpers/nsq/start_nsq.ts";
+import { uniqueTopic } from "../helpers/nsq/unique_topic.ts";
+import { waitFor } from "../helpers/wait_for.ts";
 
 /** Random, so that a match can only come from a leak. */
 function plant(label: string): string {

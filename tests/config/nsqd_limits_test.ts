@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import { NSQD_LIMITS } from "../../src/config/nsqd_limits.ts";
-import { startNsq, uniqueTopic } from "../helpers/nsq.ts";
+import { startNsq } from "../helpers/nsq/start_nsq.ts";
+import { uniqueTopic } from "../helpers/nsq/unique_topic.ts";
 
 /** POSTs to nsqd's HTTP API and returns the status; the body is read so nothing leaks. */
 async function post(url: string, body: Uint8Array<ArrayBuffer>): Promise<number> {

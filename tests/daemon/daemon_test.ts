@@ -6,13 +6,11 @@
  */
 import assert from "node:assert/strict";
 import { type CliProcess, spawnCli, startDaemon, TempDir } from "../helpers/daemon_process.ts";
-import {
-  type ChannelStats,
-  type NsqCluster,
-  startNsq,
-  uniqueTopic,
-  waitFor,
-} from "../helpers/nsq.ts";
+import type { ChannelStats } from "../helpers/nsq/nsqd_stats.ts";
+import type { NsqCluster } from "../helpers/nsq/nsq_cluster.ts";
+import { startNsq } from "../helpers/nsq/start_nsq.ts";
+import { uniqueTopic } from "../helpers/nsq/unique_topic.ts";
+import { waitFor } from "../helpers/wait_for.ts";
 
 const CHANNEL = "worker";
 const OUT = "out.txt";

@@ -19,7 +19,10 @@ import type { Logger } from "../../src/worker/worker.ts";
 import { startDaemon, TempDir } from "../helpers/daemon_process.ts";
 import { fakeEntry, fakeSnapshot } from "../helpers/fake_snapshot.ts";
 import { startInProcess } from "../helpers/in_process.ts";
-import { type NsqCluster, startNsq, uniqueTopic, waitFor } from "../helpers/nsq.ts";
+import type { NsqCluster } from "../helpers/nsq/nsq_cluster.ts";
+import { startNsq } from "../helpers/nsq/start_nsq.ts";
+import { uniqueTopic } from "../helpers/nsq/unique_topic.ts";
+import { waitFor } from "../helpers/wait_for.ts";
 
 const TOKEN = "0123456789abcdef";
 

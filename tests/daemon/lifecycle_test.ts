@@ -13,7 +13,9 @@ import type { WorkerDefinition } from "../../src/worker/worker.ts";
 import { PLAIN_CONNECTION } from "../helpers/fakes.ts";
 import { startDaemon, TempDir } from "../helpers/daemon_process.ts";
 import { deferred } from "../helpers/in_process.ts";
-import { startNsq, uniqueTopic, waitFor } from "../helpers/nsq.ts";
+import { startNsq } from "../helpers/nsq/start_nsq.ts";
+import { uniqueTopic } from "../helpers/nsq/unique_topic.ts";
+import { waitFor } from "../helpers/wait_for.ts";
 import { validConfig } from "../helpers/valid_config.ts";
 
 Deno.test("SIGTERM while a worker's setup() still runs ends the daemon with 0", async () => {

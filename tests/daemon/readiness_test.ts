@@ -7,7 +7,9 @@
 import assert from "node:assert/strict";
 import { defineWorker } from "../../src/mod.ts";
 import { startInProcess } from "../helpers/in_process.ts";
-import { startNsq, uniqueTopic, waitFor } from "../helpers/nsq.ts";
+import { startNsq } from "../helpers/nsq/start_nsq.ts";
+import { uniqueTopic } from "../helpers/nsq/unique_topic.ts";
+import { waitFor } from "../helpers/wait_for.ts";
 
 const noop = defineWorker<string>({ decode: "text", handle() {} });
 

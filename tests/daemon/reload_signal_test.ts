@@ -6,7 +6,9 @@
 
 import assert from "node:assert/strict";
 import { spawnCli, startDaemon, TempDir } from "../helpers/daemon_process.ts";
-import { startNsq, uniqueTopic, waitFor } from "../helpers/nsq.ts";
+import { startNsq } from "../helpers/nsq/start_nsq.ts";
+import { uniqueTopic } from "../helpers/nsq/unique_topic.ts";
+import { waitFor } from "../helpers/wait_for.ts";
 
 function config(nsqd: string, out: string, topics: string[], maxInFlight = 5): string {
   const entries = topics.map((topic) =>

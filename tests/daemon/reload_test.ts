@@ -3,7 +3,9 @@ import { planReload } from "../../src/daemon/reload_plan.ts";
 import type { WorkerDefinition } from "../../src/worker/worker.ts";
 import { workerFile } from "../../src/worker/worker_loader.ts";
 import { startInProcess } from "../helpers/in_process.ts";
-import { startNsq, uniqueTopic, waitFor } from "../helpers/nsq.ts";
+import { startNsq } from "../helpers/nsq/start_nsq.ts";
+import { uniqueTopic } from "../helpers/nsq/unique_topic.ts";
+import { waitFor } from "../helpers/wait_for.ts";
 import { validConfig } from "../helpers/valid_config.ts";
 
 function config(entries: string, extra = ""): string {

@@ -10,8 +10,11 @@ import assert from "node:assert/strict";
 import type { WorkerDefinition } from "../../src/worker/worker.ts";
 import { type CliProcess, startDaemon, TempDir } from "../helpers/daemon_process.ts";
 import { deferred, type InProcessDaemon, startInProcess } from "../helpers/in_process.ts";
-import { type NsqCluster, startNsq, uniqueTopic, waitFor } from "../helpers/nsq.ts";
-import { type RedisServer, startRedis } from "../helpers/redis.ts";
+import type { NsqCluster } from "../helpers/nsq/nsq_cluster.ts";
+import { startNsq } from "../helpers/nsq/start_nsq.ts";
+import { uniqueTopic } from "../helpers/nsq/unique_topic.ts";
+import { waitFor } from "../helpers/wait_for.ts";
+import { type RedisServer, startRedis } from "../helpers/redis_server.ts";
 
 const CHANNEL = "work";
 

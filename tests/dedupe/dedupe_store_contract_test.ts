@@ -8,8 +8,8 @@ import { MemoryStore } from "../../src/dedupe/memory_store.ts";
 import { RedisStore } from "../../src/dedupe/redis_store.ts";
 import { SqliteStore } from "../../src/dedupe/sqlite_store.ts";
 import type { Claim, DedupeStore } from "../../src/dedupe/store.ts";
-import { waitFor } from "../helpers/nsq.ts";
-import { startRedis } from "../helpers/redis.ts";
+import { waitFor } from "../helpers/wait_for.ts";
+import { startRedis } from "../helpers/redis_server.ts";
 
 const SCOPE = "pageviews/counter";
 

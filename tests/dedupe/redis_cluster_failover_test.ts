@@ -7,7 +7,7 @@
 import assert from "node:assert/strict";
 import { RedisStore } from "../../src/dedupe/redis_store.ts";
 import { startRedisCluster } from "../helpers/redis_cluster.ts";
-import { waitFor } from "../helpers/nsq.ts";
+import { waitFor } from "../helpers/wait_for.ts";
 
 const SCOPE = "events/failover";
 /** Short, so that a claim whose answer was lost with the master frees its key soon. */

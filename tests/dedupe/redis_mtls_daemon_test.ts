@@ -7,8 +7,10 @@ import assert from "node:assert/strict";
 import { TempDir } from "../helpers/daemon_process.ts";
 import { trapUncaught } from "../helpers/fakes.ts";
 import { startInProcess } from "../helpers/in_process.ts";
-import { startNsq, uniqueTopic, waitFor } from "../helpers/nsq.ts";
-import { startRedis } from "../helpers/redis.ts";
+import { startNsq } from "../helpers/nsq/start_nsq.ts";
+import { uniqueTopic } from "../helpers/nsq/unique_topic.ts";
+import { waitFor } from "../helpers/wait_for.ts";
+import { startRedis } from "../helpers/redis_server.ts";
 import { makeCertificates, redisServerTls } from "../helpers/tls_certs.ts";
 
 Deno.test("a daemon without the client certificate redis requires stays up; on_store_error applies", async () => {

@@ -8,8 +8,8 @@
 import assert from "node:assert/strict";
 import { RedisStore } from "../../src/dedupe/redis_store.ts";
 import type { Logger } from "../../src/worker/worker.ts";
-import { waitFor } from "../helpers/nsq.ts";
-import { startRedis } from "../helpers/redis.ts";
+import { waitFor } from "../helpers/wait_for.ts";
+import { startRedis } from "../helpers/redis_server.ts";
 
 const SCOPE = "pageviews/counter";
 

@@ -8,9 +8,9 @@ import assert from "node:assert/strict";
 import { RedisStore } from "../../src/dedupe/redis_store.ts";
 import { createStore } from "../../src/dedupe/create_store.ts";
 import { TempDir } from "../helpers/daemon_process.ts";
-import { startRedis } from "../helpers/redis.ts";
+import { startRedis } from "../helpers/redis_server.ts";
 import { makeCertificates, redisServerTls } from "../helpers/tls_certs.ts";
-import { waitFor } from "../helpers/nsq.ts";
+import { waitFor } from "../helpers/wait_for.ts";
 import type { Logger } from "../../src/worker/worker.ts";
 import { trapUncaught } from "../helpers/fakes.ts";
 

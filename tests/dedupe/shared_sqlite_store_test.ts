@@ -6,7 +6,10 @@
  */
 import assert from "node:assert/strict";
 import { type CliProcess, startDaemon, TempDir } from "../helpers/daemon_process.ts";
-import { type NsqCluster, startNsq, uniqueTopic, waitFor } from "../helpers/nsq.ts";
+import type { NsqCluster } from "../helpers/nsq/nsq_cluster.ts";
+import { startNsq } from "../helpers/nsq/start_nsq.ts";
+import { uniqueTopic } from "../helpers/nsq/unique_topic.ts";
+import { waitFor } from "../helpers/wait_for.ts";
 
 const PROCESSES = 4;
 const CHANNEL = "shared";

@@ -10,7 +10,7 @@ import { fileURLToPath } from "node:url";
 import { SQLITE_SCHEMA_VERSION, SqliteStore } from "../../src/dedupe/sqlite_store.ts";
 import type { Claim } from "../../src/dedupe/store.ts";
 import { REPO_DIR, TempDir } from "../helpers/daemon_process.ts";
-import { waitFor } from "../helpers/nsq.ts";
+import { waitFor } from "../helpers/wait_for.ts";
 
 const SCOPE = "pageviews/counter";
 const CHILD = fileURLToPath(new URL("../fixtures/sqlite_store_main.ts", import.meta.url));

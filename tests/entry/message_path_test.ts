@@ -8,7 +8,10 @@ import { PermanentError } from "../../src/mod.ts";
 import type { WorkerDefinition } from "../../src/worker/worker.ts";
 import { type Canary, openCanary } from "../helpers/canary.ts";
 import { deferred, envelope, startInProcess } from "../helpers/in_process.ts";
-import { type NsqCluster, startNsq, uniqueTopic, waitFor } from "../helpers/nsq.ts";
+import type { NsqCluster } from "../helpers/nsq/nsq_cluster.ts";
+import { startNsq } from "../helpers/nsq/start_nsq.ts";
+import { uniqueTopic } from "../helpers/nsq/unique_topic.ts";
+import { waitFor } from "../helpers/wait_for.ts";
 
 const decoder = new TextDecoder();
 

@@ -7,7 +7,8 @@
 import assert from "node:assert/strict";
 import { type CliProcess, startDaemon, TempDir } from "../helpers/daemon_process.ts";
 import { parentOf, startJaeger, tag, upstreamParent } from "../helpers/jaeger.ts";
-import { startNsq, uniqueTopic } from "../helpers/nsq.ts";
+import { startNsq } from "../helpers/nsq/start_nsq.ts";
+import { uniqueTopic } from "../helpers/nsq/unique_topic.ts";
 
 const CHANNEL = "bulk";
 const decoder = new TextDecoder();

@@ -19,7 +19,8 @@ import {
 import { TRACING_ON } from "../../src/observe/tracing_switch.ts";
 import type { WorkerDefinition } from "../../src/worker/worker.ts";
 import { startInProcess } from "../helpers/in_process.ts";
-import { startNsq, uniqueTopic } from "../helpers/nsq.ts";
+import { startNsq } from "../helpers/nsq/start_nsq.ts";
+import { uniqueTopic } from "../helpers/nsq/unique_topic.ts";
 
 /** Records every call OpenTelemetry's global API passes on to it. */
 function countingProviders(calls: string[]): { tracer: TracerProvider; context: ContextManager } {

@@ -10,7 +10,7 @@
 
 import type { NsqMessage } from "../../src/nsq/nsq_message.ts";
 import { ReaderConnection } from "../../src/nsq/reader_connection.ts";
-import type { NsqCluster } from "./nsq.ts";
+import type { NsqCluster } from "./nsq/nsq_cluster.ts";
 
 /** A canary connection and the messages it holds. */
 export interface Canary extends AsyncDisposable {

@@ -17,7 +17,8 @@
 
 import { jaegerBin } from "../../tools/jaeger_bin.ts";
 import { trackChild, untrackChild } from "./children.ts";
-import { waitFor } from "./nsq.ts";
+import { freePorts } from "./free_port.ts";
+import { waitFor } from "./wait_for.ts";
 
 const HOST = "127.0.0.1";
 const START_TIMEOUT_MS = 20_000;
@@ -234,14 +235,6 @@ async function answers(url: string): Promise<boolean> {
   } catch {
     return false;
   }
-}
-
-/** Ports nothing listens on right now, all different (Jaeger cannot be asked to pick them). */
-function freePorts(count: number): number[] {
-  const listeners = Array.from({ length: count }, () => Deno.listen({ hostname: HOST, port: 0 }));
-  const ports = listeners.map((listener) => (listener.addr as Deno.NetAddr).port);
-  for (const listener of listeners) listener.close();
-  return ports;
 }
 
 async function collect(stream: ReadableStream<Uint8Array>, lines: string[]): Promise<void> {

@@ -7,8 +7,8 @@
  * @module
  */
 
-import { type RedisServer, startRedis } from "./redis.ts";
-import { waitFor } from "./nsq.ts";
+import { type RedisServer, startRedis } from "./redis_server.ts";
+import { waitFor } from "./wait_for.ts";
 
 /** A running cluster: its masters, and their replicas when asked for. */
 export interface RedisCluster extends AsyncDisposable {

@@ -18,7 +18,7 @@
 
 import { toxiproxyBin } from "../../tools/toxiproxy_bin.ts";
 import { trackChild, untrackChild } from "./children.ts";
-import { freePort } from "./redis.ts";
+import { freePort } from "./free_port.ts";
 
 const HOST = "127.0.0.1";
 const START_TIMEOUT_MS = 10_000;

@@ -8,7 +8,11 @@ import { Consumer, type ConsumerOptions } from "../../src/nsq/consumer.ts";
 import type { NsqMessage } from "../../src/nsq/nsq_message.ts";
 import type { Logger } from "../../src/worker/worker.ts";
 import { PLAIN_CONNECTION } from "../helpers/fakes.ts";
-import { type NsqCluster, type Nsqd, startNsq, uniqueTopic, waitFor } from "../helpers/nsq.ts";
+import type { NsqCluster } from "../helpers/nsq/nsq_cluster.ts";
+import type { Nsqd } from "../helpers/nsq/nsq_server.ts";
+import { startNsq } from "../helpers/nsq/start_nsq.ts";
+import { uniqueTopic } from "../helpers/nsq/unique_topic.ts";
+import { waitFor } from "../helpers/wait_for.ts";
 import { startTcpRelay } from "../helpers/tcp_relay.ts";
 
 const CHANNEL = "flow_control_test";

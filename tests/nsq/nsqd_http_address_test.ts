@@ -6,7 +6,8 @@
 import assert from "node:assert/strict";
 import type { NsqConfig } from "../../src/config/types.ts";
 import { nsqdHttpAddress } from "../../src/nsq/nsqd_http_address.ts";
-import { startNsq, waitFor } from "../helpers/nsq.ts";
+import { startNsq } from "../helpers/nsq/start_nsq.ts";
+import { waitFor } from "../helpers/wait_for.ts";
 import { validConfig } from "../helpers/valid_config.ts";
 
 function nsqConfig(lines: string[]): NsqConfig {

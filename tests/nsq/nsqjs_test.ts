@@ -13,7 +13,10 @@ import { NSQJS_VERSION } from "../../src/nsq/nsqjs_patches.ts";
 import { ReaderConnection } from "../../src/nsq/reader_connection.ts";
 import { WriterConnection } from "../../src/nsq/writer_connection.ts";
 import { answersPing } from "../../tools/dev.ts";
-import { type NsqCluster, startNsq, uniqueTopic, waitFor } from "../helpers/nsq.ts";
+import type { NsqCluster } from "../helpers/nsq/nsq_cluster.ts";
+import { startNsq } from "../helpers/nsq/start_nsq.ts";
+import { uniqueTopic } from "../helpers/nsq/unique_topic.ts";
+import { waitFor } from "../helpers/wait_for.ts";
 import { trapUncaught } from "../helpers/fakes.ts";
 
 const CHANNEL = "nsqjs_test";

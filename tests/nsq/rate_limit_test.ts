@@ -1,7 +1,9 @@
 import assert from "node:assert/strict";
 import { TokenBucket } from "../../src/nsq/token_bucket.ts";
 import { startInProcess } from "../helpers/in_process.ts";
-import { startNsq, uniqueTopic, waitFor } from "../helpers/nsq.ts";
+import { startNsq } from "../helpers/nsq/start_nsq.ts";
+import { uniqueTopic } from "../helpers/nsq/unique_topic.ts";
+import { waitFor } from "../helpers/wait_for.ts";
 
 Deno.test("a token bucket refills at its rate and lends on credit", () => {
   let now = 0;

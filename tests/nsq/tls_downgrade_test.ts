@@ -5,7 +5,9 @@
 
 import assert from "node:assert/strict";
 import { startInProcess } from "../helpers/in_process.ts";
-import { startNsq, uniqueTopic, waitFor } from "../helpers/nsq.ts";
+import { startNsq } from "../helpers/nsq/start_nsq.ts";
+import { uniqueTopic } from "../helpers/nsq/unique_topic.ts";
+import { waitFor } from "../helpers/wait_for.ts";
 
 Deno.test("nsq.tls set, nsqd without TLS: refused with an error naming it, retried, not ready, no AUTH", async () => {
   // nsqd asks this server about every AUTH it receives: a request here means

@@ -13,7 +13,9 @@ import { supervisorDeps } from "../../src/daemon/http/supervisor_deps.ts";
 import { logger } from "../../src/observe/log.ts";
 import type { LogLevel } from "../../src/config/types.ts";
 import { type InProcessDaemon, startInProcess } from "../helpers/in_process.ts";
-import { type NsqCluster, startNsq, uniqueTopic } from "../helpers/nsq.ts";
+import type { NsqCluster } from "../helpers/nsq/nsq_cluster.ts";
+import { startNsq } from "../helpers/nsq/start_nsq.ts";
+import { uniqueTopic } from "../helpers/nsq/unique_topic.ts";
 import { Ledger } from "./ledger.ts";
 
 /** The channel the daemon consumes. */

@@ -6,7 +6,7 @@
  */
 
 import assert from "node:assert/strict";
-import { waitFor } from "../helpers/nsq.ts";
+import { waitFor } from "../helpers/wait_for.ts";
 import {
   type AdminSetup,
   BIG_BODY_BYTES,

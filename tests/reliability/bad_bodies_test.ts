@@ -8,7 +8,9 @@
 import assert from "node:assert/strict";
 import { startDaemon, TempDir } from "../helpers/daemon_process.ts";
 import { envelope, startInProcess } from "../helpers/in_process.ts";
-import { startNsq, uniqueTopic, waitFor } from "../helpers/nsq.ts";
+import { startNsq } from "../helpers/nsq/start_nsq.ts";
+import { uniqueTopic } from "../helpers/nsq/unique_topic.ts";
+import { waitFor } from "../helpers/wait_for.ts";
 import { reportFigures } from "./ledger.ts";
 import { Prng } from "./prng.ts";
 

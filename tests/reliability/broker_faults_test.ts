@@ -15,7 +15,10 @@ import assert from "node:assert/strict";
 import type { WorkerDefinition } from "../../src/worker/worker.ts";
 import { startDaemon, TempDir } from "../helpers/daemon_process.ts";
 import { type InProcessDaemon, startInProcess } from "../helpers/in_process.ts";
-import { type NsqCluster, startNsq, uniqueTopic, waitFor } from "../helpers/nsq.ts";
+import type { NsqCluster } from "../helpers/nsq/nsq_cluster.ts";
+import { startNsq } from "../helpers/nsq/start_nsq.ts";
+import { uniqueTopic } from "../helpers/nsq/unique_topic.ts";
+import { waitFor } from "../helpers/wait_for.ts";
 import { Ledger, makeIds, readLedgerFile, reportFigures } from "./ledger.ts";
 import { startPublisher } from "./paced_publisher.ts";
 

@@ -10,7 +10,9 @@
 
 import assert from "node:assert/strict";
 import { spawnCli, TempDir } from "../helpers/daemon_process.ts";
-import { startNsq, uniqueTopic, waitFor } from "../helpers/nsq.ts";
+import { startNsq } from "../helpers/nsq/start_nsq.ts";
+import { uniqueTopic } from "../helpers/nsq/unique_topic.ts";
+import { waitFor } from "../helpers/wait_for.ts";
 import { Ledger, makeIds, readLedgerFile, reportFigures } from "./ledger.ts";
 import { startPublisher } from "./paced_publisher.ts";
 import { Prng } from "./prng.ts";

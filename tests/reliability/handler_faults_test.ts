@@ -9,7 +9,10 @@
 import assert from "node:assert/strict";
 import type { WorkerDefinition } from "../../src/worker/worker.ts";
 import { envelope, startInProcess } from "../helpers/in_process.ts";
-import { type NsqCluster, startNsq, uniqueTopic, waitFor } from "../helpers/nsq.ts";
+import type { NsqCluster } from "../helpers/nsq/nsq_cluster.ts";
+import { startNsq } from "../helpers/nsq/start_nsq.ts";
+import { uniqueTopic } from "../helpers/nsq/unique_topic.ts";
+import { waitFor } from "../helpers/wait_for.ts";
 import { makeIds, reportFigures } from "./ledger.ts";
 
 const CHANNEL = "work";

@@ -7,7 +7,7 @@
  * @module
  */
 
-import type { NsqCluster } from "../helpers/nsq.ts";
+import type { NsqCluster } from "../helpers/nsq/nsq_cluster.ts";
 import type { Ledger } from "./ledger.ts";
 
 /** Options of {@linkcode startPublisher}. */

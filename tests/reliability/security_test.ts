@@ -19,7 +19,9 @@ import { loadConfig } from "../../src/config/load.ts";
 import { moduleSource, WorkerLoadError } from "../../src/worker/worker_loader.ts";
 import { compileArgs, findDenort, permissionFlags } from "../../tools/compile.ts";
 import { REPO_DIR, startDaemon, TempDir } from "../helpers/daemon_process.ts";
-import { startNsq, uniqueTopic, waitFor } from "../helpers/nsq.ts";
+import { startNsq } from "../helpers/nsq/start_nsq.ts";
+import { uniqueTopic } from "../helpers/nsq/unique_topic.ts";
+import { waitFor } from "../helpers/wait_for.ts";
 import { readLedgerFile } from "./ledger.ts";
 
 /** Worker names that point outside workers/, or at something that is not a module there. */

@@ -5,7 +5,8 @@
  * @module
  */
 
-import { type NsqCluster, waitFor } from "../helpers/nsq.ts";
+import type { NsqCluster } from "../helpers/nsq/nsq_cluster.ts";
+import { waitFor } from "../helpers/wait_for.ts";
 import type { Ledger } from "./ledger.ts";
 
 /** Waits until `ledger` is complete and `channel` of `topic` holds nothing on nsqd. */

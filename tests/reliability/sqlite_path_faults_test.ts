@@ -9,7 +9,9 @@
 import assert from "node:assert/strict";
 import { TempDir } from "../helpers/daemon_process.ts";
 import { type InProcessDaemon, startInProcess } from "../helpers/in_process.ts";
-import { startNsq, uniqueTopic, waitFor } from "../helpers/nsq.ts";
+import { startNsq } from "../helpers/nsq/start_nsq.ts";
+import { uniqueTopic } from "../helpers/nsq/unique_topic.ts";
+import { waitFor } from "../helpers/wait_for.ts";
 import { Ledger, makeIds, reportFigures } from "./ledger.ts";
 import { startPublisher } from "./paced_publisher.ts";
 import { waitSettled } from "./settled.ts";

@@ -7,8 +7,10 @@
 import assert from "node:assert/strict";
 import { runCli, TempDir } from "../helpers/daemon_process.ts";
 import { startInProcess } from "../helpers/in_process.ts";
-import { startNsq, uniqueTopic, waitFor } from "../helpers/nsq.ts";
-import { startRedis } from "../helpers/redis.ts";
+import { startNsq } from "../helpers/nsq/start_nsq.ts";
+import { uniqueTopic } from "../helpers/nsq/unique_topic.ts";
+import { waitFor } from "../helpers/wait_for.ts";
+import { startRedis } from "../helpers/redis_server.ts";
 import { Ledger, makeIds, reportFigures } from "./ledger.ts";
 import { startPublisher } from "./paced_publisher.ts";
 import { waitSettled } from "./settled.ts";

@@ -10,7 +10,10 @@ import { deadLetterEnvelope } from "../../src/entry/dead_letter.ts";
 import { PermanentError } from "../../src/mod.ts";
 import { REPO_DIR } from "../helpers/daemon_process.ts";
 import { startInProcess } from "../helpers/in_process.ts";
-import { type NsqCluster, startNsq, uniqueTopic, waitFor } from "../helpers/nsq.ts";
+import type { NsqCluster } from "../helpers/nsq/nsq_cluster.ts";
+import { startNsq } from "../helpers/nsq/start_nsq.ts";
+import { uniqueTopic } from "../helpers/nsq/unique_topic.ts";
+import { waitFor } from "../helpers/wait_for.ts";
 
 const encoder = new TextEncoder();
 const hex = (bytes: Uint8Array) => bytes.toHex();

@@ -9,7 +9,9 @@ import assert from "node:assert/strict";
 import { join } from "node:path";
 import { REPO_DIR, TempDir } from "../helpers/daemon_process.ts";
 import { trackChild, untrackChild } from "../helpers/children.ts";
-import { startNsq, uniqueTopic, waitFor } from "../helpers/nsq.ts";
+import { startNsq } from "../helpers/nsq/start_nsq.ts";
+import { uniqueTopic } from "../helpers/nsq/unique_topic.ts";
+import { waitFor } from "../helpers/wait_for.ts";
 import { answersPing } from "../../tools/dev.ts";
 
 /** The shipped `dev` task, running the fixture entry point instead of tools/dev.ts. */

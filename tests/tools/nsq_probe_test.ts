@@ -4,7 +4,7 @@
  */
 import assert from "node:assert/strict";
 import { canListen, probeNsqd, probeNsqlookupd } from "../../tools/nsq_probe.ts";
-import { startNsq } from "../helpers/nsq.ts";
+import { startNsq } from "../helpers/nsq/start_nsq.ts";
 
 const HOST = "127.0.0.1";
 

@@ -16,7 +16,8 @@ import {
 import { runWorker } from "../../src/testing.ts";
 import { defineWorker } from "../../src/mod.ts";
 import { envelope, oneEntryYaml, startInProcess } from "../helpers/in_process.ts";
-import { startNsq, uniqueTopic } from "../helpers/nsq.ts";
+import { startNsq } from "../helpers/nsq/start_nsq.ts";
+import { uniqueTopic } from "../helpers/nsq/unique_topic.ts";
 
 /** A hand-made Standard Schema: no library behind it, as the daemon sees any schema. */
 function schemaOf<T>(

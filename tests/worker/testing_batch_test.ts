@@ -8,7 +8,9 @@ import { PermanentError } from "../../src/mod.ts";
 import { dedupeStore, runBatch, runWorker } from "../../src/testing.ts";
 import type { BatchResult, WorkerDefinition } from "../../src/worker/worker.ts";
 import { envelope, oneEntryYaml, startInProcess } from "../helpers/in_process.ts";
-import { startNsq, uniqueTopic, waitFor } from "../helpers/nsq.ts";
+import { startNsq } from "../helpers/nsq/start_nsq.ts";
+import { uniqueTopic } from "../helpers/nsq/unique_topic.ts";
+import { waitFor } from "../helpers/wait_for.ts";
 
 /** What each body asks its item's result to be. */
 interface Item {

@@ -9,7 +9,8 @@ import { dedupeStore, runWorker } from "../../src/testing.ts";
 import type { WorkerDefinition } from "../../src/worker/worker.ts";
 import { WorkerLoadError } from "../../src/worker/worker_loader.ts";
 import { deferred, envelope, oneEntryYaml, startInProcess } from "../helpers/in_process.ts";
-import { startNsq, uniqueTopic } from "../helpers/nsq.ts";
+import { startNsq } from "../helpers/nsq/start_nsq.ts";
+import { uniqueTopic } from "../helpers/nsq/unique_topic.ts";
 
 /** What each test body asks the worker to do. */
 interface Order {

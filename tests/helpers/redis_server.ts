@@ -17,6 +17,8 @@
  */
 
 import { trackChild, untrackChild } from "./children.ts";
+import { freePort } from "./free_port.ts";
+import { redisServerBin } from "./redis_server_bin.ts";
 
 const HOST = "127.0.0.1";
 const START_TIMEOUT_MS = 10_000;
@@ -72,29 +74,6 @@ export interface RedisServer extends AsyncDisposable {
   command(...args: string[]): Promise<string>;
   /** Kills the server and removes its directory; safe to call twice. */
   close(): Promise<void>;
-}
-
-/**
- * The redis-server binary: `REDIS_SERVER_BIN`, else `redis-server` on PATH.
- *
- * @throws {Error} with install instructions when there is none.
- */
-export async function redisServerBin(): Promise<string> {
-  const fromEnv = Deno.env.get("REDIS_SERVER_BIN");
-  if (fromEnv) return fromEnv;
-  for (const dir of (Deno.env.get("PATH") ?? "").split(":")) {
-    if (dir === "") continue;
-    const path = `${dir}/redis-server`;
-    try {
-      if ((await Deno.stat(path)).isFile) return path;
-    } catch {
-      // Not in this directory.
-    }
-  }
-  throw new Error(
-    "Cannot find redis-server: install it (Debian/Ubuntu: apt-get install redis-server) " +
-      "or set REDIS_SERVER_BIN to its path",
-  );
 }
 
 /**
@@ -353,12 +332,4 @@ class Server implements RedisServer {
   [Symbol.asyncDispose](): Promise<void> {
     return this.close();
   }
-}
-
-/** A port nothing listens on right now (redis cannot be asked to pick one: port 0 disables TCP). */
-export function freePort(): number {
-  const listener = Deno.listen({ hostname: HOST, port: 0 });
-  const { port } = listener.addr as Deno.NetAddr;
-  listener.close();
-  return port;
 }
