@@ -12,7 +12,7 @@ import { draftConfig } from "../../src/config/load.ts";
 import type { LogLevel } from "../../src/config/types.ts";
 import type { ConsumerTimings } from "../../src/nsq/consumer.ts";
 import type { ConnectionOptions } from "../../src/nsq/connection_options.ts";
-import { prepare } from "../../src/daemon/prepare.ts";
+import { prepare, type Prepared } from "../../src/daemon/prepare.ts";
 import { type Daemon, startDaemon } from "../../src/daemon/start_daemon.ts";
 import type { WorkerDefinition } from "../../src/worker/worker.ts";
 import { workerFile, WorkerLoadError } from "../../src/worker/worker_loader.ts";
@@ -61,24 +61,11 @@ export const FAST_TIMINGS: Partial<ConsumerTimings> = {
 
 /** Parses `yaml`, starts a daemon for it and resolves once its entries have started. */
 export async function startInProcess(options: StartInProcessOptions): Promise<InProcessDaemon> {
-  const draft = draftConfig(options.yaml, "test.yaml", {});
-  const prepared = await prepare(draft, {
-    workers: (name) => {
-      const definition = options.workers[name];
-      if (definition) return Promise.resolve(definition);
-      return Promise.reject(
-        new WorkerLoadError(`${workerFile(name)}: the test gives no such worker`),
-      );
-    },
-  });
-  const { config, connection } = prepared;
+  const prepared = await prepareInProcess(options.yaml, options.workers);
   const logs: Record<string, unknown>[] = [];
   const daemon = await startDaemon({
     ...prepared,
-    config: "http.listen" in draft.keys
-      ? config
-      : { ...config, http: { ...config.http, listen: null } },
-    connection: { ...connection, ...options.connection },
+    connection: { ...prepared.connection, ...options.connection },
   }, {
     log: { level: options.logLevel ?? "debug", format: "json" },
     writeLog: (line) => logs.push(JSON.parse(line)),
@@ -87,6 +74,31 @@ export async function startInProcess(options: StartInProcessOptions): Promise<In
   });
   if (options.waitForStart ?? true) await daemon.started;
   return Object.assign(daemon, { logs });
+}
+
+/**
+ * `yaml` checked and loaded as `run` does a config file, with the workers
+ * given inline; without an `http.listen` of its own it serves no HTTP (see
+ * {@linkcode StartInProcessOptions.yaml}). For `startDaemon` and a daemon's
+ * `reload`.
+ */
+export async function prepareInProcess(
+  yaml: string,
+  workers: Record<string, WorkerDefinition>,
+): Promise<Prepared> {
+  const draft = draftConfig(yaml, "test.yaml", {});
+  const prepared = await prepare(draft, {
+    workers: (name) => {
+      const definition = workers[name];
+      if (definition) return Promise.resolve(definition);
+      return Promise.reject(
+        new WorkerLoadError(`${workerFile(name)}: the test gives no such worker`),
+      );
+    },
+  });
+  if ("http.listen" in draft.keys) return prepared;
+  const { config } = prepared;
+  return { ...prepared, config: { ...config, http: { ...config.http, listen: null } } };
 }
 
 /**
