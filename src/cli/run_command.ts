@@ -9,7 +9,7 @@
 
 import { readConfigDraft } from "../config/load.ts";
 import type { LogConfig } from "../config/types.ts";
-import { watchConfigFile } from "../daemon/config_watcher.ts";
+import { watchConfigFile } from "./config_watcher.ts";
 import { prepare } from "../daemon/prepare.ts";
 import { startDaemon } from "../daemon/start_daemon.ts";
 import type { ConsumerTimings } from "../nsq/consumer.ts";
