@@ -21,18 +21,19 @@
  * @module
  */
 
-import type { SourceLocation } from "./config/types.ts";
+import type { BatchConfig, SourceLocation } from "./config/types.ts";
 import { DEDUPE_FIELDS, SETTING_FIELDS } from "./config/schema.ts";
 import { MemoryStore } from "./dedupe/memory_store.ts";
 import type { DedupeStore } from "./dedupe/store.ts";
-import { BatchContext } from "./context/batch_context.ts";
-import { batchSettings } from "./batch/batch_settings.ts";
-import { EntryContext, type EntryPublisher } from "./context/entry_context.ts";
-import { MessageContext } from "./context/message_context.ts";
+import type { EntryPublisher } from "./context/entry_context.ts";
 import { encodeBody, PublishError, refusalOf } from "./entry/publisher.ts";
+import {
+  createMessagePath,
+  type MessagePath,
+  type MessagePathOptions,
+} from "./entry/message_path.ts";
 import type { DeadReason, Outcome } from "./runner/outcome.ts";
-import { Batcher } from "./batch/batcher.ts";
-import { type Attempt, type TaskMessage, TaskRunner } from "./runner/task_runner.ts";
+import type { TaskMessage } from "./runner/task_runner.ts";
 import { type LoadedWorker, loadWorkers, WorkerLoadError } from "./worker/worker_loader.ts";
 import type { Logger, PublishBody, WorkerDefinition, WorkerOptions } from "./worker/worker.ts";
 
@@ -162,7 +163,7 @@ export async function runWorker<T, O extends WorkerOptions>(
     throw new TypeError("runWorker needs a worker with handle(); test handleBatch with runBatch");
   }
   const kit = testEntry(loaded, options);
-  const outcome = await kit.runner.run(kitMessage(body, options, options.id ?? randomId()));
+  const outcome = await kit.path.runner.run(kitMessage(body, options, options.id ?? randomId()));
   return { outcome: testOutcome(outcome), published: kit.published, logs: kit.logs };
 }
 
@@ -196,12 +197,7 @@ export async function runBatch<T, O extends WorkerOptions>(
   options: RunBatchOptions<O> = {},
 ): Promise<RunBatchResult> {
   const loaded = await checked(worker as WorkerDefinition, options.options ?? {});
-  const definition = loaded.definition;
-  const settings = batchSettings({
-    batch: { size: options.batch?.size ?? null, wait: options.batch?.wait ?? null },
-    maxInFlight: settingDefault("max_in_flight"),
-  }, definition);
-  if (settings === null) {
+  if (loaded.definition.handleBatch === undefined) {
     throw new TypeError("runBatch needs a worker with handleBatch(); test handle with runWorker");
   }
   const messages = bodies.map((body) => kitMessage(body, options, randomId()));
@@ -212,26 +208,17 @@ export async function runBatch<T, O extends WorkerOptions>(
     if (--pending === 0) arrived();
   };
   const joined = new Set<TaskMessage>();
-  const kit = testEntry(loaded, options, (attempt) => {
-    joined.add(attempt.message);
-    const outcome = batcher.join(attempt);
-    arrivedOne();
-    return outcome;
-  });
-  const batcher: Batcher = new Batcher({
-    handleBatch: definition.handleBatch!,
-    size: settings.size,
-    waitMs: settings.waitMs,
-    timeoutMs: kit.timeoutMs,
-    store: kit.store,
-    settle: (attempt, state, error, durationMs) =>
-      kit.runner.settle(attempt, state, error, durationMs),
-    context: (touch, signal) => new BatchContext(kit.context, touch, signal),
+  const batch = { size: options.batch?.size ?? null, wait: options.batch?.wait ?? null };
+  const kit = testEntry(loaded, options, batch, {
     onBatch: (report) => batches.push(report.items),
-    log: kit.context.log,
+    onJoin: (attempt) => {
+      joined.add(attempt.message);
+      arrivedOne();
+    },
   });
+  const { runner, batcher } = kit.path;
   const outcomes = messages.map(async (message) => {
-    const outcome = kit.runner.run(message);
+    const outcome = runner.run(message);
     // A body that never joins a batch (invalid, duplicate, busy) has arrived once it has its outcome.
     if (!(outcome instanceof Promise)) {
       arrivedOne();
@@ -244,7 +231,7 @@ export async function runBatch<T, O extends WorkerOptions>(
   if (messages.length === 0) arrived();
   await allArrived;
   // Every body has joined or left: the partial batch goes now, as its wait would have ended.
-  batcher.drain();
+  batcher!.drain();
   return {
     outcomes: (await Promise.all(outcomes)).map(testOutcome),
     batches,
@@ -253,50 +240,47 @@ export async function runBatch<T, O extends WorkerOptions>(
   };
 }
 
-/** One entry of the kit: its recorded publishes and logs, its context and task runner. */
+/** One entry of the kit: its message path, and what it published and logged. */
 interface TestEntry {
-  readonly runner: TaskRunner;
-  readonly context: EntryContext;
-  readonly store: DedupeStore;
-  readonly timeoutMs: number;
+  readonly path: MessagePath;
   readonly published: PublishedMessage[];
   readonly logs: LogRecord[];
 }
 
-/** The entry the daemon would build for `loaded`, publishing and logging into memory. */
+/**
+ * The message path the daemon would build for `loaded` (with the entry
+ * settings of `options`, the defaults otherwise), publishing and logging into
+ * memory.
+ */
 function testEntry(
   loaded: LoadedWorker,
   options: RunWorkerOptions,
-  join?: (attempt: Attempt) => Promise<Outcome>,
+  batch: BatchConfig | null = null,
+  hooks: Pick<MessagePathOptions, "onBatch" | "onJoin"> = {},
 ): TestEntry {
   const published: PublishedMessage[] = [];
   const logs: LogRecord[] = [];
   const topic = options.topic ?? "test";
-  const channel = options.channel ?? "test";
-  const context = new EntryContext({
-    topic,
-    channel,
-    worker: WORKER_NAME,
-    options: loaded.options,
-    log: recordingLogger(logs),
-    publisher: recordingPublisher(published),
-  });
-  const store = options.store ?? dedupeStore();
-  const timeoutMs = options.timeoutMs ?? settingDefault("timeout");
-  const runner = new TaskRunner({
-    worker: loaded.definition,
-    scope: `${topic}/${channel}`,
-    settings: {
+  const path = createMessagePath({
+    entry: {
+      topic,
+      nsqTopic: topic,
+      channel: options.channel ?? "test",
       maxAttempts: options.maxAttempts ?? settingDefault("max_attempts"),
       requeueDelayMs: settingDefault("requeue_delay"),
       maxRequeueDelayMs: settingDefault("max_requeue_delay"),
-      timeoutMs,
+      timeoutMs: options.timeoutMs ?? settingDefault("timeout"),
+      maxInFlight: settingDefault("max_in_flight"),
+      batch,
     },
-    store,
-    context: (task, signal) => new MessageContext(context, task, signal),
-    ...(join ? { join } : {}),
+    worker: loaded,
+    store: options.store ?? dedupeStore(),
+    publisher: recordingPublisher(published),
+    log: recordingLogger(logs),
+    tracer: null,
+    ...hooks,
   });
-  return { runner, context, store, timeoutMs, published, logs };
+  return { path, published, logs };
 }
 
 /** A delivery of `body` as nsqd would make it, on no connection. */

@@ -10,9 +10,9 @@ import { ConfigError } from "../config/config_error.ts";
 import { formatDuration, parseDuration } from "../config/duration.ts";
 import { loadConfig, readConfigDraft } from "../config/load.ts";
 import type { Config, Entry } from "../config/types.ts";
-import { runDaemon } from "../daemon/daemon.ts";
 import { NSQJS_VERSION } from "../nsq/nsqjs_patches.ts";
 import { replayCommand } from "./replay_command.ts";
+import { runCommand } from "./run_command.ts";
 import { configJsonSchema } from "../config/json_schema.ts";
 import { isPermissionError, missingConfigPermissions, permissionMessage } from "./permissions.ts";
 import { VERSION } from "../version.ts";
@@ -123,7 +123,7 @@ export async function main(
         return 0;
       }
       case "run":
-        await runDaemon({
+        await runCommand({
           configPath,
           ...(overrides.workersDir ? { workersDir: overrides.workersDir } : {}),
           reloadOnChange,

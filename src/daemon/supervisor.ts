@@ -13,7 +13,7 @@ import type { ConsumerTimings } from "../nsq/consumer.ts";
 import type { ConnectionOptions } from "../nsq/connection_options.ts";
 import { NsqPublisher } from "../entry/publisher.ts";
 import { entryKey, planReload, type ReloadPlan } from "./reload_plan.ts";
-import { describeError } from "../error_text.ts";
+import { runShutdownSteps } from "./shutdown_steps.ts";
 import { CurrentPublisher, type EntryPublisher } from "../context/entry_context.ts";
 import { RunningEntry } from "../entry/running_entry.ts";
 import type { LoadedWorker } from "../worker/worker_loader.ts";
@@ -211,7 +211,7 @@ export class Supervisor {
   async #stopAll(): Promise<void> {
     const timeout = this.#config.shutdownTimeoutMs;
     this.#log.info("shutting down", { in_flight: this.inFlight() });
-    const steps: [string, () => Promise<void>][] = [
+    await runShutdownSteps([
       // A reload whose new entries hang in setup() must not hold the
       // shutdown: its entries are in the map already and are stopped below.
       ["pending reload", async () => {
@@ -222,14 +222,7 @@ export class Supervisor {
       }],
       ["publisher", () => this.#publisher.close()],
       ["dedupe store", () => this.#options.store.close()],
-    ];
-    for (const [name, step] of steps) {
-      try {
-        await step();
-      } catch (error) {
-        this.#log.error("shutdown step failed", { step: name, error: describeError(error) });
-      }
-    }
+    ], this.#log);
     this.#log.info("stopped");
   }
 

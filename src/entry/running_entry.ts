@@ -8,23 +8,21 @@
 
 import type { Entry, HostPort } from "../config/types.ts";
 import type { DedupeStore } from "../dedupe/store.ts";
-import { EntryContext, type EntryPublisher } from "../context/entry_context.ts";
+import type { EntryContext, EntryPublisher } from "../context/entry_context.ts";
 import { EntryStats } from "../observe/entry_stats.ts";
-import { MessageContext } from "../context/message_context.ts";
 import { Consumer, type ConsumerTimings } from "../nsq/consumer.ts";
 import type { ConnectionOptions } from "../nsq/connection_options.ts";
 import type { NsqMessage } from "../nsq/nsq_message.ts";
 import { OutcomeExecutor } from "./outcome_executor.ts";
 import { describeError } from "../error_text.ts";
 import type { Outcome } from "../runner/outcome.ts";
-import { TaskRunner } from "../runner/task_runner.ts";
+import type { TaskRunner } from "../runner/task_runner.ts";
 import { type DeliverySpan, EntryTracer } from "./tracing.ts";
 import { TRACING_ON } from "../observe/tracing_switch.ts";
-import { BatchContext } from "../context/batch_context.ts";
-import { batchSettings } from "../batch/batch_settings.ts";
 import { BatchStats } from "../observe/batch_stats.ts";
 import { isLogged } from "../observe/log.ts";
-import { Batcher, type BatchReport } from "../batch/batcher.ts";
+import type { Batcher, BatchReport } from "../batch/batcher.ts";
+import { createMessagePath } from "./message_path.ts";
 import type { LoadedWorker } from "../worker/worker_loader.ts";
 import type { Logger } from "../worker/worker.ts";
 
@@ -58,9 +56,9 @@ export class RunningEntry {
   /** Null when tracing is off: then the message path makes no span. */
   #tracer: EntryTracer | null;
   /** Null unless the worker has `handleBatch`. */
-  #batcher: Batcher | null = null;
+  #batcher: Batcher | null;
   /** The batch figures; null unless the worker has `handleBatch`. */
-  readonly batchStats: BatchStats | null = null;
+  readonly batchStats: BatchStats | null;
   #state: EntryState = "starting";
   #failure: string | null = null;
   #stop = new AbortController();
@@ -85,14 +83,6 @@ export class RunningEntry {
       })
       : null;
     this.#tracer = tracer;
-    this.#context = new EntryContext({
-      topic: entry.topic,
-      channel: entry.channel,
-      worker: worker.name,
-      options: worker.options,
-      log: options.log,
-      publisher: tracer?.publisher(publisher) ?? publisher,
-    });
     this.#executor = new OutcomeExecutor({
       entry,
       stats: this.stats,
@@ -100,31 +90,19 @@ export class RunningEntry {
       publisher,
       tracer,
     });
-    const batch = batchSettings(entry, worker.definition);
-    this.#runner = new TaskRunner({
-      worker: tracer?.worker(worker.definition) ?? worker.definition,
-      scope: `${entry.nsqTopic}/${entry.channel}`,
-      settings: entry,
+    const path = createMessagePath({
+      entry,
+      worker,
       store: options.store,
-      context: (task, signal) => new MessageContext(this.#context, task, signal),
-      ...(batch ? { join: (attempt) => this.#batcher!.join(attempt) } : {}),
+      publisher,
+      log: options.log,
+      tracer,
+      onBatch: (report) => this.#batchEnded(report),
     });
-    if (batch !== null) {
-      const stats = this.batchStats = new BatchStats(batch.size, batch.waitMs);
-      this.#batcher = new Batcher({
-        handleBatch: worker.definition.handleBatch!,
-        size: batch.size,
-        waitMs: batch.waitMs,
-        timeoutMs: entry.timeoutMs,
-        store: options.store,
-        settle: (attempt, state, error, durationMs) =>
-          this.#runner.settle(attempt, state, error, durationMs),
-        context: (touch, signal) => new BatchContext(this.#context, touch, signal),
-        onBatch: (report) => this.#batchEnded(stats, report),
-        log: options.log,
-        tracing: tracer?.batches() ?? null,
-      });
-    }
+    this.#context = path.context;
+    this.#runner = path.runner;
+    this.#batcher = path.batcher;
+    this.batchStats = path.batch && new BatchStats(path.batch.size, path.batch.waitMs);
     this.#consumer = new Consumer({
       topic: entry.nsqTopic,
       channel: entry.channel,
@@ -233,8 +211,8 @@ export class RunningEntry {
     });
   }
 
-  #batchEnded(stats: BatchStats, report: BatchReport): void {
-    stats.record(report.items, report.durationMs);
+  #batchEnded(report: BatchReport): void {
+    this.batchStats?.record(report.items, report.durationMs);
     if (!isLogged("debug")) return;
     this.#log.debug("batch handled", {
       items: report.items,

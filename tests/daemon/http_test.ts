@@ -1,7 +1,7 @@
 /**
  * The HTTP surface: the handler called directly with fake dependencies
- * (every route, status codes, JSON shapes, token checks), then against a
- * supervisor running in process on a real nsqd (stats, metrics, pause and
+ * (every route, status codes, JSON shapes, token checks), then served by a
+ * daemon running in process on a real nsqd (stats, metrics, pause and
  * resume seen from nsqd), and `nsqworker run` as a process (port 0, /ready
  * while draining).
  */
@@ -13,8 +13,7 @@ import { createHandler, type HandlerDeps } from "../../src/daemon/http/handler.t
 import { sameSecret } from "../../src/daemon/http/bearer_auth.ts";
 import { startHttpServer } from "../../src/daemon/http/server.ts";
 import type { EntrySnapshot } from "../../src/daemon/http/snapshot.ts";
-import { supervisorDeps } from "../../src/daemon/http/supervisor_deps.ts";
-import { logger } from "../../src/observe/log.ts";
+import { VERSION } from "../../src/version.ts";
 import type { Logger } from "../../src/worker/worker.ts";
 import { startDaemon, TempDir } from "../helpers/daemon_process.ts";
 import { fakeEntry, fakeSnapshot } from "../helpers/fake_snapshot.ts";
@@ -25,6 +24,8 @@ import { uniqueTopic } from "../helpers/nsq/unique_topic.ts";
 import { waitFor } from "../helpers/wait_for.ts";
 
 const TOKEN = "0123456789abcdef";
+/** The `http:` section of a daemon in process: any free port, pause and resume on. */
+const HTTP_ON = `http:\n  listen: 127.0.0.1:0\n  token: ${TOKEN}`;
 
 interface Calls {
   paused: [string, string][];
@@ -383,35 +384,30 @@ async function getJson(url: string): Promise<{ status: number; body: Record<stri
   return { status: response.status, body: await response.json() };
 }
 
-Deno.test("stats and metrics of a real run, through the handler and a real server", async () => {
+Deno.test("stats and metrics of a real run, served by the daemon's own server", async () => {
   await using nsq = await startNsq({ lookupd: false });
   const topic = uniqueTopic("httpstats");
+  const held = Promise.withResolvers<void>();
   await using daemon = await startInProcess({
     yaml: yamlFor(nsq, topic, {
       max_in_flight: 4,
       max_attempts: 2,
       requeue_delay: "0ms",
       max_requeue_delay: "0ms",
-    }),
+    }, HTTP_ON),
     workers: {
       "test/worker": {
-        handle(body: { fail?: boolean }) {
+        handle(body: { fail?: boolean; hold?: boolean }) {
           if (body.fail) throw new Error("refused on purpose");
+          return body.hold ? held.promise : undefined;
         },
       },
     },
-  });
-  const { supervisor } = daemon;
-  // This test reads the figures right after it changes them.
-  const handler = createHandler({
-    ...supervisorDeps(supervisor, {
-      version: "1.2.3",
-      startedAt: Date.now(),
-      token: TOKEN,
-      log: logger("http"),
-    }),
+    // This test reads the figures right after it changes them.
     renderMaxAgeMs: 0,
   });
+  const { supervisor } = daemon;
+  const base = `http://${daemon.http!.addressText}`;
   await waitFor(() => supervisor.readiness().ready, { message: "connected" });
   await nsq.publishMany(`env.${topic}`, [
     ...Array.from({ length: 5 }, (_, n) => JSON.stringify({ n })),
@@ -424,10 +420,10 @@ Deno.test("stats and metrics of a real run, through the handler and a real serve
     return outcomes.finish === 5 && outcomes.dead === 1 && inFlight === 0;
   });
 
-  const response = await handler(request("/stats"));
+  const response = await fetch(`${base}/stats`);
   assert.equal(response.status, 200);
   const body = await response.json();
-  assert.equal(body.version, "1.2.3");
+  assert.equal(body.version, VERSION);
   assert.equal(body.ready, true);
   assert.equal(body.draining, false);
   assert.equal(typeof body.uptime_seconds, "number");
@@ -458,7 +454,7 @@ Deno.test("stats and metrics of a real run, through the handler and a real serve
   assert.equal(typeof entry.handler_duration_ms.p99, "number");
 
   const labels = `topic="${topic}",channel="work"`;
-  const metrics = await (await handler(request("/metrics"))).text();
+  const metrics = await (await fetch(`${base}/metrics`)).text();
   for (
     const line of [
       "nsqworker_ready 1",
@@ -478,22 +474,24 @@ Deno.test("stats and metrics of a real run, through the handler and a real serve
     assert.ok(metrics.split("\n").includes(line), `${line}\n---\n${metrics}`);
   }
 
-  await using server = startHttpServer(handler, { host: "127.0.0.1", port: 0 });
-  const base = `http://${server.addressText}`;
   assert.deepEqual(await getJson(`${base}/ready`), { status: 200, body: { ready: true } });
   const served = await fetch(`${base}/metrics`);
   assert.equal(served.headers.get("content-type"), "text/plain; version=0.0.4; charset=utf-8");
   assert.match(await served.text(), /^nsqworker_messages_total\{.*outcome="finish"\} 5$/m);
 
-  // While the entries drain, /ready says 503 with the reason.
+  // While the entries drain (a handler holds one message), /ready says 503 with the reason.
+  await nsq.publish(`env.${topic}`, JSON.stringify({ hold: true }));
+  await waitFor(() => stats.inFlight === 1, { message: "the held message in flight" });
   const shutdown = daemon.shutdown();
   const draining = await getJson(`${base}/ready`);
   assert.equal(draining.status, 503);
   assert.ok((draining.body.reasons as string[]).includes("draining: the daemon is shutting down"));
+  held.resolve();
   await shutdown;
-  const after = await getJson(`${base}/stats`);
-  assert.equal(after.body.draining, true);
-  assert.equal((after.body.entries as { state: string }[])[0]!.state, "stopped");
+  const after = daemon.stats();
+  assert.equal(after.draining, true);
+  assert.equal(after.entries[0]!.state, "stopped");
+  await assert.rejects(fetch(`${base}/ping`), "the server closes once the entries have drained");
 });
 
 Deno.test("pause gives RDY 0 on nsqd and nothing is handled; resume handles the backlog", async () => {
@@ -502,17 +500,10 @@ Deno.test("pause gives RDY 0 on nsqd and nothing is handled; resume handles the 
   const nsqTopic = `env.${topic}`;
   let handled = 0;
   await using daemon = await startInProcess({
-    yaml: yamlFor(nsq, topic, { max_in_flight: 5 }),
+    yaml: yamlFor(nsq, topic, { max_in_flight: 5 }, HTTP_ON),
     workers: { "test/worker": { handle: () => void handled++ } },
   });
-  const handler = createHandler(supervisorDeps(daemon.supervisor, {
-    version: "1.2.3",
-    startedAt: Date.now(),
-    token: TOKEN,
-    log: logger("http"),
-  }));
-  await using server = startHttpServer(handler, { host: "127.0.0.1", port: 0 });
-  const base = `http://${server.addressText}`;
+  const base = `http://${daemon.http!.addressText}`;
   const readyCount = async () => (await nsq.channel(nsqTopic, "work"))?.clients[0]?.ready_count;
   await waitFor(async () => (await readyCount()) === 5, { message: "RDY 5 on nsqd" });
   const consumer = daemon.supervisor.entries[0]!.consumer;

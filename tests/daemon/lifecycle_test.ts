@@ -5,18 +5,15 @@
  */
 
 import assert from "node:assert/strict";
-import { MemoryStore } from "../../src/dedupe/memory_store.ts";
 import { logger } from "../../src/observe/log.ts";
 import { NsqPublisher } from "../../src/entry/publisher.ts";
-import { RunningEntry } from "../../src/entry/running_entry.ts";
 import type { WorkerDefinition } from "../../src/worker/worker.ts";
 import { PLAIN_CONNECTION } from "../helpers/fakes.ts";
 import { startDaemon, TempDir } from "../helpers/daemon_process.ts";
-import { deferred } from "../helpers/in_process.ts";
+import { deferred, startInProcess } from "../helpers/in_process.ts";
 import { startNsq } from "../helpers/nsq/start_nsq.ts";
 import { uniqueTopic } from "../helpers/nsq/unique_topic.ts";
 import { waitFor } from "../helpers/wait_for.ts";
-import { validConfig } from "../helpers/valid_config.ts";
 
 Deno.test("SIGTERM while a worker's setup() still runs ends the daemon with 0", async () => {
   await using nsq = await startNsq({ lookupd: false });
@@ -32,9 +29,6 @@ Deno.test("SIGTERM while a worker's setup() still runs ends the daemon with 0", 
 });
 
 Deno.test("an entry stopped while its setup() runs still gets its teardown()", async () => {
-  const config = validConfig(
-    "nsq:\n  nsqd_tcp_addresses: [127.0.0.1:1]\nworkers:\n  - { topic: t, channel: c, worker: w }\n",
-  );
   const setup = deferred();
   let tornDown = 0;
   const definition: WorkerDefinition = {
@@ -42,28 +36,18 @@ Deno.test("an entry stopped while its setup() runs still gets its teardown()", a
     handle() {},
     teardown: () => void tornDown++,
   };
-  const entry = new RunningEntry({
-    entry: config.workers[0]!,
-    worker: { name: "w", file: "workers/w.ts", definition, options: {} },
-    store: new MemoryStore({ capacity: 10, ttlMs: 1000 }),
-    publisher: {
-      publish: () => Promise.resolve(),
-      publishMany: () => Promise.resolve(),
-      publishDeferred: () => Promise.resolve(),
-      publishRaw: () => Promise.resolve(),
-    },
-    nsqdAddresses: [],
-    lookupdUrls: [],
-    connection: PLAIN_CONNECTION,
-    log: logger("test"),
+  await using daemon = await startInProcess({
+    yaml: "nsq:\n  nsqd_tcp_addresses: [127.0.0.1:1]\nshutdown_timeout: 1s\n" +
+      "workers:\n  - { topic: t, channel: c, worker: w }\n",
+    workers: { w: definition },
+    waitForStart: false,
   });
-  const started = entry.start();
-  await entry.stop(1000);
+  await daemon.shutdown();
   assert.equal(tornDown, 0, "not before setup() has finished");
   setup.resolve();
-  await started;
+  await daemon.started;
   assert.equal(tornDown, 1);
-  assert.equal(entry.state, "stopped");
+  assert.equal(daemon.supervisor.entries[0]!.state, "stopped");
 });
 
 Deno.test("a publish nsqd would refuse fails alone, before the wire", async () => {

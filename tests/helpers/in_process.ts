@@ -1,36 +1,35 @@
 /**
- * Runs the daemon's supervisor inside the test process, with worker
- * definitions given inline (closures can count and record), a config given
- * as YAML text, and log records captured instead of printed. The config and
- * the workers go through `prepare`, the checks of `check` and `run`.
+ * Runs the daemon inside the test process, started by the daemon's own
+ * composition root (`startDaemon`), with worker definitions given inline
+ * (closures can count and record), a config given as YAML text, and log
+ * records captured instead of printed. The config and the workers go through
+ * `prepare`, the checks of `check` and `run`.
  *
  * @module
  */
 
 import { draftConfig } from "../../src/config/load.ts";
-import type { Config, LogLevel } from "../../src/config/types.ts";
-import { createStore } from "../../src/dedupe/create_store.ts";
-import { logger, setupLogging } from "../../src/observe/log.ts";
+import type { LogLevel } from "../../src/config/types.ts";
 import type { ConsumerTimings } from "../../src/nsq/consumer.ts";
 import type { ConnectionOptions } from "../../src/nsq/connection_options.ts";
-import { Supervisor } from "../../src/daemon/supervisor.ts";
-import { prepare } from "../../src/daemon/prepare.ts";
+import { prepare, type Prepared } from "../../src/daemon/prepare.ts";
+import { type Daemon, startDaemon } from "../../src/daemon/start_daemon.ts";
 import type { WorkerDefinition } from "../../src/worker/worker.ts";
 import { workerFile, WorkerLoadError } from "../../src/worker/worker_loader.ts";
 
-/** A supervisor running in this process. */
-export interface InProcessDaemon extends AsyncDisposable {
-  readonly config: Config;
-  readonly supervisor: Supervisor;
+/** A daemon running in this process, and what it logged. */
+export interface InProcessDaemon extends Daemon {
   /** Every log record so far, parsed from the JSON lines. */
   readonly logs: Record<string, unknown>[];
-  /** The graceful shutdown; safe to call twice. */
-  shutdown(): Promise<void>;
 }
 
 /** Options of {@linkcode startInProcess}. */
 export interface StartInProcessOptions {
-  /** The config file's text. */
+  /**
+   * The config file's text. Without an `http.listen` of its own, the daemon
+   * serves no HTTP (rather than the default port, which tests running side
+   * by side would fight over).
+   */
   readonly yaml: string;
   /** The worker definition of each `worker:` name the config uses. */
   readonly workers: Record<string, WorkerDefinition>;
@@ -43,6 +42,13 @@ export interface StartInProcessOptions {
   readonly logLevel?: LogLevel;
   /** Over the connection settings of the config, e.g. shorter heartbeats. */
   readonly connection?: Partial<ConnectionOptions>;
+  /**
+   * Whether to resolve only once every worker's `setup()` has run (default
+   * true); false for a test that acts while a setup() still runs.
+   */
+  readonly waitForStart?: boolean;
+  /** See `StartDaemonOptions.renderMaxAgeMs`. */
+  readonly renderMaxAgeMs?: number;
 }
 
 /** Test timings: lookupd asked every 200 ms, reconnects after 100 ms. */
@@ -53,34 +59,46 @@ export const FAST_TIMINGS: Partial<ConsumerTimings> = {
   rdyIdleMs: 100,
 };
 
-/** Parses `yaml`, starts a supervisor for it and resolves once its entries have started. */
+/** Parses `yaml`, starts a daemon for it and resolves once its entries have started. */
 export async function startInProcess(options: StartInProcessOptions): Promise<InProcessDaemon> {
-  const { config, workers, connection } = await prepare(
-    draftConfig(options.yaml, "test.yaml", {}),
-    {
-      workers: (name) => {
-        const definition = options.workers[name];
-        if (definition) return Promise.resolve(definition);
-        return Promise.reject(
-          new WorkerLoadError(`${workerFile(name)}: the test gives no such worker`),
-        );
-      },
-    },
-  );
+  const prepared = await prepareInProcess(options.yaml, options.workers);
   const logs: Record<string, unknown>[] = [];
-  await setupLogging({ level: options.logLevel ?? "debug", format: "json" }, {
-    write: (line) => logs.push(JSON.parse(line)),
-  });
-  const supervisor = new Supervisor({
-    config,
-    workers,
-    store: await createStore(config.dedupe, logger("dedupe")),
-    connection: { ...connection, ...options.connection },
+  const daemon = await startDaemon({
+    ...prepared,
+    connection: { ...prepared.connection, ...options.connection },
+  }, {
+    log: { level: options.logLevel ?? "debug", format: "json" },
+    writeLog: (line) => logs.push(JSON.parse(line)),
     timings: { ...FAST_TIMINGS, ...options.timings },
+    ...(options.renderMaxAgeMs === undefined ? {} : { renderMaxAgeMs: options.renderMaxAgeMs }),
   });
-  await supervisor.start();
-  const shutdown = () => supervisor.shutdown();
-  return { config, supervisor, logs, shutdown, [Symbol.asyncDispose]: shutdown };
+  if (options.waitForStart ?? true) await daemon.started;
+  return Object.assign(daemon, { logs });
+}
+
+/**
+ * `yaml` checked and loaded as `run` does a config file, with the workers
+ * given inline; without an `http.listen` of its own it serves no HTTP (see
+ * {@linkcode StartInProcessOptions.yaml}). For `startDaemon` and a daemon's
+ * `reload`.
+ */
+export async function prepareInProcess(
+  yaml: string,
+  workers: Record<string, WorkerDefinition>,
+): Promise<Prepared> {
+  const draft = draftConfig(yaml, "test.yaml", {});
+  const prepared = await prepare(draft, {
+    workers: (name) => {
+      const definition = workers[name];
+      if (definition) return Promise.resolve(definition);
+      return Promise.reject(
+        new WorkerLoadError(`${workerFile(name)}: the test gives no such worker`),
+      );
+    },
+  });
+  if ("http.listen" in draft.keys) return prepared;
+  const { config } = prepared;
+  return { ...prepared, config: { ...config, http: { ...config.http, listen: null } } };
 }
 
 /**

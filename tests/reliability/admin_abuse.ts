@@ -1,16 +1,12 @@
 /**
  * The pieces shared by the admin-abuse tests (fast, in tests/reliability/)
- * and their soak (soak/): an in-process daemon consuming from a real nsqd
- * with the admin HTTP server in front of it, and the abusive clients.
+ * and their soak (soak/): an in-process daemon consuming from a real nsqd,
+ * serving its admin HTTP surface, and the abusive clients.
  *
  * @module
  */
 
 import assert from "node:assert/strict";
-import { createHandler } from "../../src/daemon/http/handler.ts";
-import { startHttpServer } from "../../src/daemon/http/server.ts";
-import { supervisorDeps } from "../../src/daemon/http/supervisor_deps.ts";
-import { logger } from "../../src/observe/log.ts";
 import type { LogLevel } from "../../src/config/types.ts";
 import { type InProcessDaemon, startInProcess } from "../helpers/in_process.ts";
 import type { NsqCluster } from "../helpers/nsq/nsq_cluster.ts";
@@ -64,6 +60,9 @@ export async function setupAdmin(options: AdminSetupOptions = {}): Promise<Admin
     yaml: [
       "nsq:",
       `  nsqd_tcp_addresses: [${nsq.nsqds[0]!.tcpAddress}]`,
+      "http:",
+      "  listen: 127.0.0.1:0",
+      `  token: ${TOKEN}`,
       "workers:",
       `  - { topic: ${topic}, channel: ${CHANNEL}, worker: rec, max_in_flight: 100 }`,
       "",
@@ -79,30 +78,18 @@ export async function setupAdmin(options: AdminSetupOptions = {}): Promise<Admin
       },
     },
   });
-  const server = startHttpServer(
-    createHandler(
-      supervisorDeps(daemon.supervisor, {
-        version: "test",
-        startedAt: Date.now(),
-        token: TOKEN,
-        log: logger("http"),
-      }),
-    ),
-    { host: "127.0.0.1", port: 0 },
-  );
-  const [hostname, port] = server.addressText.split(":") as [string, string];
+  const { host: hostname, port } = daemon.http!.address;
   return {
     nsq,
     topic,
     ledger,
     daemon,
-    address: { hostname, port: Number(port) },
-    base: `http://${server.addressText}`,
+    address: { hostname, port },
+    base: `http://${daemon.http!.addressText}`,
     get runs() {
       return runs;
     },
     async [Symbol.asyncDispose]() {
-      await server.shutdown();
       await daemon.shutdown();
       await nsq.close();
     },

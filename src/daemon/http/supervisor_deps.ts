@@ -7,7 +7,8 @@
 import type { Supervisor } from "../supervisor.ts";
 import type { Logger } from "../../worker/worker.ts";
 import type { HandlerDeps } from "./handler.ts";
-import { findEntry, snapshotEntry, snapshotSupervisor } from "./snapshot.ts";
+import { snapshotSupervisor } from "./snapshot.ts";
+import { setEntryPaused } from "../set_entry_paused.ts";
 
 /** What {@linkcode supervisorDeps} needs besides the supervisor. */
 export interface SupervisorDepsOptions {
@@ -54,16 +55,14 @@ export function supervisorDeps(
     ...(options.now ? { now: options.now } : {}),
   };
   const control = (topic: string, channel: string, pause: boolean) => {
-    const running = findEntry(supervisor, topic, channel);
-    if (running === null) return null;
-    if (pause) running.consumer.pause();
-    else running.consumer.resume();
+    const entry = setEntryPaused(supervisor, topic, channel, pause);
+    if (entry === null) return null;
     log.info(pause ? "entry paused over HTTP" : "entry resumed over HTTP", {
       topic,
       channel,
-      worker: running.entry.worker,
+      worker: entry.worker,
     });
-    return snapshotEntry(running);
+    return entry;
   };
   return {
     readiness: () => supervisor.readiness(),

@@ -1,0 +1,173 @@
+/**
+ * The composition root: a prepared config (see `prepare`) → logging → the
+ * dedupe store → the supervisor → the HTTP surface, returned as a handle.
+ * The command line (`nsqworker run`), the in-process test daemon and the
+ * tests of the HTTP surface all start the daemon here; signals, exit codes
+ * and `Deno.exit` belong to the command line alone.
+ *
+ * @module
+ */
+
+import type { Config, HostPort, LogConfig } from "../config/types.ts";
+import { createStore } from "../dedupe/create_store.ts";
+import { createHandler } from "./http/handler.ts";
+import { type HttpServer, startHttpServer } from "./http/server.ts";
+import { type DaemonSnapshot, type EntrySnapshot, snapshotSupervisor } from "./http/snapshot.ts";
+import { supervisorDeps } from "./http/supervisor_deps.ts";
+import { flushLogging, logger, setupLogging } from "../observe/log.ts";
+import type { ConsumerTimings } from "../nsq/consumer.ts";
+import type { Prepared } from "./prepare.ts";
+import type { ReloadPlan } from "./reload_plan.ts";
+import { setEntryPaused } from "./set_entry_paused.ts";
+import { runShutdownSteps } from "./shutdown_steps.ts";
+import { Supervisor } from "./supervisor.ts";
+import { VERSION } from "../version.ts";
+
+/** Settings of a daemon beyond its config. */
+export interface StartDaemonOptions {
+  /** Over the config's `log:` at start and after every reload (the command line's `--pretty`). */
+  readonly log?: Partial<LogConfig>;
+  /** Receives each log line, without its newline; by default lines go to stdout. */
+  readonly writeLog?: (line: string) => void;
+  /** Over the consumers' timings (`--lookupd-poll-interval`; faster reconnects in tests). */
+  readonly timings?: Partial<ConsumerTimings>;
+  /**
+   * How long a rendering of `/stats` and `/metrics` is served again
+   * (default `RENDER_MAX_AGE_MS`); tests that read figures right after
+   * changing them set 0.
+   */
+  readonly renderMaxAgeMs?: number;
+}
+
+/** A running daemon. */
+export interface Daemon extends AsyncDisposable {
+  /** The config in force: the last one applied. */
+  readonly config: Config;
+  /** The supervisor, for a look at its entries. */
+  readonly supervisor: Supervisor;
+  /** Where the HTTP surface listens (the real port when `http.listen` asked for 0); null without one. */
+  readonly http: { readonly address: HostPort; readonly addressText: string } | null;
+  /**
+   * Resolves once every entry's `setup()` has run; an entry whose setup
+   * failed stays failed, the others run. Never rejects.
+   */
+  readonly started: Promise<void>;
+  /**
+   * Applies a new prepared config (see `Supervisor.reload`) and its `log:`
+   * section. Rejects, and keeps the running config, once shutdown has begun.
+   */
+  reload(next: Prepared): Promise<ReloadPlan>;
+  /** Pauses an entry (RDY 0 on every nsqd); its figures, or null when no entry has this topic and channel. */
+  pause(topic: string, channel: string): EntrySnapshot | null;
+  /** Resumes a paused entry; its figures, or null when no entry has this topic and channel. */
+  resume(topic: string, channel: string): EntrySnapshot | null;
+  /** The figures of `/stats`, now. */
+  stats(): DaemonSnapshot;
+  /**
+   * Drains and stops the entries (the publisher and the dedupe store with
+   * them), then closes the HTTP surface, then flushes the log. Every step
+   * runs even when one fails; a second call returns the first one's promise.
+   */
+  shutdown(): Promise<void>;
+}
+
+/**
+ * Starts a daemon for `prepared`: it resolves once the HTTP surface listens
+ * (so `/ready` says 503 while the workers' `setup()` runs) and the entries
+ * are starting; `started` says when they have. A port that cannot be taken
+ * rejects before any entry starts.
+ *
+ * @example
+ * ```ts ignore
+ * import { readConfigDraft } from "../config/load.ts";
+ * import { prepare } from "./prepare.ts";
+ * import { startDaemon } from "./start_daemon.ts";
+ *
+ * await using daemon = await startDaemon(await prepare(await readConfigDraft("config.yaml")));
+ * await daemon.started;
+ * daemon.stats().readiness.ready;
+ * ```
+ */
+export async function startDaemon(
+  prepared: Prepared,
+  options: StartDaemonOptions = {},
+): Promise<Daemon> {
+  const { config, workers, connection } = prepared;
+  const applyLog = (log: LogConfig) =>
+    setupLogging(
+      { ...log, ...options.log },
+      options.writeLog ? { write: options.writeLog } : {},
+    );
+  await applyLog(config.log);
+  const log = logger("daemon");
+  const store = await createStore(config.dedupe, logger("dedupe"));
+  const supervisor = new Supervisor({
+    config,
+    workers,
+    store,
+    connection,
+    ...(options.timings ? { timings: options.timings } : {}),
+  });
+  const info = { version: VERSION, startedAt: Date.now() };
+  const http = await listenHttp(config, supervisor, info, options);
+
+  log.info("starting", { config: config.file, entries: config.workers.length });
+  const started = supervisor.start();
+  let stopping: Promise<void> | null = null;
+  const shutdown = () =>
+    stopping ??= runShutdownSteps([
+      ["supervisor", () => supervisor.shutdown()],
+      // Only now: while the entries drained, /ready answered 503.
+      ["http", () => http?.shutdown()],
+      ["log", () => flushLogging()],
+    ], log);
+  return {
+    get config() {
+      return supervisor.config;
+    },
+    supervisor,
+    http: http && { address: http.address, addressText: http.addressText },
+    started,
+    async reload(next) {
+      const plan = await supervisor.reload(next.config, next.workers, next.connection);
+      await applyLog(next.config.log);
+      return plan;
+    },
+    pause: (topic, channel) => setEntryPaused(supervisor, topic, channel, true),
+    resume: (topic, channel) => setEntryPaused(supervisor, topic, channel, false),
+    stats: () => snapshotSupervisor(supervisor, info),
+    shutdown,
+    [Symbol.asyncDispose]: shutdown,
+  };
+}
+
+/**
+ * Serves the HTTP surface on `http.listen` (null: none). A port that cannot
+ * be taken shuts the supervisor down (closing the dedupe store) and throws.
+ */
+async function listenHttp(
+  config: Config,
+  supervisor: Supervisor,
+  info: { readonly version: string; readonly startedAt: number },
+  options: StartDaemonOptions,
+): Promise<HttpServer | null> {
+  const { listen, token } = config.http;
+  if (listen === null) return null;
+  const log = logger("http");
+  const handler = createHandler({
+    ...supervisorDeps(supervisor, { ...info, token, log }),
+    ...(options.renderMaxAgeMs === undefined ? {} : { renderMaxAgeMs: options.renderMaxAgeMs }),
+  });
+  let server: HttpServer;
+  try {
+    server = startHttpServer(handler, listen);
+  } catch (error) {
+    await supervisor.shutdown();
+    throw error;
+  }
+  log.info("http listening", {
+    address: server.addressText,
+    pause_resume: token === null ? "disabled (no http.token)" : "enabled",
+  });
+  return server;
+}
