@@ -8,7 +8,7 @@ import type { DedupeConfig, TlsConfig } from "../config/types.ts";
 import type { Logger } from "../worker/worker.ts";
 import { MemoryStore } from "./memory_store.ts";
 import type { DedupeStore } from "./store.ts";
-import type { RedisTlsOptions } from "./redis_store.ts";
+import type { RedisTlsOptions } from "./redis_adapter.ts";
 
 /**
  * Creates the store of `dedupe.store`, with its `ttl` and `on_store_error`

@@ -6,30 +6,21 @@
  * @module
  */
 
-import { createClient, createCluster } from "@redis/client";
-import { createHash } from "node:crypto";
 import type { Logger } from "../worker/worker.ts";
 import { ClaimTokens } from "./claim_token.ts";
-import { Deadlines } from "./deadlines.ts";
 import type { Claim, DedupeStore } from "./store.ts";
-import { errorText } from "../error_text.ts";
-import { redact } from "../redact.ts";
-import { retryDelay } from "../backoff.ts";
-import { TIMED_OUT, withTimeout } from "../with_timeout.ts";
-import { clusterSlot } from "./cluster_slot.ts";
-import { isRedisClusterUrl, nodeUrl, parseRedisClusterUrl } from "../config/redis_cluster_url.ts";
-import { listenToTlsSocketErrors, TLS_SOCKET_ERRORS } from "./tls_error_listener.ts";
-
-/** TLS material for `rediss://` and `rediss-cluster://` (`dedupe.tls`, files already read). */
-export interface RedisTlsOptions {
-  /** PEM CA certificates that sign the server's certificate (default: the system's). */
-  readonly ca?: string;
-  /** PEM client certificate, with `key`, for servers that verify clients (mutual TLS). */
-  readonly cert?: string;
-  readonly key?: string;
-  /** Accept any server certificate (testing only). Default false. */
-  readonly insecureSkipVerify?: boolean;
-}
+import { groupBySlot } from "./group_by_slot.ts";
+import type { RedisTlsOptions } from "./redis_adapter.ts";
+import { RedisConnection } from "./redis_connection.ts";
+import {
+  BATCH_SCRIPT,
+  CLAIM_SCRIPT,
+  evalScript,
+  RELEASE_SCRIPT,
+  RENEW_SCRIPT,
+  type Script,
+} from "./redis_scripts.ts";
+import { redisTarget } from "./redis_target.ts";
 
 /** Options of {@linkcode RedisStore}. */
 export interface RedisStoreOptions {
@@ -64,70 +55,6 @@ export interface RedisStoreOptions {
 
 /** The value of a done key; claim tokens start with `c`, so never equal it. */
 const DONE_MARK = "d";
-/** Calls waiting for redis at once, beyond which new ones fail at once (a hung server). */
-const MAX_QUEUED_COMMANDS = 10_000;
-/** The first wait before connecting again; it doubles up to `maxReconnectDelayMs`. */
-const FIRST_RECONNECT_DELAY_MS = 50;
-
-/** A Lua script, run by its SHA1 (EVALSHA) and sent whole only when redis does not have it. */
-interface Script {
-  readonly source: string;
-  readonly sha: string;
-}
-
-function script(source: string): Script {
-  return { source, sha: createHash("sha1").update(source).digest("hex") };
-}
-
-/**
- * The claim for redis before 7.0, which refuses `SET … NX … GET`: KEYS[1] the
- * key, ARGV token, lease (ms), done mark → 1 claimed, 2 done, 0 busy.
- */
-const CLAIM = script(`
-if redis.call('SET', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) then return 1 end
-if redis.call('GET', KEYS[1]) == ARGV[3] then return 2 end
-return 0`);
-/** Compare-and-delete: only the claim's owner may release it. */
-const RELEASE = script(`
-if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
-return 0`);
-/** Compare-and-extend: only the claim's owner may renew it. */
-const RENEW = script(`
-if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('PEXPIRE', KEYS[1], ARGV[2]) end
-return 0`);
-
-/**
- * The claims and done marks of one turn, in the order they were made:
- * KEYS the keys; ARGV[1] the done mark, ARGV[2] the ttl (ms), then for the
- * i-th key ARGV[1 + 2i] its claim token ("" for a done mark) and ARGV[2 + 2i]
- * its lease (ms) → per key 1 claimed, 2 done, 0 busy (0 for a done mark).
- */
-const BATCH = script(`
-local mark, ttl, out = ARGV[1], ARGV[2], {}
-for i, key in ipairs(KEYS) do
-  local token = ARGV[1 + 2 * i]
-  if token == '' then
-    redis.call('SET', key, mark, 'PX', ttl)
-    out[i] = 0
-  elseif redis.call('SET', key, token, 'NX', 'PX', ARGV[2 + 2 * i]) then
-    out[i] = 1
-  elseif redis.call('GET', key) == mark then
-    out[i] = 2
-  else
-    out[i] = 0
-  end
-end
-return out`);
-
-/** What the store sends commands through: one server, or a cluster that routes by key. */
-interface Connection {
-  readonly isReady: boolean;
-  readonly isOpen: boolean;
-  /** Sends `args`; a cluster routes it to the master of `firstKey`'s slot. */
-  send(firstKey: string, args: string[]): Promise<unknown>;
-  close(): Promise<unknown>;
-  destroy(): void;
-}
 
 /** A claim or done mark waiting for its turn's batch; `token` is "" for a done mark. */
 interface Queued {
@@ -191,33 +118,14 @@ const BUSY_CLAIM: Claim = Object.freeze({ status: "busy" });
  */
 export class RedisStore implements DedupeStore {
   readonly onError: "retry" | "process";
-  readonly #client: Connection;
+  readonly #redis: RedisConnection;
   /** Whether the URL names a cluster: batches are then split by slot. */
   readonly #cluster: boolean;
-  readonly #tls: boolean;
-  /** The cluster's connection attempt waiting to be retried (the single client retries by itself). */
-  #retryTimer: ReturnType<typeof setTimeout> | undefined;
   readonly #ttl: string;
   readonly #prefix: string;
-  readonly #commandTimeoutMs: number;
-  readonly #deadlines: Deadlines;
-  readonly #log: Logger | undefined;
-  /** The password as written in the URL and decoded: neither may appear in a message. */
-  readonly #secrets: readonly string[];
-  readonly #where: string;
   readonly #tokens = new ClaimTokens();
-  /** Resolves at the next connection: calls made while connecting wait for it (within their timeout). */
-  #nextReady = Promise.withResolvers<void>();
-  /**
-   * Why the connection is down, once the client reported an error and until
-   * it is ready again; calls meanwhile fail at once with it.
-   */
-  #down: string | null = null;
-  #connectedOnce = false;
   /** False once redis refused `SET … NX … GET` (before 7.0): claims use the Lua script then. */
   #setGet = true;
-  /** When the client's pending wait before its next connection attempt ends (performance.now()). */
-  #reconnectAt = 0;
   #closed: Promise<void> | null = null;
   /** The claims and done marks of this turn, sent when it ends. */
   #queued: Queued[] = [];
@@ -231,35 +139,7 @@ export class RedisStore implements DedupeStore {
       connectTimeoutMs = 2_000,
       maxReconnectDelayMs = 2_000,
     } = options;
-    const cluster = isRedisClusterUrl(url) ? parseRedisClusterUrl(url) : null;
-    if (typeof cluster === "string") {
-      throw new RangeError(
-        `Cannot create the redis dedupe store as 'url' must be a redis-cluster:// URL ${cluster}: current value is ${
-          redact(url)
-        }`,
-      );
-    }
-    let parsed: URL | null = null;
-    if (cluster === null) {
-      try {
-        parsed = new URL(url);
-      } catch {
-        throw new RangeError(
-          `Cannot create the redis dedupe store as 'url' must be a redis:// URL: current value is ${
-            redact(url)
-          }`,
-        );
-      }
-    }
-    this.#cluster = cluster !== null;
-    this.#tls = cluster?.tls ?? parsed?.protocol === "rediss:";
-    if (options.tls !== undefined && !this.#tls) {
-      throw new RangeError(
-        `Cannot create the redis dedupe store as TLS settings need a rediss:// or rediss-cluster:// URL: current value is ${
-          redact(url)
-        }`,
-      );
-    }
+    const target = redisTarget(url, options.tls !== undefined);
     if (!Number.isSafeInteger(ttlMs) || ttlMs <= 0) {
       throw new RangeError(
         `Cannot create the redis dedupe store as 'ttlMs' must be a positive integer: current value is ${ttlMs}`,
@@ -274,127 +154,24 @@ export class RedisStore implements DedupeStore {
     this.#ttl = String(ttlMs);
     this.#prefix = options.keyPrefix ?? "nsqworker:dedupe:";
     this.#setGet = !options.claimScript;
-    this.#commandTimeoutMs = commandTimeoutMs;
-    this.#deadlines = new Deadlines(
+    this.#cluster = target.cluster !== null;
+    this.#redis = new RedisConnection(target, {
+      tls: options.tls,
+      log: options.log,
       commandTimeoutMs,
-      () => new Error(`redis ${this.#where} did not answer within ${commandTimeoutMs}ms`),
-    );
-    this.#log = options.log;
-    const password = cluster?.password ?? parsed!.password;
-    this.#secrets = [...new Set([password, safeDecode(password)])]
-      .filter((secret) => secret !== "");
-    this.#where = cluster !== null
-      ? `cluster ${cluster.nodes.map((node) => `${node.host}:${node.port}`).join(",")}`
-      : `${parsed!.host}${parsed!.pathname === "/" ? "" : parsed!.pathname}`;
-    const tls = options.tls;
-    if (this.#tls) listenToTlsSocketErrors();
-    const socket = {
-      connectTimeout: connectTimeoutMs,
-      // Never give up: the store recovers whenever redis comes back.
-      reconnectStrategy: (retries: number) => {
-        const delayMs = retryDelay(retries + 1, FIRST_RECONNECT_DELAY_MS, maxReconnectDelayMs);
-        this.#reconnectAt = performance.now() + delayMs;
-        return delayMs;
-      },
-      // TLS only, never a plaintext fallback: a server that does not speak it fails the handshake.
-      ...(this.#tls
-        ? {
-          tls: true as const,
-          rejectUnauthorized: !(tls?.insecureSkipVerify ?? false),
-          ...(tls?.ca === undefined ? {} : { ca: tls.ca }),
-          ...(tls?.cert === undefined ? {} : { cert: tls.cert }),
-          ...(tls?.key === undefined ? {} : { key: tls.key }),
-          // An error the client was not listening for (a refused handshake) still counts as an outage.
-          [TLS_SOCKET_ERRORS]: (error: unknown, heardByClient: boolean) => {
-            if (!heardByClient) this.#lost(error);
-          },
-        }
-        : {}),
-    };
-    const common = {
-      disableOfflineQueue: true,
-      commandsQueueMaxLength: MAX_QUEUED_COMMANDS,
-      socket,
-    };
-    if (cluster === null) {
-      const client = createClient({ url, ...common });
-      client.on("error", (error: unknown) => this.#lost(error));
-      client.on("ready", () => this.#ready());
-      this.#client = {
-        get isReady() {
-          return client.isReady;
-        },
-        get isOpen() {
-          return client.isOpen;
-        },
-        send: (_firstKey, args) => client.sendCommand(args),
-        close: () => client.close(),
-        destroy: () => client.destroy(),
-      };
-      // connect() resolves once ready, retrying meanwhile; it only rejects when closed first.
-      client.connect().catch(() => {});
-      return;
-    }
-    const client = createCluster({
-      rootNodes: cluster.nodes.map((node) => ({ url: nodeUrl(cluster, node) })),
-      // Every connection, to the seed nodes and to those discovered, is made from these.
-      defaults: {
-        ...common,
-        ...(cluster.username === "" ? {} : { username: cluster.username }),
-        ...(cluster.password === "" ? {} : { password: cluster.password }),
-      },
+      connectTimeoutMs,
+      maxReconnectDelayMs,
     });
-    client.on("error", (error: unknown) => this.#lost(error));
-    client.on("node-error", (error: unknown) => this.#lost(error));
-    client.on("node-ready", () => {
-      if (client.isReady) this.#ready();
-    });
-    this.#client = {
-      get isReady() {
-        return client.isReady;
-      },
-      get isOpen() {
-        return client.isOpen;
-      },
-      send: (firstKey, args) => client.sendCommand(firstKey, false, args),
-      close: () => client.close(),
-      destroy: () => client.destroy(),
-    };
-    this.#connectCluster(client, 0, maxReconnectDelayMs);
-  }
-
-  /**
-   * Learns the cluster's slots from the seed nodes; the cluster client
-   * gives up when none answers, so this tries again until it is closed.
-   */
-  #connectCluster(
-    client: { connect(): Promise<unknown>; readonly isReady: boolean },
-    retries: number,
-    maxDelayMs: number,
-  ): void {
-    client.connect().then(
-      () => this.#ready(),
-      (error) => {
-        if (this.#closed !== null) return;
-        this.#lost(error);
-        const delayMs = retryDelay(retries + 1, FIRST_RECONNECT_DELAY_MS, maxDelayMs);
-        this.#reconnectAt = performance.now() + delayMs;
-        this.#retryTimer = setTimeout(() => {
-          this.#retryTimer = undefined;
-          if (this.#closed === null) this.#connectCluster(client, retries + 1, maxDelayMs);
-        }, delayMs);
-      },
-    );
   }
 
   /** Where the store points: `host:port/db`, without credentials. */
   get where(): string {
-    return this.#where;
+    return this.#redis.where;
   }
 
   /** Whether the client is connected and can answer now. */
   get connected(): boolean {
-    return this.#client.isReady;
+    return this.#redis.connected;
   }
 
   /** Claims `key` in `scope` for `leaseMs`, unless it is done or claimed by a live lease. */
@@ -413,7 +190,7 @@ export class RedisStore implements DedupeStore {
   /** Queues a claim (or, with `token` "", a done mark) for the end of this turn. */
   #enqueue(key: string, token: string, lease: string): Promise<number> {
     if (this.#closed !== null) {
-      return Promise.reject(new Error(`the redis dedupe store (${this.#where}) is closed`));
+      return Promise.reject(new Error(`the redis dedupe store (${this.where}) is closed`));
     }
     const { promise, resolve, reject } = Promise.withResolvers<number>();
     if (this.#queued.push({ key, token, lease, resolve, reject }) === 1) {
@@ -431,14 +208,7 @@ export class RedisStore implements DedupeStore {
       return;
     }
     // A script may touch the keys of one slot only.
-    const bySlot = new Map<number, Queued[]>();
-    for (const call of queued) {
-      const slot = clusterSlot(call.key);
-      const group = bySlot.get(slot);
-      if (group === undefined) bySlot.set(slot, [call]);
-      else group.push(call);
-    }
-    for (const group of bySlot.values()) this.#sendGroup(group);
+    for (const group of groupBySlot(queued)) this.#sendGroup(group);
   };
 
   #sendGroup(queued: Queued[]): void {
@@ -446,7 +216,7 @@ export class RedisStore implements DedupeStore {
     sent.then(
       (replies) => queued.forEach((call, i) => call.resolve(replies[i]!)),
       (error) => {
-        const redacted = this.#redacted(error);
+        const redacted = this.#redis.redacted(error);
         for (const call of queued) call.reject(redacted);
       },
     );
@@ -455,10 +225,10 @@ export class RedisStore implements DedupeStore {
   async #batch(queued: readonly Queued[]): Promise<number[]> {
     const args = [DONE_MARK, this.#ttl];
     for (const call of queued) args.push(call.token, call.lease);
-    const replies = await this.#eval(BATCH, queued.map((call) => call.key), args);
+    const replies = await this.#eval(BATCH_SCRIPT, queued.map((call) => call.key), args);
     if (!Array.isArray(replies) || replies.length !== queued.length) {
       throw new Error(
-        `redis ${this.#where} answered a batch of ${queued.length} with ${JSON.stringify(replies)}`,
+        `redis ${this.where} answered a batch of ${queued.length} with ${JSON.stringify(replies)}`,
       );
     }
     return replies as number[];
@@ -467,7 +237,7 @@ export class RedisStore implements DedupeStore {
   /** A lone claim or done mark, as a plain command: cheaper for redis than a script. */
   async #single(call: Queued): Promise<number[]> {
     if (call.token === "") {
-      await this.#send(call.key, ["SET", call.key, DONE_MARK, "PX", this.#ttl]);
+      await this.#redis.send(call.key, ["SET", call.key, DONE_MARK, "PX", this.#ttl]);
       return [0];
     }
     return [await this.#claimOne(call.key, call.token, call.lease)];
@@ -478,7 +248,7 @@ export class RedisStore implements DedupeStore {
     if (this.#setGet) {
       try {
         // Sets the key only if it is free, and answers what it held: nil, the done mark or a token.
-        const held = await this.#send(id, ["SET", id, token, "NX", "PX", lease, "GET"]);
+        const held = await this.#redis.send(id, ["SET", id, token, "NX", "PX", lease, "GET"]);
         if (held === null) return 1;
         return held === DONE_MARK ? 2 : 0;
       } catch (error) {
@@ -486,24 +256,24 @@ export class RedisStore implements DedupeStore {
         this.#setGet = false;
       }
     }
-    return await this.#eval(CLAIM, [id], [token, lease, DONE_MARK]) as number;
+    return await this.#eval(CLAIM_SCRIPT, [id], [token, lease, DONE_MARK]) as number;
   }
 
   /** Deletes the claim on `key` if `token` still owns it. */
   async release(scope: string, key: string, token: string): Promise<void> {
     try {
-      await this.#eval(RELEASE, [this.#key(scope, key)], [token]);
+      await this.#eval(RELEASE_SCRIPT, [this.#key(scope, key)], [token]);
     } catch (error) {
-      throw this.#redacted(error);
+      throw this.#redis.redacted(error);
     }
   }
 
   /** Extends the claim on `key` to `leaseMs` from now if `token` still owns it. */
   async renew(scope: string, key: string, token: string, leaseMs: number): Promise<void> {
     try {
-      await this.#eval(RENEW, [this.#key(scope, key)], [token, leaseArg(leaseMs)]);
+      await this.#eval(RENEW_SCRIPT, [this.#key(scope, key)], [token, leaseArg(leaseMs)]);
     } catch (error) {
-      throw this.#redacted(error);
+      throw this.#redis.redacted(error);
     }
   }
 
@@ -514,103 +284,19 @@ export class RedisStore implements DedupeStore {
   close(): Promise<void> {
     // What this turn queued goes out first; close() waits for the answers.
     if (this.#closed === null) this.#flush();
-    return this.#closed ??= this.#close();
-  }
-
-  async #close(): Promise<void> {
-    clearTimeout(this.#retryTimer);
-    const client = this.#client;
-    if (!client.isOpen) return;
-    try {
-      // close() lets the replies in flight arrive; destroy() when redis does not answer them.
-      if (await withTimeout(client.close(), this.#commandTimeoutMs) === TIMED_OUT) client.destroy();
-    } catch {
-      if (client.isOpen) client.destroy();
-    } finally {
-      this.#deadlines.clear(new Error(`the redis dedupe store (${this.#where}) is closed`));
-    }
-    // The client cannot cancel the wait before its next attempt; it gives up when that ends.
-    const waitMs = this.#reconnectAt - performance.now();
-    if (waitMs > 0) await new Promise((resolve) => setTimeout(resolve, Math.ceil(waitMs) + 1));
+    return this.#closed ??= this.#redis.close();
   }
 
   #key(scope: string, key: string): string {
     return this.#prefix + scope + ":" + key;
   }
 
-  async #eval(script: Script, keys: string[], args: string[]): Promise<unknown> {
-    const rest = [String(keys.length), ...keys, ...args];
-    try {
-      return await this.#send(keys[0]!, ["EVALSHA", script.sha, ...rest]);
-    } catch (error) {
-      // A restarted or flushed redis forgot the script: EVAL sends it and caches it again.
-      if (!(error instanceof Error) || !error.message.startsWith("NOSCRIPT")) throw error;
-      return await this.#send(keys[0]!, ["EVAL", script.source, ...rest]);
-    }
-  }
-
-  /** Sends one command; it fails after the command timeout. Errors may name secrets: redact them. */
-  #send(firstKey: string, args: string[]): Promise<unknown> {
-    if (this.#closed !== null) {
-      return Promise.reject(new Error(`the redis dedupe store (${this.#where}) is closed`));
-    }
-    const { promise, resolve, reject } = Promise.withResolvers<unknown>();
-    if (this.#client.isReady) {
-      this.#client.send(firstKey, args).then(resolve, reject);
-    } else if (this.#down !== null) {
-      reject(new Error(`redis ${this.#where} is unreachable: ${this.#down}`));
-      return promise;
-    } else {
-      // Connecting, and no error yet: wait for it, but never send a call given up on.
-      const deadline = performance.now() + this.#commandTimeoutMs;
-      this.#nextReady.promise.then(() => {
-        if (performance.now() < deadline) this.#client.send(firstKey, args).then(resolve, reject);
-      });
-    }
-    this.#deadlines.add(reject);
-    return promise;
-  }
-
-  /** The client lost its connection, or failed to make one: reported once per outage. */
-  #lost(error: unknown): void {
-    if (this.#closed !== null) return;
-    const reported = this.#down !== null;
-    this.#down = this.#redacted(error).message;
-    // A plaintext server never answers the TLS handshake: say so rather than just "timeout".
-    if (this.#tls && !this.#connectedOnce && /timeout/i.test(this.#down)) {
-      this.#down += ` (no TLS handshake with ${this.#where}: does the server speak TLS there?)`;
-    }
-    if (reported) return;
-    this.#log?.warning("redis dedupe store unreachable; reconnecting", {
-      redis: this.#where,
-      error: this.#down,
-    });
-  }
-
-  #ready(): void {
-    this.#nextReady.resolve();
-    this.#nextReady = Promise.withResolvers<void>();
-    this.#down = null;
-    this.#log?.info(
-      this.#connectedOnce ? "redis dedupe store reconnected" : "redis dedupe store connected",
-      { redis: this.#where },
+  #eval(script: Script, keys: string[], args: string[]): Promise<unknown> {
+    return evalScript(
+      (firstKey, command) => this.#redis.send(firstKey, command),
+      script,
+      keys,
+      args,
     );
-    this.#connectedOnce = true;
-  }
-
-  /** The error as an `Error` whose message names neither the password nor the URL's credentials. */
-  #redacted(error: unknown): Error {
-    const message = errorText(error);
-    const clean = redact(message, this.#secrets);
-    if (clean === message && error instanceof Error) return error;
-    return new Error(clean);
-  }
-}
-
-function safeDecode(text: string): string {
-  try {
-    return decodeURIComponent(text);
-  } catch {
-    return text;
   }
 }

@@ -9,13 +9,8 @@ import type { Logger } from "../worker/worker.ts";
 import { ClaimTokens } from "./claim_token.ts";
 import type { Claim, DedupeStore } from "./store.ts";
 import { errorText } from "../error_text.ts";
-import {
-  CHUNK_SIZES,
-  type FileId,
-  fileIdOf,
-  JOURNAL_SUFFIXES,
-  SqliteConnection,
-} from "./sqlite_connection.ts";
+import { CHUNK_SIZES, type SqliteConnection } from "./sqlite_connection.ts";
+import { SqliteFileWatch } from "./sqlite_file_watch.ts";
 
 export { SQLITE_SCHEMA_VERSION } from "./sqlite_connection.ts";
 
@@ -113,13 +108,8 @@ export class SqliteStore implements DedupeStore {
   readonly #log: Logger | undefined;
   readonly #purgeIntervalMs: number;
   readonly #purgeBatch: number;
-  readonly #pathCheckMs: number;
-  /** The open database; null while its path does not work. */
-  #conn: SqliteConnection | null;
-  /** Why the database is not open: what calls fail with meanwhile. */
-  #broken: Error | null = null;
-  /** When (monotonic ms) the path is next checked, or reopened while broken. */
-  #nextPathCheck: number;
+  /** The database, closed while its path names another file or none. */
+  readonly #file: SqliteFileWatch;
   /** Where the sweep for lapsed claims goes on: the last key it examined. */
   #sweepScope = "";
   #sweepKey = "";
@@ -154,13 +144,19 @@ export class SqliteStore implements DedupeStore {
     this.#log = options.log;
     this.#purgeIntervalMs = purgeIntervalMs;
     this.#purgeBatch = purgeBatch;
-    this.#pathCheckMs = options.pathCheckMs ?? 1_000;
     try {
-      this.#conn = new SqliteConnection(path);
+      this.#file = new SqliteFileWatch({
+        path,
+        checkMs: options.pathCheckMs ?? 1_000,
+        log: options.log,
+        // Where the sweep had got to is a place in the old file.
+        onReopen: () => {
+          this.#sweepScope = this.#sweepKey = "";
+        },
+      });
     } catch (error) {
       throw this.#error(`Cannot open the sqlite dedupe store at ${path}`, error);
     }
-    this.#nextPathCheck = performance.now() + this.#pathCheckMs;
     this.#schedulePurge(this.#purgeIntervalMs);
   }
 
@@ -203,10 +199,8 @@ export class SqliteStore implements DedupeStore {
     clearTimeout(this.#purgeTimer);
     this.#purgeTimer = undefined;
     if (this.#queue.length > 0) this.#flush();
-    const conn = this.#conn;
-    this.#conn = null;
     try {
-      conn?.db.close();
+      this.#file.close();
     } catch (error) {
       return Promise.reject(this.#error("Cannot close the sqlite dedupe store", error));
     }
@@ -250,9 +244,9 @@ export class SqliteStore implements DedupeStore {
     const ops = this.#queue;
     if (ops.length === 0) return;
     this.#queue = [];
-    const conn = this.#usable();
+    const conn = this.#file.usable();
     if (conn === null) {
-      for (const op of ops) op.reject(this.#broken!);
+      for (const op of ops) op.reject(this.#file.broken!);
       return;
     }
     try {
@@ -359,7 +353,7 @@ export class SqliteStore implements DedupeStore {
     this.#purgeTimer = undefined;
     if (this.#closed !== null) return;
     let deleted = 0;
-    const conn = this.#usable();
+    const conn = this.#file.usable();
     if (conn !== null) {
       try {
         const now = this.#now();
@@ -391,84 +385,6 @@ export class SqliteStore implements DedupeStore {
     this.#sweepKey = end.key;
   }
 
-  /**
-   * The open database, once its path still names the file it opened
-   * (checked at most every `pathCheckMs`): a file removed or replaced under
-   * a running store would take claims nobody else sees, and another process
-   * opening the path would start a new database, splitting dedupe silently.
-   * So the store closes it and fails calls, naming the path, until it can
-   * open the path again (at most every `pathCheckMs`): null meanwhile.
-   */
-  #usable(): SqliteConnection | null {
-    const at = performance.now();
-    if (at < this.#nextPathCheck) return this.#conn;
-    this.#nextPathCheck = at + this.#pathCheckMs;
-    if (this.#conn !== null) {
-      const now = fileIdOf(this.#path);
-      if (typeof now !== "string" && sameFile(now, this.#conn.file)) return this.#conn;
-      const found = typeof now === "string" ? now : "another file is there now";
-      this.#broken = new Error(
-        `the sqlite dedupe store's file ${this.#path} was removed or replaced while open (${found}); calls fail until the path can be opened again`,
-      );
-      this.#log?.error("sqlite dedupe store: its file was removed or replaced; closed it", {
-        path: this.#path,
-        error: this.#broken.message,
-      });
-      this.#closeQuietly(this.#conn);
-      this.#removeJournalOf(this.#conn);
-      this.#conn = null;
-      // Calls fail until the next attempt: the removal shows in the counts.
-      return null;
-    }
-    try {
-      removeStaleJournal(this.#path);
-      this.#conn = new SqliteConnection(this.#path);
-    } catch (error) {
-      this.#broken = this.#error(`Cannot reopen the sqlite dedupe store at ${this.#path}`, error);
-      return null;
-    }
-    this.#broken = null;
-    this.#sweepScope = this.#sweepKey = "";
-    this.#log?.warning(
-      "sqlite dedupe store reopened; keys done before are known only if the file is the one it had",
-      { path: this.#path },
-    );
-    return this.#conn;
-  }
-
-  #closeQuietly(conn: SqliteConnection): void {
-    try {
-      conn.db.close();
-    } catch (error) {
-      this.#log?.warning("sqlite dedupe store: closing the removed file failed", {
-        path: this.#path,
-        error: errorText(error),
-      });
-    }
-  }
-
-  /**
-   * Deletes the `-wal` and `-shm` files of the closed `conn` still at the
-   * path. SQLite does not checkpoint a database whose file was moved, so its
-   * journal stays there, and a file renamed over the path would be read
-   * through it: with the old file's pages, not its own.
-   */
-  #removeJournalOf(conn: SqliteConnection): void {
-    for (const [path, id] of conn.journal) {
-      const now = fileIdOf(path);
-      if (typeof now === "string" || !sameFile(now, id)) continue;
-      try {
-        Deno.removeSync(path);
-      } catch (error) {
-        if (error instanceof Deno.errors.NotFound) continue;
-        this.#log?.warning("sqlite dedupe store: deleting the replaced file's journal failed", {
-          path,
-          error: errorText(error),
-        });
-      }
-    }
-  }
-
   #what(): string {
     return `sqlite dedupe store at ${this.#path}`;
   }
@@ -477,24 +393,4 @@ export class SqliteStore implements DedupeStore {
     const message = errorText(cause);
     return new Error(`${what}: ${message}`, { cause });
   }
-}
-
-/**
- * Deletes the `-wal` and `-shm` files left beside `path` when the database
- * file itself is gone: a new database would otherwise read the old one's
- * journal as its own.
- */
-function removeStaleJournal(path: string): void {
-  if (typeof fileIdOf(path) !== "string") return;
-  for (const suffix of JOURNAL_SUFFIXES) {
-    try {
-      Deno.removeSync(path + suffix);
-    } catch (error) {
-      if (!(error instanceof Deno.errors.NotFound)) throw error;
-    }
-  }
-}
-
-function sameFile(a: FileId, b: FileId): boolean {
-  return a.dev === b.dev && a.ino === b.ino;
 }
