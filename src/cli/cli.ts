@@ -11,7 +11,7 @@ import { formatDuration, parseDuration } from "../config/duration.ts";
 import { loadConfig, readConfigDraft } from "../config/load.ts";
 import type { Config, Entry } from "../config/types.ts";
 import { runDaemon } from "../daemon/daemon.ts";
-import { NSQJS_VERSION } from "../nsq/nsqjs_patches.ts";
+import { NSQJS_VERSION } from "../nsq/nsqjs.ts";
 import { replayCommand } from "./replay_command.ts";
 import { configJsonSchema } from "../config/json_schema.ts";
 import { isPermissionError, missingConfigPermissions, permissionMessage } from "./permissions.ts";
