@@ -8,7 +8,7 @@
  * firing with two nsqd, `close()` dropping the FINs sent after it).
  *
  * What remains of nsqjs's defects, and where each is made harmless (the
- * patches are in nsqjs/, each file one patch):
+ * patches are in nsqjs/, one file each):
  *
  * - a second `finish()`/`requeue()` is dropped before it reaches nsqjs,
  *   whose own guard is set a tick too late (nsq_message.ts);
