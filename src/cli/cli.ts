@@ -10,7 +10,7 @@ import { ConfigError } from "../config/config_error.ts";
 import { formatDuration, parseDuration } from "../config/duration.ts";
 import { loadConfig, readConfigDraft } from "../config/load.ts";
 import type { Config, Entry } from "../config/types.ts";
-import { NSQJS_VERSION } from "../nsq/nsqjs_patches.ts";
+import { NSQJS_VERSION } from "../nsq/nsqjs.ts";
 import { replayCommand } from "./replay_command.ts";
 import { runCommand } from "./run_command.ts";
 import { configJsonSchema } from "../config/json_schema.ts";

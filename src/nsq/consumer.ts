@@ -1,32 +1,30 @@
 /**
  * A consumer: the nsqd connections of one entry (topic and channel), found
- * directly and through nsqlookupd, kept alive, and given RDY so that the
+ * and kept alive by its discovery (discovery.ts), and given RDY so that the
  * messages in flight never exceed `max_in_flight`. The consumer alone
- * counts what is in flight (per connection and in all) and holds the
- * backlog; its connections only report.
+ * counts what is in flight (per connection and in all), plans RDY, keeps
+ * the rate limit and holds the backlog; its connections only report.
  *
  * @module
  */
 
 import type { HostPort, RateLimit } from "../config/types.ts";
 import type { Logger } from "../worker/worker.ts";
-import { formatHostPort } from "../config/address.ts";
-import { lookupProducers } from "./lookupd.ts";
 import type { ConnectionOptions } from "./connection_options.ts";
+import {
+  DEFAULT_DISCOVERY_TIMINGS,
+  Discovery,
+  type DiscoveryTimings,
+  type KnownNsqd,
+  type NsqdLink,
+} from "./discovery.ts";
 import type { NsqMessage } from "./nsq_message.ts";
 import { ReaderConnection } from "./reader_connection.ts";
 import { planRdy, scarceSliceMs } from "./rdy_planner.ts";
 import { TokenBucket } from "./token_bucket.ts";
-import { asError, errorText } from "../error_text.ts";
-import { NO_JITTER, retryDelay } from "../backoff.ts";
 
-/** Timings of discovery and reconnection; the defaults suit production. */
-export interface ConsumerTimings {
-  /** How often each nsqlookupd is asked for the topic's nsqd. */
-  readonly lookupdPollIntervalMs: number;
-  /** First reconnect delay; doubles per failure up to `reconnectMaxMs`. */
-  readonly reconnectMinMs: number;
-  readonly reconnectMaxMs: number;
+/** Timings of discovery, reconnection and RDY; the defaults suit production. */
+export interface ConsumerTimings extends DiscoveryTimings {
   /**
    * With fewer RDY than connections, a connection that has had no message
    * this long gives its RDY to one that has waited longer.
@@ -42,9 +40,7 @@ export interface ConsumerTimings {
 
 /** The default timings. */
 export const DEFAULT_TIMINGS: ConsumerTimings = Object.freeze({
-  lookupdPollIntervalMs: 15_000,
-  reconnectMinMs: 1_000,
-  reconnectMaxMs: 30_000,
+  ...DEFAULT_DISCOVERY_TIMINGS,
   rdyIdleMs: 100,
   rdyLowerGraceMs: 50,
 });
@@ -77,17 +73,9 @@ export interface ConsumerStatus {
   readonly rdy: number;
 }
 
-interface Slot {
-  readonly host: string;
-  readonly port: number;
-  readonly direct: boolean;
-  /** Named by the last lookupd answer. */
-  listed: boolean;
+/** An nsqd with its RDY bookkeeping, kept across its connections. */
+interface Slot extends KnownNsqd {
   link: Link | null;
-  failures: number;
-  retry: ReturnType<typeof setTimeout> | null;
-  /** Was connected once: the next connection is a reconnection. */
-  wasConnected: boolean;
   /** RDY bookkeeping of the current connection, for the planner (ms, performance.now()). */
   grantedAt: number;
   releasedAt: number;
@@ -104,8 +92,7 @@ interface Slot {
  * One connection of a slot with its messages received and unanswered.
  * Outlives the slot's hold on it while those are still being handled.
  */
-interface Link {
-  readonly connection: ReaderConnection;
+interface Link extends NsqdLink {
   inFlight: number;
 }
 
@@ -113,20 +100,15 @@ interface Link {
 export class Consumer {
   #options: ConsumerOptions;
   #timings: ConsumerTimings;
-  #slots = new Map<string, Slot>();
+  #discovery: Discovery<Slot>;
   readonly #maxInFlight: number;
   #paused = false;
   #stopping = false;
-  #started = false;
-  #pollTimer: ReturnType<typeof setTimeout> | null = null;
   /** When scarce RDY is looked at again. */
   #rotateTimer: ReturnType<typeof setTimeout> | null = null;
   #rotateAt = Infinity;
   /** A backlog drain is queued. */
   #draining = false;
-  #lookupdFailing = false;
-  /** Some nsqlookupd has answered: until then, nobody knows which nsqd carry the topic. */
-  #lookupdAnswered = false;
   /** Some connection has less RDY than its share, waiting for messages to be answered. */
   #short = false;
   /**
@@ -150,17 +132,31 @@ export class Consumer {
     this.#maxInFlight = options.maxInFlight;
     const rate = options.rateLimit;
     this.#bucket = rate ? new TokenBucket(rate.count, rate.perMs) : null;
+    const { topic, nsqdAddresses, lookupdUrls, log } = options;
+    this.#discovery = new Discovery<Slot>({
+      topic,
+      nsqdAddresses,
+      lookupdUrls,
+      log,
+      timings: this.#timings,
+      track: (nsqd) => ({
+        ...nsqd,
+        link: null,
+        grantedAt: -Infinity,
+        releasedAt: 0,
+        activeAt: -Infinity,
+        loweredAt: -Infinity,
+        loweredFrom: 0,
+        received: 0,
+        receivedSeen: 0,
+      }),
+      open: (slot) => this.#open(slot),
+    });
   }
 
   /** Connects to the direct nsqd and starts asking nsqlookupd. */
   start(): void {
-    if (this.#started) return;
-    this.#started = true;
-    for (const { host, port } of this.#options.nsqdAddresses) {
-      const slot = this.#slot(host, port, true);
-      this.#connect(slot);
-    }
-    if (this.#options.lookupdUrls.length > 0) void this.#poll();
+    this.#discovery.start();
   }
 
   /**
@@ -171,21 +167,9 @@ export class Consumer {
     return this.#inFlight;
   }
 
-  /**
-   * Why this consumer is not ready yet, or null when it is: each nsqd it
-   * knows of (direct, or listed by the last nsqlookupd answer) must be
-   * subscribed, and with nsqlookupd configured one must have answered. A
-   * topic that no nsqd has yet is thus ready once nsqlookupd said so.
-   */
+  /** Why this consumer is not ready yet, or null when it is ({@linkcode Discovery.notReadyReason}). */
   notReadyReason(): string | null {
-    if (this.#options.lookupdUrls.length > 0 && !this.#lookupdAnswered) {
-      return "no nsqlookupd has answered yet";
-    }
-    const missing: string[] = [];
-    for (const [address, slot] of this.#slots) {
-      if ((slot.direct || slot.listed) && !slot.link?.connection.isReady) missing.push(address);
-    }
-    return missing.length === 0 ? null : `not subscribed on nsqd ${missing.join(", ")}`;
+    return this.#discovery.notReadyReason();
   }
 
   /** Connections, RDY and pause state. */
@@ -193,13 +177,13 @@ export class Consumer {
     const connected: string[] = [];
     const disconnected: string[] = [];
     let rdy = 0;
-    for (const [address, slot] of this.#slots) {
+    for (const slot of this.#discovery.nsqds()) {
       const connection = slot.link?.connection;
       if (connection?.isReady) {
-        connected.push(address);
+        connected.push(slot.address);
         rdy += connection.rdy;
       } else {
-        disconnected.push(address);
+        disconnected.push(slot.address);
       }
     }
     return { connected, disconnected, paused: this.#paused, rdy };
@@ -226,10 +210,9 @@ export class Consumer {
    * delivered must be answered before `close()`; `inFlight` says when.
    */
   async drain(timeoutMs = 2000): Promise<void> {
-    this.#stopping = true;
-    this.#clearTimers();
+    this.#stop();
     const draining: Promise<void>[] = [];
-    for (const slot of this.#slots.values()) {
+    for (const slot of this.#discovery.nsqds()) {
       if (slot.link) draining.push(slot.link.connection.drain(timeoutMs, "deliver"));
     }
     await Promise.all(draining);
@@ -240,79 +223,28 @@ export class Consumer {
    * and closes every connection after its pending responses are written.
    */
   async close(timeoutMs = 2000): Promise<void> {
-    this.#stopping = true;
-    this.#clearTimers();
+    this.#stop();
     for (const message of this.#backlog.splice(0)) message.requeue(0);
     const closing: Promise<void>[] = [];
-    for (const slot of this.#slots.values()) {
+    for (const slot of this.#discovery.nsqds()) {
       if (slot.link) closing.push(slot.link.connection.close(timeoutMs));
     }
     await Promise.all(closing);
   }
 
-  #clearTimers(): void {
-    if (this.#pollTimer !== null) clearTimeout(this.#pollTimer);
+  /** Stops discovery, reconnection and the planning timers. */
+  #stop(): void {
+    this.#stopping = true;
+    this.#discovery.stop();
     if (this.#rotateTimer !== null) clearTimeout(this.#rotateTimer);
     if (this.#refillTimer !== null) clearTimeout(this.#refillTimer);
-    this.#pollTimer = null;
     this.#rotateTimer = null;
     this.#refillTimer = null;
-    for (const slot of this.#slots.values()) {
-      if (slot.retry !== null) clearTimeout(slot.retry);
-      slot.retry = null;
-    }
   }
 
-  #slot(host: string, port: number, direct: boolean): Slot {
-    const address = formatHostPort({ host, port });
-    let slot = this.#slots.get(address);
-    if (!slot) {
-      slot = {
-        host,
-        port,
-        direct,
-        listed: false,
-        link: null,
-        failures: 0,
-        retry: null,
-        wasConnected: false,
-        grantedAt: -Infinity,
-        releasedAt: 0,
-        activeAt: -Infinity,
-        loweredAt: -Infinity,
-        loweredFrom: 0,
-        received: 0,
-        receivedSeen: 0,
-      };
-      this.#slots.set(address, slot);
-    }
-    return slot;
-  }
-
-  #connect(slot: Slot): void {
-    if (this.#stopping || slot.link !== null) return;
+  /** A connection to `slot`'s nsqd whose events keep the counts. */
+  #open(slot: Slot): Link {
     const { topic, channel, connection: options, log } = this.#options;
-    let link: Link;
-    try {
-      link = this.#open(slot, topic, channel, options, log);
-    } catch (error) {
-      // nsqjs checks its options as it builds a connection (snappy needs its
-      // Node-API addon, so --allow-ffi); a throw here would escape a timer or
-      // the lookupd poll and end the process.
-      this.#reconnectLater(slot, asError(error));
-      return;
-    }
-    slot.link = link;
-    link.connection.connect();
-  }
-
-  #open(
-    slot: Slot,
-    topic: string,
-    channel: string,
-    options: ConnectionOptions,
-    log: Logger,
-  ): Link {
     const connection: ReaderConnection = new ReaderConnection(
       slot.host,
       slot.port,
@@ -321,13 +253,8 @@ export class Consumer {
       options,
       {
         ready: () => {
-          const again = slot.wasConnected;
-          slot.failures = 0;
-          slot.wasConnected = true;
+          this.#discovery.connected(slot);
           slot.releasedAt = performance.now();
-          log.info(again ? "reconnected to nsqd" : "connected to nsqd", {
-            nsqd: connection.address,
-          });
           this.#balance();
         },
         message: (message) => {
@@ -341,7 +268,10 @@ export class Consumer {
           this.#inFlight--;
           this.#answered(link);
         },
-        closed: (error) => this.#closed(slot, link, error),
+        // Its messages still being handled stay counted in #inFlight until answered.
+        closed: (error) => {
+          if (this.#discovery.closed(slot, link, error)) this.#balance();
+        },
         error: (error) => {
           log.warning("nsqd error", { nsqd: connection.address, error: error.message });
         },
@@ -353,84 +283,6 @@ export class Consumer {
     return link;
   }
 
-  #closed(slot: Slot, link: Link, error: Error | null): void {
-    if (slot.link !== link) return;
-    // Its messages still being handled stay counted in #inFlight until answered.
-    slot.link = null;
-    this.#balance();
-    this.#reconnectLater(slot, error);
-  }
-
-  /** Retries `slot` after its backoff; forgets it when nsqlookupd no longer lists it. */
-  #reconnectLater(slot: Slot, error: Error | null): void {
-    if (this.#stopping) return;
-    const address = formatHostPort({ host: slot.host, port: slot.port });
-    const { log } = this.#options;
-    if (!slot.direct && !slot.listed) {
-      this.#slots.delete(address);
-      log.info("nsqd is gone and no longer listed by nsqlookupd", { nsqd: address });
-      return;
-    }
-    slot.failures++;
-    const { reconnectMinMs, reconnectMaxMs } = this.#timings;
-    const delay = retryDelay(slot.failures, reconnectMinMs, reconnectMaxMs, NO_JITTER);
-    log.warning("nsqd connection lost; reconnecting", {
-      nsqd: address,
-      error: error?.message ?? "closed",
-      delay_ms: delay,
-      failures: slot.failures,
-    });
-    if (slot.retry !== null) clearTimeout(slot.retry);
-    slot.retry = setTimeout(() => {
-      slot.retry = null;
-      this.#connect(slot);
-    }, delay);
-  }
-
-  async #poll(): Promise<void> {
-    const { topic, lookupdUrls, log } = this.#options;
-    const answers = await Promise.allSettled(
-      lookupdUrls.map((url) => lookupProducers(url, topic)),
-    );
-    if (this.#stopping) return;
-    const found = new Set<string>();
-    let answered = 0;
-    for (const [i, answer] of answers.entries()) {
-      if (answer.status === "fulfilled") {
-        answered++;
-        for (const { host, port } of answer.value) {
-          found.add(formatHostPort({ host, port }));
-          this.#slot(host, port, false);
-        }
-      } else if (!this.#lookupdFailing) {
-        log.warning("nsqlookupd did not answer", {
-          lookupd: lookupdUrls[i],
-          error: errorText(answer.reason),
-        });
-      }
-    }
-    // With every lookupd down, keep what we have: direct connections and the
-    // nsqd found before go on working until lookupd is back.
-    this.#lookupdFailing = answered === 0;
-    if (answered > 0) {
-      this.#lookupdAnswered = true;
-      for (const [address, slot] of this.#slots) {
-        if (slot.direct) continue;
-        slot.listed = found.has(address);
-        // A slot waiting out its reconnect backoff keeps waiting.
-        if (slot.listed && slot.retry === null) this.#connect(slot);
-        else if (slot.link === null) {
-          if (slot.retry !== null) clearTimeout(slot.retry);
-          this.#slots.delete(address);
-        }
-      }
-    }
-    this.#pollTimer = setTimeout(() => {
-      this.#pollTimer = null;
-      void this.#poll();
-    }, this.#timings.lookupdPollIntervalMs);
-  }
-
   /**
    * Recomputes every connection's RDY with the planner (see rdy_planner.ts):
    * the messages in flight never exceed `max_in_flight`, even while RDY moves
@@ -440,7 +292,7 @@ export class Consumer {
     const now = performance.now();
     const ready: Slot[] = [];
     let inFlightHere = 0;
-    for (const slot of this.#slots.values()) {
+    for (const slot of this.#discovery.nsqds()) {
       if (slot.link?.connection.isReady) {
         ready.push(slot);
         inFlightHere += slot.link.inFlight;

@@ -10,7 +10,8 @@ import { formatHostPort } from "../config/address.ts";
 import type { ConnectionOptions } from "./connection_options.ts";
 import { NsqMessage } from "./nsq_message.ts";
 import { asError } from "../error_text.ts";
-import { createNsqjsReader, guard, type NsqjsReader } from "./nsqjs_patches.ts";
+import { createNsqjsReader, type NsqjsReader } from "./nsqjs.ts";
+import { guard } from "./nsqjs/guard.ts";
 
 /** What a reader connection reports. Callbacks are isolated: a throw is reported, not propagated. */
 export interface ReaderEvents {

@@ -9,7 +9,8 @@ import { formatHostPort } from "../config/address.ts";
 import type { ConnectionOptions } from "./connection_options.ts";
 import { MAX_REQ_DELAY_MS } from "./nsq_message.ts";
 import { asError } from "../error_text.ts";
-import { createNsqjsWriter, guard, type NsqjsWriter } from "./nsqjs_patches.ts";
+import { createNsqjsWriter, type NsqjsWriter } from "./nsqjs.ts";
+import { guard } from "./nsqjs/guard.ts";
 
 /** What a publishing connection reports. */
 export interface WriterEvents {

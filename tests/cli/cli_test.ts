@@ -6,7 +6,7 @@
 import assert from "node:assert/strict";
 import { join, resolve } from "node:path";
 import { CLI_FLAGS, type CliOverrides, main } from "../../src/cli/cli.ts";
-import { NSQJS_VERSION } from "../../src/nsq/nsqjs_patches.ts";
+import { NSQJS_VERSION } from "../../src/nsq/nsqjs.ts";
 import { VERSION } from "../../src/version.ts";
 import { type CliResult, REPO_DIR, runCli, TempDir } from "../helpers/daemon_process.ts";
 

@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { Buffer } from "node:buffer";
 import type { ConnectionOptions } from "../../src/nsq/connection_options.ts";
-import { createNsqjsReader } from "../../src/nsq/nsqjs_patches.ts";
+import { createNsqjsReader } from "../../src/nsq/nsqjs.ts";
 
 const OPTIONS: ConnectionOptions = {
   authSecret: null,

@@ -1,5 +1,5 @@
 /**
- * The nsqjs patches (src/nsq/nsqjs_patches.ts) and the reader and writer
+ * The nsqjs patches (src/nsq/nsqjs.ts) and the reader and writer
  * connections built on them, against a real nsqd: each of nsqjs 0.13.0's
  * defects that they claim to make harmless, shown to be so (or not) by
  * nsqd's own stats and by what the connection reports.
@@ -9,7 +9,7 @@ import { join } from "node:path";
 import { VERSION } from "../../src/version.ts";
 import type { ConnectionOptions, TlsOptions } from "../../src/nsq/connection_options.ts";
 import type { NsqMessage } from "../../src/nsq/nsq_message.ts";
-import { NSQJS_VERSION } from "../../src/nsq/nsqjs_patches.ts";
+import { NSQJS_VERSION } from "../../src/nsq/nsqjs.ts";
 import { ReaderConnection } from "../../src/nsq/reader_connection.ts";
 import { WriterConnection } from "../../src/nsq/writer_connection.ts";
 import { answersPing } from "../../tools/dev.ts";
