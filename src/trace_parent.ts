@@ -72,11 +72,23 @@ export function formatTraceParent(parent: TraceParent): string {
 
 const utf8 = new TextDecoder();
 const OPEN_BRACE = 0x7b;
+const CLOSE_BRACE = 0x7d;
+const OPEN_BRACKET = 0x5b;
+const CLOSE_BRACKET = 0x5d;
+const QUOTE = 0x22;
+const BACKSLASH = 0x5c;
+// After a key: JSON whitespace, the colon, and a string value without escapes.
+const STRING_VALUE = /[ \t\n\r]*:[ \t\n\r]*"([^"\\]*)"/y;
 
 /**
  * The `traceparent` in top-level field `field` of a JSON object body:
  * `"absent"` when the body is no JSON object or lacks the field, `"invalid"`
  * when the field holds something that is not a valid `traceparent`.
+ *
+ * It is read on every delivery while tracing is on, so a body whose last
+ * `"field"` is plainly a top-level key with a plain string value is read
+ * without parsing the rest of it; anything less plain is parsed whole. A
+ * body that is not JSON after that point may then still give its value.
  *
  * @example
  * ```ts
@@ -91,8 +103,56 @@ const OPEN_BRACE = 0x7b;
 export function traceParentOfBody(body: Uint8Array, field: string): FoundTraceParent {
   if (!startsLikeObject(body)) return "absent";
   const text = utf8.decode(body);
+  const key = quotedKey(field);
+  const at = text.lastIndexOf(key);
   // Most bodies carry no context: skip parsing those.
-  if (!text.includes(field)) return "absent";
+  if (at === -1) return "absent";
+  return plainTraceParent(text, at, key.length) ?? parsedTraceParent(text, field);
+}
+
+/** The last field asked for, quoted: an entry asks for the same one every time. */
+let lastKey = { field: "", quoted: '""' };
+
+function quotedKey(field: string): string {
+  if (lastKey.field !== field) lastKey = { field, quoted: JSON.stringify(field) };
+  return lastKey.quoted;
+}
+
+/**
+ * The valid `traceparent` of the key at `at`, when the text before it is
+ * free of escapes and leaves it at the object's top level (never closing
+ * the object), its value is a plain string, and the text ends with `}`;
+ * otherwise undefined.
+ */
+function plainTraceParent(text: string, at: number, keyLength: number): TraceParent | undefined {
+  let depth = 0;
+  let inString = false;
+  for (let i = 0; i < at; i++) {
+    const char = text.charCodeAt(i);
+    if (inString) {
+      if (char === QUOTE) inString = false;
+      else if (char === BACKSLASH) return undefined;
+    } else if (char === QUOTE) inString = true;
+    else if (char === OPEN_BRACE || char === OPEN_BRACKET) depth++;
+    else if ((char === CLOSE_BRACE || char === CLOSE_BRACKET) && --depth === 0) return undefined;
+  }
+  if (inString || depth !== 1) return undefined;
+  STRING_VALUE.lastIndex = at + keyLength;
+  const value = STRING_VALUE.exec(text)?.[1];
+  if (value === undefined || lastNonSpace(text) !== CLOSE_BRACE) return undefined;
+  // An invalid value is left to the full parse: it may be a body that is no JSON at all.
+  return parseTraceParent(value) ?? undefined;
+}
+
+function lastNonSpace(text: string): number {
+  for (let i = text.length - 1; i >= 0; i--) {
+    const char = text.charCodeAt(i);
+    if (char !== 0x20 && char !== 0x09 && char !== 0x0a && char !== 0x0d) return char;
+  }
+  return -1;
+}
+
+function parsedTraceParent(text: string, field: string): FoundTraceParent {
   let parsed: unknown;
   try {
     parsed = JSON.parse(text);

@@ -87,3 +87,50 @@ Deno.test("withTraceParent adds the field to a copy of a plain object only, neve
     assert.equal(withTraceParent(other, "traceparent", VALID), other);
   }
 });
+
+/** What `traceParentOfBody` must find in a JSON body: the value of its parsed top-level field. */
+function parsedField(text: string, field: string): unknown {
+  const parsed = JSON.parse(text);
+  if (typeof parsed !== "object" || parsed === null || Array.isArray(parsed)) return "absent";
+  if (!Object.hasOwn(parsed, field)) return "absent";
+  return parseTraceParent(parsed[field]) ?? "invalid";
+}
+
+Deno.test("traceParentOfBody reads without parsing only where a parse would find the same", () => {
+  const other = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-00";
+  const bodies = [
+    `{"clicks":1,"event_id":"e1","traceparent":"${VALID}","pad":"xxxx"}`,
+    `{"a":[1,{"b":2}],"traceparent":"${VALID}"}`,
+    `{ "traceparent" : "${VALID}" }`,
+    `{"traceparent":"${VALID}","traceparent":"${other}"}`, // the last one counts
+    `{"traceparent":"${VALID}","x":{"traceparent":"${other}"}}`, // the nested one does not
+    `{"x":{"traceparent":"${other}"}}`,
+    `{"x":"{\\"traceparent\\":\\"${other}\\"}","traceparent":"${VALID}"}`,
+    `{"x":"\\"traceparent\\":\\"${other}\\"","y":1}`,
+    `{"q":"\\"","\\"traceparent":"${VALID}"}`, // a key that only ends like the field
+    `{"x":"}{","traceparent":"${VALID}"}`,
+    `{"x":"]","traceparent":"${VALID}"}`,
+    `{"traceparent":"\\u0030${VALID.slice(1)}"}`, // escaped, still valid
+    `{"traceparent":"${VALID}\\n"}`,
+    `{"traceparent":"${VALID.toUpperCase()}"}`,
+    `{"traceparent":["${VALID}"]}`,
+    `{"traceparent":null,"n":1}`,
+    `{"é":"ü","traceparent":"${VALID}"}`,
+    `{"a":"traceparent","b":"${VALID}"}`,
+    `[{"traceparent":"${VALID}"}]`,
+    `"traceparent"`,
+  ];
+  for (const text of bodies) {
+    assert.deepEqual(
+      traceParentOfBody(encoder.encode(text), "traceparent"),
+      parsedField(text, "traceparent"),
+      text,
+    );
+  }
+  // Another field name, quoted as JSON quotes it.
+  const odd = `{"trace\\"id":"${VALID}"}`;
+  assert.deepEqual(
+    traceParentOfBody(encoder.encode(odd), 'trace"id'),
+    parsedField(odd, 'trace"id'),
+  );
+});
