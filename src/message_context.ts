@@ -7,23 +7,26 @@
 import type { EntryContext } from "./entry_context.ts";
 import { boundLogger } from "./log.ts";
 import type { TaskMessage } from "./runner/task_runner.ts";
-import type { Logger, Message, PublishBody, WorkerContext } from "./worker.ts";
+import type { Logger, Message, PublishBody, Publisher, WorkerContext } from "./worker.ts";
 
 /**
  * A handler's `ctx`: the entry's context plus the message, its signal and
  * `touch`. The per-message logger is made only when asked for, and
- * publishing goes straight to the entry's publisher.
+ * publishing goes straight to the entry's publisher, or to the one given
+ * for this message (an unsampled delivery's, which hands its trace on).
  */
 export class MessageContext implements WorkerContext {
   readonly message: Message;
   readonly signal: AbortSignal;
   readonly #base: EntryContext;
   readonly #task: TaskMessage;
+  readonly #publisher: Publisher;
   #log: Logger | null = null;
 
-  constructor(base: EntryContext, task: TaskMessage, signal: AbortSignal) {
+  constructor(base: EntryContext, task: TaskMessage, signal: AbortSignal, publisher?: Publisher) {
     this.#base = base;
     this.#task = task;
+    this.#publisher = publisher ?? base.publisher;
     this.message = task;
     this.signal = signal;
   }
@@ -49,12 +52,12 @@ export class MessageContext implements WorkerContext {
     this.#task.touch();
   }
   publish(topic: string, body: PublishBody): Promise<void> {
-    return this.#base.publisher.publish(topic, body);
+    return this.#publisher.publish(topic, body);
   }
   publishMany(topic: string, bodies: readonly PublishBody[]): Promise<void> {
-    return this.#base.publisher.publishMany(topic, bodies);
+    return this.#publisher.publishMany(topic, bodies);
   }
   publishDeferred(topic: string, body: PublishBody, delayMs: number): Promise<void> {
-    return this.#base.publisher.publishDeferred(topic, body, delayMs);
+    return this.#publisher.publishDeferred(topic, body, delayMs);
   }
 }

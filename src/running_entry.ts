@@ -80,6 +80,7 @@ export class RunningEntry {
         worker: worker.name,
         traceField: entry.traceField,
         onInvalidTraceParent: () => this.stats.invalidTraceParents++,
+        publisher,
       })
       : null;
     this.#tracer = tracer;
@@ -89,7 +90,7 @@ export class RunningEntry {
       worker: worker.name,
       options: worker.options,
       log: options.log,
-      publisher: tracer?.publisher(publisher) ?? publisher,
+      publisher: tracer?.publisher() ?? publisher,
     });
     this.#executor = new OutcomeExecutor({
       entry,
@@ -104,7 +105,8 @@ export class RunningEntry {
       scope: `${entry.nsqTopic}/${entry.channel}`,
       settings: entry,
       store: options.store,
-      context: (task, signal) => new MessageContext(this.#context, task, signal),
+      context: (task, signal) =>
+        new MessageContext(this.#context, task, signal, tracer?.publisherOf(task)),
       ...(batch ? { join: (attempt) => this.#batcher!.join(attempt) } : {}),
     });
     if (batch !== null) {

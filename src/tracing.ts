@@ -7,7 +7,8 @@
  * API's tracer is a no-op. {@linkcode TRACING_ON} mirrors that switch, read
  * once at start, and the daemon builds an {@linkcode EntryTracer} only when
  * it is on: with tracing off the message path makes no span and allocates
- * nothing for tracing.
+ * nothing for tracing. On, each delivery is sampled or not before its span
+ * would start (src/trace_sampler.ts): an unsampled one starts none.
  *
  * @module
  */
@@ -25,6 +26,7 @@ import {
   SpanKind,
   SpanStatusCode,
   trace,
+  TraceFlags,
   type Tracer,
 } from "@opentelemetry/api";
 import type { EntryPublisher } from "./entry_context.ts";
@@ -32,9 +34,21 @@ import { errorText } from "./error_text.ts";
 import { isPromiseLike } from "./is_promise_like.ts";
 import type { BatchSpan, BatchState, BatchTracing } from "./runner/batcher.ts";
 import type { Outcome } from "./runner/outcome.ts";
-import { formatTraceParent, traceParentOfBody, withTraceParent } from "./trace_parent.ts";
+import { randomSpanId, randomTraceId } from "./trace_ids.ts";
+import {
+  formatTraceParent,
+  type TraceParent,
+  traceParentOfBody,
+  withTraceParent,
+} from "./trace_parent.ts";
+import {
+  envTraceSampler,
+  sampledAsRoot,
+  sampledWithParent,
+  type TraceSampler,
+} from "./trace_sampler.ts";
 import { VERSION } from "./version.ts";
-import type { BatchResult, Message, PublishBody, WorkerDefinition } from "./worker.ts";
+import type { BatchResult, Message, PublishBody, Publisher, WorkerDefinition } from "./worker.ts";
 
 type Handle = NonNullable<WorkerDefinition["handle"]>;
 /**
@@ -77,8 +91,12 @@ export interface EntryTracerOptions {
   readonly traceField: string | null;
   /** Called for each delivery whose trace field holds no valid `traceparent`. */
   readonly onInvalidTraceParent: () => void;
+  /** The entry's publisher: what its traced publisher and its unsampled deliveries send through. */
+  readonly publisher: EntryPublisher;
   /** Default: the global tracer provider's (Deno's, with `OTEL_DENO=true`). */
   readonly tracer?: Tracer;
+  /** Default: the one `OTEL_TRACES_SAMPLER` and `OTEL_TRACES_SAMPLER_ARG` name, as Deno's is. */
+  readonly sampler?: TraceSampler;
 }
 
 /** One entry's spans; made only when {@linkcode TRACING_ON}. */
@@ -89,10 +107,14 @@ export class EntryTracer {
   readonly #deliveryName: string;
   /** The attributes every CONSUMER span of the entry starts with. */
   readonly #processAttributes: Attributes;
+  readonly #sampler: TraceSampler;
+  /** The deliveries left unsampled, until their message is gone. */
+  readonly #unsampled = new WeakMap<Message, UnsampledDelivery>();
 
   constructor(options: EntryTracerOptions) {
     this.#options = options;
     this.#tracer = options.tracer ?? trace.getTracer(TRACER_NAME, VERSION);
+    this.#sampler = options.sampler ?? envTraceSampler();
     // nsqTopic is topic_prefix + topic by construction; worker topics get the same prefix.
     this.#topicPrefix = options.nsqTopic.slice(0, options.nsqTopic.length - options.topic.length);
     this.#deliveryName = `process ${options.nsqTopic}`;
@@ -107,9 +129,11 @@ export class EntryTracer {
   }
 
   /**
-   * Starts the CONSUMER span of one delivery, a child of the `traceparent` in
-   * its body when there is a valid one; null when the tracer fails, and then
-   * the message goes on untraced.
+   * Decides whether one delivery is sampled and, if it is, starts its
+   * CONSUMER span, a child of the `traceparent` in its body when there is a
+   * valid one. Null when it is not sampled (then what it publishes still
+   * carries its trace on, see {@linkcode publisherOf}), and when the tracer
+   * fails: then the message goes on untraced.
    */
   start(message: Message): DeliverySpan | null {
     try {
@@ -119,17 +143,49 @@ export class EntryTracer {
     }
   }
 
-  #start(message: Message): DeliverySpan {
+  #start(message: Message): DeliverySpan | null {
     const options = this.#options;
-    let parent: Context = ROOT_CONTEXT;
+    let parent: TraceParent | null = null;
     if (options.traceField !== null) {
       const found = traceParentOfBody(message.body, options.traceField);
       if (found === "invalid") options.onInvalidTraceParent();
-      else if (found !== "absent") {
-        const creation: SpanContext = { ...found, isRemote: true };
-        parent = trace.setSpanContext(ROOT_CONTEXT, creation).setValue(CREATION_CONTEXT, creation);
-      }
+      else if (found !== "absent") parent = found;
     }
+    if (parent !== null) {
+      if (!sampledWithParent(this.#sampler, parent)) return this.#leaveOut(message, parent, null);
+      const creation: SpanContext = { ...parent, isRemote: true };
+      return this.#startDelivery(
+        message,
+        trace.setSpanContext(ROOT_CONTEXT, creation).setValue(CREATION_CONTEXT, creation),
+      );
+    }
+    const ratio = this.#sampler.ratio;
+    if (ratio >= 1) return this.#startDelivery(message, ROOT_CONTEXT);
+    if (ratio <= 0) return this.#leaveOut(message, null, null);
+    const drawn: TraceParent = {
+      traceId: randomTraceId(),
+      spanId: randomSpanId(),
+      traceFlags: TraceFlags.SAMPLED,
+    };
+    if (!sampledAsRoot(this.#sampler, drawn.traceId)) return this.#leaveOut(message, null, drawn);
+    // Deno's API starts a root span only on a trace id it draws and decides on itself, which
+    // would sample ratio² of these; under the drawn ids Deno decides as this sampler did.
+    return this.#startDelivery(
+      message,
+      trace.setSpanContext(ROOT_CONTEXT, { ...drawn, isRemote: true }),
+    );
+  }
+
+  #leaveOut(message: Message, parent: TraceParent | null, drawn: TraceParent | null): null {
+    const options = this.#options;
+    this.#unsampled.set(
+      message,
+      new UnsampledDelivery(options.publisher, options.traceField, parent, drawn),
+    );
+    return null;
+  }
+
+  #startDelivery(message: Message, parent: Context): DeliverySpan {
     const span = this.#tracer.startSpan(this.#deliveryName, {
       kind: SpanKind.CONSUMER,
       attributes: {
@@ -140,6 +196,15 @@ export class EntryTracer {
       },
     }, parent);
     return new DeliverySpan(span, trace.setSpan(parent, span));
+  }
+
+  /**
+   * Where the `ctx.publish*` of a delivery that {@linkcode start} left
+   * unsampled go: its bodies get the delivery's unsampled `traceparent` and
+   * no span is made. Undefined for any other delivery.
+   */
+  publisherOf(message: Message): Publisher | undefined {
+    return this.#unsampled.get(message);
   }
 
   /**
@@ -170,13 +235,18 @@ export class EntryTracer {
    * parents as items), with a link to each item's creation context (the
    * `traceparent` in its body, as OpenTelemetry's messaging conventions
    * link a batch to its messages), or, for an item without one, to the
-   * item's own delivery span, so every item is reachable from its batch.
-   * Each item keeps its delivery span with its own outcome; the batch's
-   * span holds what the call did, and what it publishes is its child.
+   * item's own delivery span, so every item is reachable from its batch
+   * (an unsampled item without one has nothing to link to). Each item keeps
+   * its delivery span with its own outcome; the batch's span holds what the
+   * call did, and what it publishes is its child. Being a root, the batch is
+   * sampled as Deno samples a new trace: its span costs once per batch.
    */
   batches(): BatchTracing {
     return {
-      link: (message) => itemLink(message),
+      link: (message) => {
+        const unsampled = this.#unsampled.get(message);
+        return unsampled === undefined ? itemLink(message) : unsampled.link(message);
+      },
       start: (links, items) => this.#startBatch(links, items),
     };
   }
@@ -196,15 +266,16 @@ export class EntryTracer {
   }
 
   /**
-   * `publisher` making a PRODUCER span for each `publish*` call and, with a
-   * trace field, writing that span's `traceparent` into JSON object bodies.
+   * The entry's publisher making a PRODUCER span for each `publish*` call
+   * and, with a trace field, writing that span's `traceparent` into JSON
+   * object bodies. Under an unsampled span (a batch's) it makes none and
+   * writes that span's.
    */
-  publisher(publisher: EntryPublisher): EntryPublisher {
+  publisher(): EntryPublisher {
+    const publisher = this.#options.publisher;
     const field = this.#options.traceField;
     const inject = (bodies: readonly PublishBody[], traceparent: string | null) =>
-      field === null || traceparent === null
-        ? bodies
-        : bodies.map((body) => withTraceParent(body, field, traceparent));
+      injected(bodies, field, traceparent);
     return {
       publish: (topic, body) =>
         this.#send(topic, 1, "publish", (tp) => publisher.publish(topic, inject([body], tp)[0])),
@@ -227,11 +298,15 @@ export class EntryTracer {
   }
 
   /**
-   * Starts the PRODUCER span of a dead letter, a child of the active
-   * (delivery) span; its `traceparent` goes into the envelope.
+   * Starts the PRODUCER span of `message`'s dead letter, a child of the
+   * active (delivery) span; its `traceparent` goes into the envelope. An
+   * unsampled delivery's dead letter gets no span and its unsampled
+   * `traceparent`.
    */
-  deadLetter(nsqTopic: string): SendSpan {
-    return new SendSpan(this.#startSend(nsqTopic, 1, "publish", { "nsqworker.dead_letter": true }));
+  deadLetter(nsqTopic: string, message: Message): SendSpan {
+    const unsampled = this.#unsampled.get(message);
+    if (unsampled !== undefined) return new SendSpan(null, unsampled.traceparent);
+    return this.#startSend(nsqTopic, 1, "publish", { "nsqworker.dead_letter": true });
   }
 
   async #send(
@@ -240,7 +315,7 @@ export class EntryTracer {
     operation: string,
     send: (traceparent: string | null) => Promise<void>,
   ): Promise<void> {
-    const sendSpan = new SendSpan(this.#startSend(this.#topicPrefix + topic, count, operation));
+    const sendSpan = this.#startSend(this.#topicPrefix + topic, count, operation);
     try {
       await send(sendSpan.traceparent);
     } catch (error) {
@@ -250,7 +325,18 @@ export class EntryTracer {
     sendSpan.end();
   }
 
-  #startSend(nsqTopic: string, count: number, operation: string, extra: Attributes = {}): Span {
+  #startSend(
+    nsqTopic: string,
+    count: number,
+    operation: string,
+    extra: Attributes = {},
+  ): SendSpan {
+    const active = context.active();
+    const parent = trace.getSpanContext(active);
+    if (parent !== undefined && (parent.traceFlags & TraceFlags.SAMPLED) === 0) {
+      // Its span would be dropped as well; the unsampled parent is carried on as it is.
+      return new SendSpan(null, isSpanContextValid(parent) ? formatTraceParent(parent) : null);
+    }
     const attributes: Attributes = {
       "messaging.system": "nsq",
       "messaging.operation.type": "send",
@@ -260,10 +346,90 @@ export class EntryTracer {
       ...extra,
     };
     if (count !== 1) attributes["messaging.batch.message_count"] = count;
-    return this.#tracer.startSpan(`${operation} ${nsqTopic}`, {
+    const span = this.#tracer.startSpan(`${operation} ${nsqTopic}`, {
       kind: SpanKind.PRODUCER,
       attributes,
-    }, context.active());
+    }, active);
+    const spanContext = span.spanContext();
+    return new SendSpan(
+      span,
+      isSpanContextValid(spanContext) ? formatTraceParent(spanContext) : null,
+    );
+  }
+}
+
+/** `bodies`, with `traceparent` written into field `field` of each plain JSON object among them. */
+function injected(
+  bodies: readonly PublishBody[],
+  field: string | null,
+  traceparent: string | null,
+): readonly PublishBody[] {
+  return field === null || traceparent === null
+    ? bodies
+    : bodies.map((body) => withTraceParent(body, field, traceparent));
+}
+
+/**
+ * A delivery its sampler left out: it has no span and no context of its
+ * own. What its handler publishes, and its dead letter, carry its trace id
+ * on with the sampled flag off, so that services downstream under
+ * `parentbased_*` leave the trace out too: its parent's ids when its body
+ * had a `traceparent` (no span of its own stands between them), else ids
+ * drawn for the new trace.
+ */
+class UnsampledDelivery implements Publisher {
+  readonly #publisher: EntryPublisher;
+  readonly #field: string | null;
+  readonly #parent: TraceParent | null;
+  #ids: TraceParent | null;
+  #traceparent: string | null = null;
+
+  constructor(
+    publisher: EntryPublisher,
+    field: string | null,
+    parent: TraceParent | null,
+    drawn: TraceParent | null,
+  ) {
+    this.#publisher = publisher;
+    this.#field = field;
+    this.#parent = parent;
+    this.#ids = parent ?? drawn;
+  }
+
+  /** The `traceparent` it hands on, with the sampled flag off. */
+  get traceparent(): string {
+    if (this.#traceparent === null) {
+      // Drawn only now: most unsampled deliveries publish nothing.
+      const ids = this.#ids ??= { traceId: randomTraceId(), spanId: randomSpanId(), traceFlags: 0 };
+      this.#traceparent = formatTraceParent({ ...ids, traceFlags: 0 });
+    }
+    return this.#traceparent;
+  }
+
+  /** Its batch's link to it: its parent, the context its message was created in; else none. */
+  link(message: Message): Link | null {
+    const parent = this.#parent;
+    if (parent === null) return null;
+    return {
+      context: { ...parent, isRemote: true },
+      attributes: { "messaging.message.id": message.id },
+    };
+  }
+
+  publish(topic: string, body: PublishBody): Promise<void> {
+    return this.#publisher.publish(topic, this.#inject([body])[0]);
+  }
+
+  publishMany(topic: string, bodies: readonly PublishBody[]): Promise<void> {
+    return this.#publisher.publishMany(topic, this.#inject(bodies));
+  }
+
+  publishDeferred(topic: string, body: PublishBody, delayMs: number): Promise<void> {
+    return this.#publisher.publishDeferred(topic, this.#inject([body])[0], delayMs);
+  }
+
+  #inject(bodies: readonly PublishBody[]): readonly PublishBody[] {
+    return this.#field === null ? bodies : injected(bodies, this.#field, this.traceparent);
   }
 }
 
@@ -363,29 +529,31 @@ const UNTRACED_BATCH: BatchSpan = {
   end() {},
 };
 
-/** A PRODUCER span and the `traceparent` that its message carries. */
+/** A PRODUCER span, if its send is sampled, and the `traceparent` that its message carries. */
 export class SendSpan {
-  readonly #span: Span;
+  readonly #span: Span | null;
   /**
    * Written into the published body, so the receiver's span is this one's
-   * child; null when the tracer is a no-op (`OTEL_DENO` set where Deno does
-   * not export, as in a binary compiled without it).
+   * child (or, unsampled, the receiver knows to leave the trace out); null
+   * when the tracer is a no-op (`OTEL_DENO` set where Deno does not export,
+   * as in a binary compiled without it).
    */
   readonly traceparent: string | null;
 
-  constructor(span: Span) {
+  constructor(span: Span | null, traceparent: string | null) {
     this.#span = span;
-    const spanContext = span.spanContext();
-    this.traceparent = isSpanContextValid(spanContext) ? formatTraceParent(spanContext) : null;
+    this.traceparent = traceparent;
   }
 
   /** Ends the span; with `error`, as failed. */
   end(error?: unknown): void {
+    const span = this.#span;
+    if (span === null) return;
     if (error !== undefined) {
-      this.#span.recordException(exceptionOf(error));
-      this.#span.setStatus({ code: SpanStatusCode.ERROR, message: errorText(error) });
+      span.recordException(exceptionOf(error));
+      span.setStatus({ code: SpanStatusCode.ERROR, message: errorText(error) });
     }
-    this.#span.end();
+    span.end();
   }
 }
 
