@@ -12,21 +12,28 @@ import type { Logger, Message, PublishBody, Publisher, WorkerContext } from "./w
 /**
  * A handler's `ctx`: the entry's context plus the message, its signal and
  * `touch`. The per-message logger is made only when asked for, and
- * publishing goes straight to the entry's publisher, or to the one given
- * for this message (an unsampled delivery's, which hands its trace on).
+ * publishing goes straight to the entry's publisher, or to the one
+ * `publisherOf` gives for this message at its first publish (an unsampled
+ * delivery's, which hands its trace on).
  */
 export class MessageContext implements WorkerContext {
   readonly message: Message;
   readonly signal: AbortSignal;
   readonly #base: EntryContext;
   readonly #task: TaskMessage;
-  readonly #publisher: Publisher;
+  readonly #publisherOf: ((message: TaskMessage) => Publisher | undefined) | undefined;
+  #publisher: Publisher | null = null;
   #log: Logger | null = null;
 
-  constructor(base: EntryContext, task: TaskMessage, signal: AbortSignal, publisher?: Publisher) {
+  constructor(
+    base: EntryContext,
+    task: TaskMessage,
+    signal: AbortSignal,
+    publisherOf?: (message: TaskMessage) => Publisher | undefined,
+  ) {
     this.#base = base;
     this.#task = task;
-    this.#publisher = publisher ?? base.publisher;
+    this.#publisherOf = publisherOf;
     this.message = task;
     this.signal = signal;
   }
@@ -52,12 +59,15 @@ export class MessageContext implements WorkerContext {
     this.#task.touch();
   }
   publish(topic: string, body: PublishBody): Promise<void> {
-    return this.#publisher.publish(topic, body);
+    return this.#target().publish(topic, body);
   }
   publishMany(topic: string, bodies: readonly PublishBody[]): Promise<void> {
-    return this.#publisher.publishMany(topic, bodies);
+    return this.#target().publishMany(topic, bodies);
   }
   publishDeferred(topic: string, body: PublishBody, delayMs: number): Promise<void> {
-    return this.#publisher.publishDeferred(topic, body, delayMs);
+    return this.#target().publishDeferred(topic, body, delayMs);
+  }
+  #target(): Publisher {
+    return this.#publisher ??= this.#publisherOf?.(this.#task) ?? this.#base.publisher;
   }
 }

@@ -16,7 +16,7 @@ import type { ConnectionOptions } from "./nsq/connection_options.ts";
 import type { NsqMessage } from "./nsq/nsq_message.ts";
 import { OutcomeExecutor } from "./outcome_executor.ts";
 import { describeError, type Outcome } from "./runner/outcome.ts";
-import { TaskRunner } from "./runner/task_runner.ts";
+import { type TaskMessage, TaskRunner } from "./runner/task_runner.ts";
 import { type DeliverySpan, EntryTracer, TRACING_ON } from "./tracing.ts";
 import { BatchContext } from "./batch_context.ts";
 import { batchSettings } from "./batch_settings.ts";
@@ -84,6 +84,9 @@ export class RunningEntry {
       })
       : null;
     this.#tracer = tracer;
+    const publisherOf = tracer === null
+      ? undefined
+      : (message: TaskMessage) => tracer.publisherOf(message);
     this.#context = new EntryContext({
       topic: entry.topic,
       channel: entry.channel,
@@ -105,8 +108,7 @@ export class RunningEntry {
       scope: `${entry.nsqTopic}/${entry.channel}`,
       settings: entry,
       store: options.store,
-      context: (task, signal) =>
-        new MessageContext(this.#context, task, signal, tracer?.publisherOf(task)),
+      context: (task, signal) => new MessageContext(this.#context, task, signal, publisherOf),
       ...(batch ? { join: (attempt) => this.#batcher!.join(attempt) } : {}),
     });
     if (batch !== null) {

@@ -154,9 +154,10 @@ export function traceIdRatioSampled(traceId: string, ratio: number): boolean {
  * ```
  */
 export function sampledWithParent(sampler: TraceSampler, parent: TraceParent): boolean {
-  return sampler.parentBased
-    ? (parent.traceFlags & 1) === 1
-    : traceIdRatioSampled(parent.traceId, sampler.ratio);
+  if (sampler.parentBased) return (parent.traceFlags & 1) === 1;
+  // A parent read from a body decodes its trace id only when asked for it.
+  return sampler.ratio >= 1 ||
+    (sampler.ratio > 0 && traceIdRatioSampled(parent.traceId, sampler.ratio));
 }
 
 /**

@@ -34,7 +34,8 @@ import { errorText } from "./error_text.ts";
 import { isPromiseLike } from "./is_promise_like.ts";
 import type { BatchSpan, BatchState, BatchTracing } from "./runner/batcher.ts";
 import type { Outcome } from "./runner/outcome.ts";
-import { randomSpanId, randomTraceId } from "./trace_ids.ts";
+import type { TaskMessage } from "./runner/task_runner.ts";
+import { deliveryTraceIds, type TraceIds } from "./trace_ids.ts";
 import {
   formatTraceParent,
   type TraceParent,
@@ -108,8 +109,6 @@ export class EntryTracer {
   /** The attributes every CONSUMER span of the entry starts with. */
   readonly #processAttributes: Attributes;
   readonly #sampler: TraceSampler;
-  /** The deliveries left unsampled, until their message is gone. */
-  readonly #unsampled = new WeakMap<Message, UnsampledDelivery>();
 
   constructor(options: EntryTracerOptions) {
     this.#options = options;
@@ -131,61 +130,70 @@ export class EntryTracer {
   /**
    * Decides whether one delivery is sampled and, if it is, starts its
    * CONSUMER span, a child of the `traceparent` in its body when there is a
-   * valid one. Null when it is not sampled (then what it publishes still
-   * carries its trace on, see {@linkcode publisherOf}), and when the tracer
-   * fails: then the message goes on untraced.
+   * valid one. Null when it is not sampled (what it publishes still carries
+   * its trace on, see {@linkcode publisherOf}), and when the tracer fails:
+   * then the message goes on untraced.
+   *
+   * Nothing is kept of an unsampled delivery: the same decision, made again
+   * from the message when it publishes or is dead-lettered, finds the same.
    */
-  start(message: Message): DeliverySpan | null {
+  start(message: TaskMessage): DeliverySpan | null {
     try {
-      return this.#start(message);
+      const decision = this.#decide(message, true);
+      if (decision === null || !decision.sampled) return null;
+      return this.#startDelivery(message, decision.parent);
     } catch {
       return null;
     }
   }
 
-  #start(message: Message): DeliverySpan | null {
-    const options = this.#options;
+  /**
+   * Whether `message` is sampled, from its body's `traceparent` (`count`:
+   * an invalid one is counted) and, for a new trace under a ratio, from the
+   * ids drawn for it; null for a new trace left out without a ratio, whose
+   * ids are drawn only if they are ever needed.
+   */
+  #decide(message: TaskMessage, count: boolean): Decision | null {
+    const field = this.#options.traceField;
     let parent: TraceParent | null = null;
-    if (options.traceField !== null) {
-      const found = traceParentOfBody(message.body, options.traceField);
-      if (found === "invalid") options.onInvalidTraceParent();
-      else if (found !== "absent") parent = found;
+    if (field !== null) {
+      const found = traceParentOfBody(message.body, field);
+      if (found === "invalid") {
+        if (count) this.#options.onInvalidTraceParent();
+      } else if (found !== "absent") parent = found;
     }
+    const sampler = this.#sampler;
     if (parent !== null) {
-      if (!sampledWithParent(this.#sampler, parent)) return this.#leaveOut(message, parent, null);
-      const creation: SpanContext = { ...parent, isRemote: true };
-      return this.#startDelivery(
-        message,
-        trace.setSpanContext(ROOT_CONTEXT, creation).setValue(CREATION_CONTEXT, creation),
-      );
+      const sampled = sampledWithParent(sampler, parent);
+      if (!sampled) return { sampled, parent, ids: parent };
+      const creation = remote(parent, parent.traceFlags);
+      return {
+        sampled,
+        parent: trace.setSpanContext(ROOT_CONTEXT, creation).setValue(CREATION_CONTEXT, creation),
+        ids: null,
+      };
     }
-    const ratio = this.#sampler.ratio;
-    if (ratio >= 1) return this.#startDelivery(message, ROOT_CONTEXT);
-    if (ratio <= 0) return this.#leaveOut(message, null, null);
-    const drawn: TraceParent = {
-      traceId: randomTraceId(),
-      spanId: randomSpanId(),
-      traceFlags: TraceFlags.SAMPLED,
-    };
-    if (!sampledAsRoot(this.#sampler, drawn.traceId)) return this.#leaveOut(message, null, drawn);
+    if (sampler.ratio >= 1) return SAMPLED_ROOT;
+    if (sampler.ratio <= 0) return null;
+    const ids = deliveryTraceIds(message.idScope, message.id);
+    if (!sampledAsRoot(sampler, ids.traceId)) return { sampled: false, parent: null, ids };
     // Deno's API starts a root span only on a trace id it draws and decides on itself, which
     // would sample ratio² of these; under the drawn ids Deno decides as this sampler did.
-    return this.#startDelivery(
-      message,
-      trace.setSpanContext(ROOT_CONTEXT, { ...drawn, isRemote: true }),
-    );
+    return {
+      sampled: true,
+      parent: trace.setSpanContext(ROOT_CONTEXT, remote(ids, TraceFlags.SAMPLED)),
+      ids: null,
+    };
   }
 
-  #leaveOut(message: Message, parent: TraceParent | null, drawn: TraceParent | null): null {
-    const options = this.#options;
-    this.#unsampled.set(
-      message,
-      new UnsampledDelivery(options.publisher, options.traceField, parent, drawn),
-    );
-    return null;
+  /** The trace an unsampled delivery hands on; null for a sampled one. */
+  #unsampled(message: TaskMessage): TraceIds | null {
+    const decision = this.#decide(message, false);
+    if (decision === null) return deliveryTraceIds(message.idScope, message.id);
+    return decision.sampled ? null : decision.ids;
   }
 
-  #startDelivery(message: Message, parent: Context): DeliverySpan {
+  #startDelivery(message: TaskMessage, parent: Context): DeliverySpan {
     const span = this.#tracer.startSpan(this.#deliveryName, {
       kind: SpanKind.CONSUMER,
       attributes: {
@@ -201,10 +209,13 @@ export class EntryTracer {
   /**
    * Where the `ctx.publish*` of a delivery that {@linkcode start} left
    * unsampled go: its bodies get the delivery's unsampled `traceparent` and
-   * no span is made. Undefined for any other delivery.
+   * no span is made. Undefined for any other delivery. Asked at its first
+   * publish, so a delivery that publishes nothing never asks.
    */
-  publisherOf(message: Message): Publisher | undefined {
-    return this.#unsampled.get(message);
+  publisherOf(message: TaskMessage): Publisher | undefined {
+    const ids = this.#unsampled(message);
+    if (ids === null) return undefined;
+    return new UnsampledPublisher(this.#options.publisher, this.#options.traceField, ids);
   }
 
   /**
@@ -243,11 +254,23 @@ export class EntryTracer {
    */
   batches(): BatchTracing {
     return {
-      link: (message) => {
-        const unsampled = this.#unsampled.get(message);
-        return unsampled === undefined ? itemLink(message) : unsampled.link(message);
-      },
+      link: (message) => itemLink(message) ?? this.#unsampledLink(message),
       start: (links, items) => this.#startBatch(links, items),
+    };
+  }
+
+  /**
+   * An unsampled item's link: its creation context, the `traceparent` in
+   * its body; null without one (its new trace has nothing exported).
+   */
+  #unsampledLink(message: TaskMessage): Link | null {
+    if (trace.getSpanContext(context.active()) !== undefined) return null;
+    const decision = this.#decide(message, false);
+    if (decision === null || decision.sampled || decision.parent === null) return null;
+    const parent = decision.parent;
+    return {
+      context: remote(parent, parent.traceFlags),
+      attributes: { "messaging.message.id": message.id },
     };
   }
 
@@ -303,9 +326,12 @@ export class EntryTracer {
    * unsampled delivery's dead letter gets no span and its unsampled
    * `traceparent`.
    */
-  deadLetter(nsqTopic: string, message: Message): SendSpan {
-    const unsampled = this.#unsampled.get(message);
-    if (unsampled !== undefined) return new SendSpan(null, unsampled.traceparent);
+  deadLetter(nsqTopic: string, message: TaskMessage): SendSpan {
+    // The outcome is carried out inside the delivery's span when it has one.
+    if (trace.getSpanContext(context.active()) === undefined) {
+      const ids = this.#unsampled(message);
+      if (ids !== null) return new SendSpan(null, unsampledTraceParent(ids));
+    }
     return this.#startSend(nsqTopic, 1, "publish", { "nsqworker.dead_letter": true });
   }
 
@@ -370,50 +396,43 @@ function injected(
 }
 
 /**
- * A delivery its sampler left out: it has no span and no context of its
- * own. What its handler publishes, and its dead letter, carry its trace id
- * on with the sampled flag off, so that services downstream under
- * `parentbased_*` leave the trace out too: its parent's ids when its body
- * had a `traceparent` (no span of its own stands between them), else ids
- * drawn for the new trace.
+ * How a delivery is traced: sampled, under `parent` (its body's
+ * `traceparent`, or the ids drawn for its new trace); or not, handing `ids`
+ * on: its parent's, or those drawn for its new trace.
  */
-class UnsampledDelivery implements Publisher {
+type Decision =
+  | { readonly sampled: true; readonly parent: Context; readonly ids: null }
+  | { readonly sampled: false; readonly parent: TraceParent | null; readonly ids: TraceIds };
+
+/** A new trace, sampled: Deno draws its ids. */
+const SAMPLED_ROOT: Decision = Object.freeze({ sampled: true, parent: ROOT_CONTEXT, ids: null });
+
+/** A span context from elsewhere (a body, or ids drawn without a span). */
+function remote(ids: TraceIds, traceFlags: number): SpanContext {
+  return { traceId: ids.traceId, spanId: ids.spanId, traceFlags, isRemote: true };
+}
+
+/** The `traceparent` an unsampled delivery hands on: its ids with the sampled flag off. */
+function unsampledTraceParent(ids: TraceIds): string {
+  return formatTraceParent({ traceId: ids.traceId, spanId: ids.spanId, traceFlags: 0 });
+}
+
+/**
+ * The publisher of a delivery its sampler left out: it makes no span, and
+ * writes the delivery's trace, with the sampled flag off, into what it
+ * publishes, so that services downstream under `parentbased_*` leave the
+ * trace out too: the parent's ids when the body had a `traceparent` (no
+ * span of this service stands between them), else those of its new trace.
+ */
+class UnsampledPublisher implements Publisher {
   readonly #publisher: EntryPublisher;
   readonly #field: string | null;
-  readonly #parent: TraceParent | null;
-  #ids: TraceParent | null;
-  #traceparent: string | null = null;
+  readonly #traceparent: string;
 
-  constructor(
-    publisher: EntryPublisher,
-    field: string | null,
-    parent: TraceParent | null,
-    drawn: TraceParent | null,
-  ) {
+  constructor(publisher: EntryPublisher, field: string | null, ids: TraceIds) {
     this.#publisher = publisher;
     this.#field = field;
-    this.#parent = parent;
-    this.#ids = parent ?? drawn;
-  }
-
-  /** The `traceparent` it hands on, with the sampled flag off. */
-  get traceparent(): string {
-    if (this.#traceparent === null) {
-      // Drawn only now: most unsampled deliveries publish nothing.
-      const ids = this.#ids ??= { traceId: randomTraceId(), spanId: randomSpanId(), traceFlags: 0 };
-      this.#traceparent = formatTraceParent({ ...ids, traceFlags: 0 });
-    }
-    return this.#traceparent;
-  }
-
-  /** Its batch's link to it: its parent, the context its message was created in; else none. */
-  link(message: Message): Link | null {
-    const parent = this.#parent;
-    if (parent === null) return null;
-    return {
-      context: { ...parent, isRemote: true },
-      attributes: { "messaging.message.id": message.id },
-    };
+    this.#traceparent = unsampledTraceParent(ids);
   }
 
   publish(topic: string, body: PublishBody): Promise<void> {
@@ -429,7 +448,7 @@ class UnsampledDelivery implements Publisher {
   }
 
   #inject(bodies: readonly PublishBody[]): readonly PublishBody[] {
-    return this.#field === null ? bodies : injected(bodies, this.#field, this.traceparent);
+    return injected(bodies, this.#field, this.#traceparent);
   }
 }
 

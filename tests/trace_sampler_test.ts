@@ -8,7 +8,6 @@ import {
   traceIdRatioSampled,
   type TraceSampler,
 } from "../src/trace_sampler.ts";
-import { randomTraceId } from "../src/trace_ids.ts";
 
 function sampler(name?: string, argument?: string): TraceSampler {
   return readTraceSampler((variable) =>
@@ -18,6 +17,14 @@ function sampler(name?: string, argument?: string): TraceSampler {
       ? argument
       : undefined
   );
+}
+
+function randomTraceId(): string {
+  return Array.from(
+    crypto.getRandomValues(new Uint8Array(16)),
+    (b) => b.toString(16).padStart(2, "0"),
+  )
+    .join("");
 }
 
 /** The rule with 64-bit integers, as Deno's Rust and Go's SDK write it. */

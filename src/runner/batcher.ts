@@ -9,18 +9,11 @@
 
 import type { DedupeStore } from "../dedupe/store.ts";
 import { describeError, type Outcome } from "./outcome.ts";
-import type {
-  BatchContext,
-  BatchItem,
-  BatchResult,
-  Logger,
-  Message,
-  WorkerDefinition,
-} from "../worker.ts";
+import type { BatchContext, BatchItem, BatchResult, Logger, WorkerDefinition } from "../worker.ts";
 import { readNow, turnNow } from "./clock.ts";
 import { Deadline } from "./deadline.ts";
 import { isPromiseLike } from "../is_promise_like.ts";
-import type { Attempt } from "./task_runner.ts";
+import type { Attempt, TaskMessage } from "./task_runner.ts";
 import { type Timed, TimerQueue } from "./timer_queue.ts";
 
 /** How a whole batch ended. */
@@ -42,7 +35,7 @@ export interface BatchTracing {
    * Called as a message joins, while its delivery's context is active:
    * what the span of its batch links to for it (null: no link).
    */
-  link(message: Message): unknown;
+  link(message: TaskMessage): unknown;
   /** Starts the span of a batch of `items`, given their `link()` values. */
   start(links: readonly unknown[], items: number): BatchSpan;
 }
