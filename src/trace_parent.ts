@@ -164,7 +164,8 @@ function plainTraceParent(
   i = skipSpace(body, i + 1);
   if (body[i] !== QUOTE) return undefined;
   const from = i + 1;
-  let to = from;
+  // Version 00 ends right there; a later version may go on.
+  let to = body[from + TRACE_PARENT_LENGTH] === QUOTE ? from + TRACE_PARENT_LENGTH : from;
   while (to < body.length && body[to] !== QUOTE && body[to] !== BACKSLASH) to++;
   const last = skipSpaceBack(body, body.length - 1);
   if (body[to] !== QUOTE || body[last] !== CLOSE_BRACE) return undefined;
