@@ -234,11 +234,15 @@ function skipSpaceBack(body: Uint8Array, i: number): number {
   return i;
 }
 
-/** The value of a lowercase hex digit; -1 for anything else. */
+/** The value of each byte as a lowercase hex digit; -1 for anything else. */
+const HEX_DIGITS = Int8Array.from(
+  { length: 256 },
+  (_, byte) =>
+    byte >= 0x30 && byte <= 0x39 ? byte - 0x30 : byte >= 0x61 && byte <= 0x66 ? byte - 0x57 : -1,
+);
+
 function hexDigit(byte: number): number {
-  if (byte >= 0x30 && byte <= 0x39) return byte - 0x30;
-  if (byte >= 0x61 && byte <= 0x66) return byte - 0x57;
-  return -1;
+  return HEX_DIGITS[byte]!;
 }
 
 /** Whether `count` bytes from `from` are lowercase hex digits, not all `0`. */
