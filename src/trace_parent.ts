@@ -176,26 +176,20 @@ function plainTraceParent(
   return topLevel ? bodyTraceParent(body, from, to) : undefined;
 }
 
-/** Lexes the body from its `{` to `at`: is `at` outside strings, at depth 1? Exact. */
+/**
+ * Whether the key at `at` is at the top level, read from the `{` to it
+ * (exact): nothing before it closes the object, and it is outside strings
+ * and brackets.
+ */
 function keyAfterPrefix(body: Uint8Array, open: number, at: number): boolean {
-  let depth = 1;
-  let inString = false;
-  for (let i = open + 1; i < at; i++) {
-    const byte = body[i]!;
-    if (inString) {
-      if (byte === BACKSLASH) i++;
-      else if (byte === QUOTE) inString = false;
-    } else if (byte === QUOTE) inString = true;
-    else if (byte === OPEN_BRACE || byte === OPEN_BRACKET) depth++;
-    else if ((byte === CLOSE_BRACE || byte === CLOSE_BRACKET) && --depth === 0) return false;
-  }
-  return !inString && depth === 1;
+  return unmatchedClose(body, open + 1, at) === BALANCED;
 }
 
 /**
- * Lexes the body after the value: in valid JSON, a key (a quote after `{`
- * or `,`) is at the top level when the first bracket that closes more than
- * it opened is the body's last one (`last`, a `}`).
+ * Whether the key at `at` is at the top level, read from after its value
+ * (`after`) to the body's last byte (`last`, a `}`): in valid JSON a key
+ * (a quote after `{` or `,`) is, when the first bracket there that closes
+ * more than it opened is that last one.
  */
 function keyBeforeSuffix(
   body: Uint8Array,
@@ -206,18 +200,30 @@ function keyBeforeSuffix(
 ): boolean {
   const before = skipSpaceBack(body, at - 1);
   if (before < open || (body[before] !== OPEN_BRACE && body[before] !== COMMA)) return false;
+  return unmatchedClose(body, after, last + 1) === last;
+}
+
+/** {@linkcode unmatchedClose} found every bracket closed, and no string open. */
+const BALANCED = -1;
+
+/**
+ * Lexes `body[from, to)` as JSON, from outside any string: the index of the
+ * first bracket that closes more than was opened since `from`; else
+ * {@linkcode BALANCED}, or -2 when a string or bracket is still open at `to`.
+ */
+function unmatchedClose(body: Uint8Array, from: number, to: number): number {
   let depth = 0;
   let inString = false;
-  for (let i = after; i <= last; i++) {
+  for (let i = from; i < to; i++) {
     const byte = body[i]!;
     if (inString) {
       if (byte === BACKSLASH) i++;
       else if (byte === QUOTE) inString = false;
     } else if (byte === QUOTE) inString = true;
     else if (byte === OPEN_BRACE || byte === OPEN_BRACKET) depth++;
-    else if ((byte === CLOSE_BRACE || byte === CLOSE_BRACKET) && --depth < 0) return i === last;
+    else if ((byte === CLOSE_BRACE || byte === CLOSE_BRACKET) && --depth < 0) return i;
   }
-  return false;
+  return !inString && depth === 0 ? BALANCED : -2;
 }
 
 function isSpace(byte: number | undefined): boolean {
