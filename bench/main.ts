@@ -38,13 +38,22 @@ import {
   type ThroughputEntry,
   type TracingResult,
 } from "./report.ts";
-import { payloads } from "./nsq.ts";
+import { payloads, UPSTREAM_SAMPLING_RATIO } from "./nsq.ts";
 import { PROCESS_COUNTS, PROCESS_VARIANTS, PROCESSES_METHOD, processesPeer } from "./processes.ts";
 
 const LAST_JSON = join(CACHE_DIR, "last.json");
 
 /** OTEL_SERVICE_NAME of the daemon in the tracing rows. */
 const TRACING_SERVICE = "nsqworker-bench";
+
+/**
+ * The sampled tracing row: the production setting, at the ratio the
+ * bodies' upstream sampled at (bench/nsq.ts), so the daemon traces those.
+ */
+const SAMPLED_TRACING = {
+  OTEL_TRACES_SAMPLER: "parentbased_traceidratio",
+  OTEL_TRACES_SAMPLER_ARG: String(UPSTREAM_SAMPLING_RATIO),
+};
 
 /**
  * The handler-bound row: a handler that awaits 5 ms, 500 in flight, so the
@@ -299,13 +308,22 @@ async function bench(
     : null;
   // Started at the tracing peer's first drain; an object, as the closure sets it.
   const backend: { jaeger: Promise<Jaeger> | null } = { jaeger: null };
-  const tracingPeer = wants("tracing")
-    ? daemonPeer("nsqworker tracing=on", tools, () => "memory", {
+  const tracingPeer = (name: string, sampler: Record<string, string>) =>
+    daemonPeer(name, tools, () => "memory", {
       env: async () => ({
         ...(await (backend.jaeger ??= startJaeger())).otelEnv,
         OTEL_SERVICE_NAME: TRACING_SERVICE,
+        ...sampler,
       }),
-    })
+    });
+  const tracingPeers = wants("tracing")
+    ? {
+      sampled: tracingPeer(
+        `nsqworker tracing=${UPSTREAM_SAMPLING_RATIO}`,
+        SAMPLED_TRACING,
+      ),
+      on: tracingPeer("nsqworker tracing=on", { OTEL_TRACES_SAMPLER: "always_on" }),
+    }
     : null;
   const batchPeer = wants("handler")
     ? daemonPeer(BATCH_BOUND.name, tools, () => "memory", {
@@ -315,12 +333,12 @@ async function bench(
     : null;
   // The dedupe section's `memory` figure and the tracing section's `off` are the nsqworker peer itself.
   const rotation = [...throughputPeers];
-  if ((dedupePeers.length > 0 || tracingPeer !== null) && !rotation.includes(nsqworker)) {
+  if ((dedupePeers.length > 0 || tracingPeers !== null) && !rotation.includes(nsqworker)) {
     rotation.unshift(nsqworker);
   }
   rotation.push(...dedupePeers);
   if (handlerPeer !== null) rotation.push(handlerPeer);
-  if (tracingPeer !== null) rotation.push(tracingPeer);
+  if (tracingPeers !== null) rotation.push(tracingPeers.sampled, tracingPeers.on);
   const processPeers = wants("processes")
     ? PROCESS_VARIANTS.flatMap((variant) =>
       PROCESS_COUNTS.map((count) => ({
@@ -400,16 +418,22 @@ async function bench(
       : { ...bound(batchPeer, ideal), batch_size: BATCH_BOUND.batchSize };
 
     let tracing: TracingResult | null = null;
-    if (tracingPeer !== null) {
+    if (tracingPeers !== null) {
       const row = (peer: Peer) => {
         const { msgs_per_sec, cpu_s_per_million, rounds_msgs_per_sec, window_ms_median } =
           summarize(peer, runs, base);
         return { msgs_per_sec, cpu_s_per_million, rounds_msgs_per_sec, window_ms_median };
       };
       const off = row(nsqworker);
-      const on = row(tracingPeer);
+      const sampled = row(tracingPeers.sampled);
+      const on = row(tracingPeers.on);
+      const toOff = (row: { msgs_per_sec: number | null }) =>
+        off.msgs_per_sec && row.msgs_per_sec !== null
+          ? Math.round((row.msgs_per_sec / off.msgs_per_sec) * 1000) / 1000
+          : null;
       let found: number | null = null;
-      let error = runs.errors.get(tracingPeer.name);
+      let error = runs.errors.get(tracingPeers.on.name) ??
+        runs.errors.get(tracingPeers.sampled.name);
       if (backend.jaeger !== null) {
         try {
           found = await (await backend.jaeger).traceCount(TRACING_SERVICE, 100);
@@ -420,10 +444,11 @@ async function bench(
       tracing = {
         exporter: "Jaeger v2 all-in-one (OTLP/HTTP on loopback, memory storage)",
         off,
+        sampled,
+        sampled_setting: Object.entries(SAMPLED_TRACING).map(([k, v]) => `${k}=${v}`).join(" "),
         on,
-        ratio_on_to_off: off.msgs_per_sec && on.msgs_per_sec !== null
-          ? Math.round((on.msgs_per_sec / off.msgs_per_sec) * 1000) / 1000
-          : null,
+        ratio_sampled_to_off: toOff(sampled),
+        ratio_on_to_off: toOff(on),
         traces_found: found,
         ...(error ? { error } : {}),
       };

@@ -7,6 +7,7 @@
  */
 
 import type { NsqCluster } from "../tests/helpers/nsq/nsq_cluster.ts";
+import { traceIdRatioSampled } from "../src/observe/trace_sampler.ts";
 import { sleep } from "./child.ts";
 
 /** The counters of one channel that the bench follows. */
@@ -70,24 +71,51 @@ export async function deleteTopic(httpUrl: string, topic: string): Promise<void>
 }
 
 /**
+ * The share of the bodies' traces sampled upstream: their `traceparent`
+ * flags are what a publisher under `parentbased_traceidratio` at this ratio
+ * wrote.
+ */
+export const UPSTREAM_SAMPLING_RATIO = 0.01;
+
+/**
  * `count` JSON bodies of `size` bytes,
  * `{"clicks":1,"event_id":"…","traceparent":"…","pad":"…"}`: JSON because the
  * seed's worker decodes JSON, and the same bytes for every peer. The event ids
  * differ; nsqworker's no-op worker keys on the message id. Each carries a
  * traceparent of its own trace, so that with tracing on the daemon reads it
- * as it would in production.
+ * as it would in production: a trace id drawn from a fixed seed, sampled
+ * (flags `01`) for the {@linkcode UPSTREAM_SAMPLING_RATIO} of them that
+ * ratio keeps.
  */
 export function payloads(count: number, size: number): Uint8Array[] {
   const encoder = new TextEncoder();
   const bodies: Uint8Array[] = [];
+  const hex = seededHex(0x9e3779b9);
   for (let i = 0; i < count; i++) {
-    const traceId = (i + 1).toString(16).padStart(32, "0");
-    const traceparent = `00-${traceId}-00000000000000a1-01`;
+    const traceId = hex(32);
+    const flags = traceIdRatioSampled(traceId, UPSTREAM_SAMPLING_RATIO) ? "01" : "00";
+    const traceparent = `00-${traceId}-00000000000000a1-${flags}`;
     const head = `{"clicks":1,"event_id":"e${i}","traceparent":"${traceparent}","pad":"`;
     const pad = "x".repeat(Math.max(0, size - head.length - 2));
     bodies.push(encoder.encode(`${head}${pad}"}`));
   }
   return bodies;
+}
+
+/** Hex digits from xorshift32: the same every run, spread like random ids. */
+function seededHex(seed: number): (digits: number) => string {
+  let state = seed >>> 0;
+  return (digits) => {
+    let hex = "";
+    while (hex.length < digits) {
+      state ^= state << 13;
+      state ^= state >>> 17;
+      state ^= state << 5;
+      state >>>= 0;
+      hex += state.toString(16).padStart(8, "0");
+    }
+    return hex.slice(0, digits);
+  };
 }
 
 /**

@@ -69,11 +69,21 @@ export interface HandlerBoundResult {
   readonly error?: string;
 }
 
-/** The daemon's throughput with tracing off (the default) and on, exporting to a real Jaeger. */
+/**
+ * The daemon's throughput with tracing off (the default), on with the
+ * production sampler, and on for every message, exporting to a real Jaeger.
+ */
 export interface TracingResult {
   readonly exporter: string;
   readonly off: TracingRow;
+  /** Under {@linkcode TracingResult.sampled_setting}: the bodies' upstream sampled 1 in 100. */
+  readonly sampled?: TracingRow;
+  /** The sampler's environment of the sampled row. */
+  readonly sampled_setting?: string;
+  /** `OTEL_TRACES_SAMPLER=always_on`: a span for every message. */
   readonly on: TracingRow;
+  /** sampled / off; null when either did not run. */
+  readonly ratio_sampled_to_off?: number | null;
   /** on / off; null when either did not run. */
   readonly ratio_on_to_off: number | null;
   /** Traces of the daemon a search of Jaeger found afterwards (at most 100): the spans did arrive. */
@@ -298,19 +308,29 @@ export function formatResult(result: BenchResult): string {
   }
   const tracing = result.tracing;
   if (tracing) {
-    lines.push("Tracing cost: nsqworker throughput with OTEL_DENO unset (off) and true (on)");
+    lines.push(
+      "Tracing cost: nsqworker throughput with OTEL_DENO unset (off) and true (sampled, on)",
+    );
     const rows = [["tracing", "msg/s", "× off", "CPU s / 1M", "rounds (msg/s)"]];
-    for (const [name, row] of [["off", tracing.off], ["on", tracing.on]] as const) {
+    const shown: (readonly [string, TracingRow, number | null | undefined])[] = [
+      ["off", tracing.off, 1],
+      ...(tracing.sampled
+        ? [["sampled", tracing.sampled, tracing.ratio_sampled_to_off] as const]
+        : []),
+      ["on", tracing.on, tracing.ratio_on_to_off],
+    ];
+    for (const [name, row, ratio] of shown) {
       rows.push([
         name,
         rate(row.msgs_per_sec, row.window_ms_median),
-        name === "off" ? "1.00" : tracing.ratio_on_to_off?.toFixed(2) ?? "—",
+        ratio?.toFixed(2) ?? "—",
         cpu(row.cpu_s_per_million),
         row.rounds_msgs_per_sec.map(int).join(" "),
       ]);
     }
     lines.push(
       ...table(rows),
+      ...(tracing.sampled_setting ? [`  (sampled: ${tracing.sampled_setting})`] : []),
       `  (on: exporting to ${tracing.exporter}; traces found there afterwards, of 100 asked: ` +
         `${tracing.traces_found ?? "—"}${tracing.error ? `; ${tracing.error}` : ""})`,
       "",

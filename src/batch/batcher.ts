@@ -15,13 +15,12 @@ import type {
   BatchItem,
   BatchResult,
   Logger,
-  Message,
   WorkerDefinition,
 } from "../worker/worker.ts";
 import { readNow, turnNow } from "../runner/clock.ts";
 import { Deadline } from "../runner/deadline.ts";
 import { isPromiseLike } from "../is_promise_like.ts";
-import type { Attempt } from "../runner/task_runner.ts";
+import type { Attempt, TaskMessage } from "../runner/task_runner.ts";
 import { type Timed, TimerQueue } from "../runner/timer_queue.ts";
 
 /** How a whole batch ended. */
@@ -35,7 +34,7 @@ export interface BatchReport {
 }
 
 /**
- * How batches are traced (SPEC §13); absent when tracing is off, and then
+ * How batches are traced (docs/tracing.md); absent when tracing is off, and then
  * the batch path does no tracing work at all.
  */
 export interface BatchTracing {
@@ -43,7 +42,7 @@ export interface BatchTracing {
    * Called as a message joins, while its delivery's context is active:
    * what the span of its batch links to for it (null: no link).
    */
-  link(message: Message): unknown;
+  link(message: TaskMessage): unknown;
   /** Starts the span of a batch of `items`, given their `link()` values. */
   start(links: readonly unknown[], items: number): BatchSpan;
 }

@@ -12,19 +12,29 @@ import type { Logger, Message, Publisher, WorkerContext } from "../worker/worker
 /**
  * A handler's `ctx`: the entry's context plus the message, its signal and
  * `touch`. The per-message logger is made only when asked for, and
- * publishing goes straight to the entry's publisher.
+ * publishing goes straight to the entry's publisher, or to the one
+ * `publisherOf` gives for this message at its first publish (an unsampled
+ * delivery's, which hands its trace on).
  */
 export class MessageContext extends ForwardingPublisher implements WorkerContext {
   readonly message: Message;
   readonly signal: AbortSignal;
   readonly #base: EntryContext;
   readonly #task: TaskMessage;
+  readonly #publisherOf: ((message: TaskMessage) => Publisher | undefined) | undefined;
+  #publisher: Publisher | null = null;
   #log: Logger | null = null;
 
-  constructor(base: EntryContext, task: TaskMessage, signal: AbortSignal) {
+  constructor(
+    base: EntryContext,
+    task: TaskMessage,
+    signal: AbortSignal,
+    publisherOf?: (message: TaskMessage) => Publisher | undefined,
+  ) {
     super();
     this.#base = base;
     this.#task = task;
+    this.#publisherOf = publisherOf;
     this.message = task;
     this.signal = signal;
   }
@@ -50,6 +60,6 @@ export class MessageContext extends ForwardingPublisher implements WorkerContext
     this.#task.touch();
   }
   protected get target(): Publisher {
-    return this.#base.publisher;
+    return this.#publisher ??= this.#publisherOf?.(this.#task) ?? this.#base.publisher;
   }
 }

@@ -14,7 +14,7 @@ import { MessageContext } from "../context/message_context.ts";
 import { BatchContext } from "../context/batch_context.ts";
 import { type BatchSettings, batchSettings } from "../batch/batch_settings.ts";
 import { Batcher, type BatchReport } from "../batch/batcher.ts";
-import { type Attempt, TaskRunner } from "../runner/task_runner.ts";
+import { type Attempt, type TaskMessage, TaskRunner } from "../runner/task_runner.ts";
 import type { EntryTracer } from "./tracing.ts";
 import type { LoadedWorker } from "../worker/worker_loader.ts";
 import type { Logger } from "../worker/worker.ts";
@@ -83,8 +83,12 @@ export function createMessagePath(options: MessagePathOptions): MessagePath {
     worker: worker.name,
     options: worker.options,
     log,
-    publisher: tracer?.publisher(publisher) ?? publisher,
+    publisher: tracer?.publisher() ?? publisher,
   });
+  // An unsampled delivery publishes through a publisher that hands its trace on.
+  const publisherOf = tracer === null
+    ? undefined
+    : (message: TaskMessage) => tracer.publisherOf(message);
   const batch = batchSettings(entry, worker.definition);
   const onJoin = options.onJoin;
   let batcher: Batcher | null = null;
@@ -93,7 +97,7 @@ export function createMessagePath(options: MessagePathOptions): MessagePath {
     scope: `${entry.nsqTopic}/${entry.channel}`,
     settings: entry,
     store,
-    context: (task, signal) => new MessageContext(context, task, signal),
+    context: (task, signal) => new MessageContext(context, task, signal, publisherOf),
     ...(batch === null ? {} : {
       join: (attempt: Attempt) => {
         const outcome = batcher!.join(attempt);

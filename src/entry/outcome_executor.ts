@@ -99,7 +99,7 @@ export class OutcomeExecutor {
       this.#log.error("dead; dead letters are off", logFields);
       return;
     }
-    const send = this.#tracer?.deadLetter(entry.deadLetterTopic) ?? null;
+    const send = this.#tracer?.deadLetter(entry.deadLetterTopic, message) ?? null;
     const traceparent = send?.traceparent ?? null;
     const envelope = deadLetterEnvelope({
       topic: entry.nsqTopic,

@@ -80,6 +80,7 @@ export class RunningEntry {
         worker: worker.name,
         traceField: entry.traceField,
         onInvalidTraceParent: () => this.stats.invalidTraceParents++,
+        publisher,
       })
       : null;
     this.#tracer = tracer;
