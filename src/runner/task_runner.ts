@@ -10,7 +10,6 @@ import type { Claim, DedupeStore } from "../dedupe/store.ts";
 import { PermanentError } from "../worker/permanent_error.ts";
 import { isPromiseLike } from "../is_promise_like.ts";
 import type { Message, WorkerContext, WorkerDefinition } from "../worker/worker.ts";
-import { retryDelay } from "../backoff.ts";
 import { SETTING_BOUNDS, type TaskSettings } from "../config/setting_bounds.ts";
 import { readNow, turnNow } from "./clock.ts";
 import { Deadline, touchPeriod } from "./deadline.ts";
@@ -19,6 +18,7 @@ import { checkWithSchema } from "../worker/standard_schema.ts";
 import { describeError, truncate } from "../error_text.ts";
 import type { DeadReason, Outcome, StoreFailure } from "./outcome.ts";
 import { TimerQueue } from "./timer_queue.ts";
+import { requeueDelay, type RequeueSettings } from "./requeue_delay.ts";
 
 /** A message as the runner sees it: the worker's {@linkcode Message} plus what the connection offers. */
 export interface TaskMessage extends Message {
@@ -77,15 +77,6 @@ export interface TaskRunnerOptions {
  * how long a claim left by a crashed process keeps other hosts busy.
  */
 export const LEASE_MARGIN_MS = 10_000;
-
-/**
- * A busy message comes back after `requeueDelayMs` clamped to this range
- * (jittered, capped by `maxRequeueDelayMs`). Not sooner: every `REQ` costs a
- * round trip and counts as an nsqd attempt. Not later: the claim's holder
- * usually finishes soon (most often the message's own twin, published
- * twice), and then this copy is finished as a duplicate.
- */
-export const BUSY_DELAY_RANGE_MS = { min: 1_000, max: 5_000 } as const;
 
 const DUPLICATE: Outcome = Object.freeze({ kind: "duplicate" });
 const DONE: Claim = Object.freeze({ status: "done" });
@@ -154,10 +145,8 @@ export class TaskRunner {
   readonly #worker: WorkerDefinition;
   readonly #scope: string;
   readonly #maxAttempts: number;
-  readonly #requeueDelayMs: number;
-  readonly #maxRequeueDelayMs: number;
+  readonly #requeue: RequeueSettings;
   readonly #timeoutMs: number;
-  readonly #busyBaseMs: number;
   readonly #store: DedupeStore;
   readonly #bypassOnStoreError: boolean;
   readonly #context: (message: TaskMessage, signal: AbortSignal) => WorkerContext;
@@ -179,13 +168,8 @@ export class TaskRunner {
     this.#worker = options.worker;
     this.#scope = options.scope;
     this.#maxAttempts = maxAttempts;
-    this.#requeueDelayMs = requeueDelayMs;
-    this.#maxRequeueDelayMs = maxRequeueDelayMs;
+    this.#requeue = { requeueDelayMs, maxRequeueDelayMs };
     this.#timeoutMs = timeoutMs;
-    this.#busyBaseMs = Math.min(
-      Math.max(requeueDelayMs, BUSY_DELAY_RANGE_MS.min),
-      BUSY_DELAY_RANGE_MS.max,
-    );
     this.#store = options.store;
     const { check, markDone } = options.store;
     // A message joining a batch is handled later, so it must hold a claim
@@ -320,7 +304,7 @@ export class TaskRunner {
     if (claim.status === "busy") {
       return {
         kind: "busy",
-        delayMs: retryDelay(1, this.#busyBaseMs, this.#maxRequeueDelayMs, this.#random),
+        delayMs: requeueDelay("busy", attempt.message.attempts, this.#requeue, this.#random),
       };
     }
     attempt.token = claim.token;
@@ -519,12 +503,7 @@ export class TaskRunner {
     error: string,
     durationMs: number | null,
   ): Extract<Outcome, { kind: "retry" }> {
-    const delayMs = retryDelay(
-      message.attempts,
-      this.#requeueDelayMs,
-      this.#maxRequeueDelayMs,
-      this.#random,
-    );
+    const delayMs = requeueDelay("retry", message.attempts, this.#requeue, this.#random);
     return { kind: "retry", delayMs, error, durationMs };
   }
 
