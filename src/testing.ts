@@ -32,9 +32,7 @@ import { MessageContext } from "./context/message_context.ts";
 import { encodeBody, PublishError, refusalOf } from "./entry/publisher.ts";
 import type { DeadReason, Outcome } from "./runner/outcome.ts";
 import { Batcher } from "./batch/batcher.ts";
-import type { Attempt } from "./runner/attempt.ts";
-import type { TaskMessage } from "./runner/task_message.ts";
-import { TaskRunner } from "./runner/task_runner.ts";
+import { type Attempt, type TaskMessage, TaskRunner } from "./runner/task_runner.ts";
 import { type LoadedWorker, loadWorkers, WorkerLoadError } from "./worker/worker_loader.ts";
 import type { Logger, PublishBody, WorkerDefinition, WorkerOptions } from "./worker/worker.ts";
 

@@ -21,7 +21,7 @@ import type {
 import { readNow, turnNow } from "../runner/clock.ts";
 import { Deadline } from "../runner/deadline.ts";
 import { isPromiseLike } from "../is_promise_like.ts";
-import type { Attempt } from "../runner/attempt.ts";
+import type { Attempt } from "../runner/task_runner.ts";
 import { type Timed, TimerQueue } from "../runner/timer_queue.ts";
 
 /** How a whole batch ended. */

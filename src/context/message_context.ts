@@ -6,7 +6,7 @@
 
 import { type EntryContext, ForwardingPublisher } from "./entry_context.ts";
 import { boundLogger } from "../observe/log.ts";
-import type { TaskMessage } from "../runner/task_message.ts";
+import type { TaskMessage } from "../runner/task_runner.ts";
 import type { Logger, Message, Publisher, WorkerContext } from "../worker/worker.ts";
 
 /**

@@ -9,7 +9,6 @@
  */
 
 import type { Claim, DedupeStore } from "../dedupe/store.ts";
-import type { Attempt } from "./attempt.ts";
 import type { Lease } from "./deadline.ts";
 import type { Outcome } from "./outcome.ts";
 
@@ -19,6 +18,19 @@ import type { Outcome } from "./outcome.ts";
  * how long a claim left by a crashed process keeps other hosts busy.
  */
 export const LEASE_MARGIN_MS = 10_000;
+
+/** What {@linkcode Claims} reads and writes of an attempt: its key and where its claim stands. */
+export interface KeyClaim {
+  readonly scope: string;
+  /** Null when the message has no dedupe. */
+  readonly key: string | null;
+  /** Null when there is no claim to renew, release or complete (no dedupe, or the claim failed). */
+  token: string | null;
+  /** The key was checked, not claimed, in a process-local store (see `DedupeStore.check`). */
+  checked: boolean;
+  /** How long a claim lasts, and each renewal extends it. */
+  readonly leaseMs: number;
+}
 
 /** A store with {@linkcode DedupeStore.check} and {@linkcode DedupeStore.markDone}. */
 type LocalStore = DedupeStore & Required<Pick<DedupeStore, "check" | "markDone">>;
@@ -31,10 +43,9 @@ type LocalStore = DedupeStore & Required<Pick<DedupeStore, "check" | "markDone">
  * @example
  * ```ts
  * import { MemoryStore } from "../dedupe/memory_store.ts";
- * import type { Attempt } from "./attempt.ts";
- * import { Claims } from "./claims.ts";
+ * import { Claims, type KeyClaim } from "./claims.ts";
  *
- * declare const attempt: Attempt;
+ * const attempt: KeyClaim = { scope: "counter", key: "k1", token: null, checked: false, leaseMs: 70_000 };
  *
  * const claims = new Claims(new MemoryStore({ capacity: 100, ttlMs: 60_000 }), false);
  * if (claims.check(attempt) === "free") {
@@ -65,17 +76,17 @@ export class Claims {
    * else can claim it in the same synchronous run; null when the store has
    * to be claimed instead.
    */
-  check(attempt: Attempt): "free" | "done" | "busy" | null {
+  check(attempt: KeyClaim): "free" | "done" | "busy" | null {
     return this.#local === null ? null : this.#local.check(attempt.scope, attempt.key!);
   }
 
   /** Claims the attempt's key for its lease; throws or rejects when the store fails. */
-  claim(attempt: Attempt): Claim | Promise<Claim> {
+  claim(attempt: KeyClaim): Claim | Promise<Claim> {
     return this.#store.claim(attempt.scope, attempt.key!, attempt.leaseMs);
   }
 
   /** A checked key's handler returned a promise: claimed now, in the run that checked it. */
-  claimLate(attempt: Attempt): void {
+  claimLate(attempt: KeyClaim): void {
     attempt.checked = false;
     try {
       // A process-local store answers at once, and nothing ran since the check to claim the key.
@@ -87,7 +98,7 @@ export class Claims {
   }
 
   /** The claim a running handler renews at each touch; null when the attempt holds none. */
-  lease(attempt: Attempt): Lease | null {
+  lease(attempt: KeyClaim): Lease | null {
     const { key, token } = attempt;
     return key !== null && token !== null
       ? { store: this.#store, scope: attempt.scope, key, token, leaseMs: attempt.leaseMs }
@@ -95,7 +106,7 @@ export class Claims {
   }
 
   /** The handler returned: marks the attempt's key done, if it has one, then gives `outcome`. */
-  done(attempt: Attempt, outcome: Outcome): Outcome | Promise<Outcome> {
+  done(attempt: KeyClaim, outcome: Outcome): Outcome | Promise<Outcome> {
     if (attempt.key === null) return outcome;
     if (attempt.checked) {
       try {
@@ -117,7 +128,7 @@ export class Claims {
   }
 
   /** Releases the attempt's claim, if it holds one, then gives `outcome`. */
-  release(attempt: Attempt, outcome: Outcome): Outcome | Promise<Outcome> {
+  release(attempt: KeyClaim, outcome: Outcome): Outcome | Promise<Outcome> {
     if (attempt.key === null || attempt.token === null) return outcome;
     let pending: void | Promise<void>;
     try {

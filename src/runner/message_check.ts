@@ -7,12 +7,17 @@
  */
 
 import { isPromiseLike } from "../is_promise_like.ts";
-import type { WorkerDefinition } from "../worker/worker.ts";
+import type { Message, WorkerDefinition } from "../worker/worker.ts";
 import { checkWithSchema } from "../worker/standard_schema.ts";
 import { describeError, truncate } from "../error_text.ts";
 import { decodeBody, DecodeError } from "./decode.ts";
 import type { DeadReason } from "./outcome.ts";
-import type { TaskMessage } from "./task_message.ts";
+
+/** What the checks read of a message: the worker's {@linkcode Message} and the scope of its `id`. */
+export interface CheckedMessage extends Message {
+  /** The dedupe scope of the default key, `id` (see `TaskMessage.idScope`). */
+  readonly idScope: string;
+}
 
 /**
  * What the checks made of a message: the body the handler gets and the
@@ -48,8 +53,6 @@ function ignore(): void {}
  *   attempts: 1,
  *   timestamp: Date.now(),
  *   body: new TextEncoder().encode('{"clicks":3}'),
- *   msgTimeoutMs: 60_000,
- *   touch() {},
  *   idScope: "pageviews/counter@127.0.0.1:4150",
  * }, "pageviews/counter");
  * // { ok: true, body: { clicks: 3 }, scope: "pageviews/counter@127.0.0.1:4150", key: "0a1b2c3d4e5f6789" }
@@ -57,7 +60,7 @@ function ignore(): void {}
  */
 export function checkMessage(
   worker: WorkerDefinition,
-  message: TaskMessage,
+  message: CheckedMessage,
   entryScope: string,
 ): MessageCheck | Promise<MessageCheck> {
   let body: unknown;
@@ -100,7 +103,7 @@ export function checkMessage(
 /** The dedupe key of a body that passed the worker's checks. */
 function keyed(
   worker: WorkerDefinition,
-  message: TaskMessage,
+  message: CheckedMessage,
   body: unknown,
   entryScope: string,
 ): MessageCheck {

@@ -9,19 +9,32 @@
 import type { Claim, DedupeStore } from "../dedupe/store.ts";
 import { PermanentError } from "../worker/permanent_error.ts";
 import { isPromiseLike } from "../is_promise_like.ts";
-import type { WorkerContext, WorkerDefinition } from "../worker/worker.ts";
+import type { Message, WorkerContext, WorkerDefinition } from "../worker/worker.ts";
 import type { TaskSettings } from "../config/setting_bounds.ts";
-import type { Attempt } from "./attempt.ts";
 import { checkTaskSettings } from "./check_task_settings.ts";
-import { Claims, LEASE_MARGIN_MS } from "./claims.ts";
+import { Claims, type KeyClaim, LEASE_MARGIN_MS } from "./claims.ts";
 import { readNow, turnNow } from "./clock.ts";
 import { Deadline, touchPeriod } from "./deadline.ts";
 import { describeError, truncate } from "../error_text.ts";
 import { checkMessage, type MessageCheck } from "./message_check.ts";
 import type { DeadReason, Outcome, StoreFailure } from "./outcome.ts";
-import type { TaskMessage } from "./task_message.ts";
 import { TimerQueue } from "./timer_queue.ts";
 import { requeueDelay, type RequeueSettings } from "./requeue_delay.ts";
+
+/** A message as the runner sees it: the worker's {@linkcode Message} plus what the connection offers. */
+export interface TaskMessage extends Message {
+  /** nsqd's message timeout on this connection, in milliseconds. */
+  readonly msgTimeoutMs: number;
+  /** Sends `TOUCH` for this message, resetting nsqd's message timeout. */
+  touch(): void;
+  /**
+   * The dedupe scope of the default key, `id`: the entry's scope and the nsqd
+   * that delivered the message. nsqd mints ids from a time, its `--node-id`
+   * and a per-millisecond sequence, so two nsqd sharing a node-id give the
+   * same id to different messages. Made once per connection, not per message.
+   */
+  readonly idScope: string;
+}
 
 /** The entry settings the runner uses (a config `Entry` has them all). */
 export type { TaskSettings };
@@ -63,6 +76,14 @@ const DUPLICATE: Outcome = Object.freeze({ kind: "duplicate" });
 const DONE: Claim = Object.freeze({ status: "done" });
 const BUSY: Claim = Object.freeze({ status: "busy" });
 const STOPPED_BEFORE: Outcome = Object.freeze({ kind: "interrupted", durationMs: 0 });
+
+/** One message on its way through the runner, from its claim to its outcome. */
+export interface Attempt extends KeyClaim {
+  readonly message: TaskMessage;
+  readonly body: unknown;
+  readonly periodMs: number;
+  readonly stop: AbortSignal | undefined;
+}
 
 /**
  * Runs messages through one entry's worker: decode → validate (or schema) → dedupe key →

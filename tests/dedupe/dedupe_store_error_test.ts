@@ -8,8 +8,7 @@ import type { DedupeStore } from "../../src/dedupe/store.ts";
 import { EntryStats } from "../../src/observe/entry_stats.ts";
 import { PermanentError } from "../../src/worker/permanent_error.ts";
 import type { Outcome } from "../../src/runner/outcome.ts";
-import type { TaskMessage } from "../../src/runner/task_message.ts";
-import { TaskRunner } from "../../src/runner/task_runner.ts";
+import { type TaskMessage, TaskRunner } from "../../src/runner/task_runner.ts";
 import type { WorkerDefinition } from "../../src/worker/worker.ts";
 import { fakeContext } from "../helpers/fakes.ts";
 

@@ -6,7 +6,7 @@
  */
 
 import type { ConnectionOptions } from "../../src/nsq/connection_options.ts";
-import type { TaskMessage } from "../../src/runner/task_message.ts";
+import type { TaskMessage } from "../../src/runner/task_runner.ts";
 import type { WorkerContext } from "../../src/worker/worker.ts";
 
 /** nsqd connection settings without TLS, auth or compression. */

@@ -3,8 +3,8 @@ import { MemoryStore } from "../../src/dedupe/memory_store.ts";
 import type { Claim, DedupeStore } from "../../src/dedupe/store.ts";
 import { PermanentError } from "../../src/worker/permanent_error.ts";
 import { type Outcome, OUTCOME_KINDS } from "../../src/runner/outcome.ts";
-import type { TaskMessage } from "../../src/runner/task_message.ts";
 import {
+  type TaskMessage,
   TaskRunner,
   type TaskRunnerOptions,
   type TaskSettings,
