@@ -11,9 +11,9 @@ import type { EntryPublisher } from "../context/entry_context.ts";
 import type { EntryStats } from "../observe/entry_stats.ts";
 import { isLogged } from "../observe/log.ts";
 import type { NsqMessage } from "../nsq/nsq_message.ts";
-import { retryDelay } from "../backoff.ts";
 import { describeError } from "../error_text.ts";
 import type { Outcome, StoreFailure } from "../runner/outcome.ts";
+import { requeueDelay } from "../runner/requeue_delay.ts";
 import type { EntryTracer } from "./tracing.ts";
 import type { Logger } from "../worker/worker.ts";
 
@@ -83,7 +83,7 @@ export class OutcomeExecutor {
         );
         return;
       case "interrupted":
-        message.requeue(0);
+        message.requeue(requeueDelay("interrupted", message.attempts, this.#entry));
         this.#log.info("interrupted by shutdown; requeued", fields(message, outcome));
         return;
       case "dead":
@@ -116,9 +116,9 @@ export class OutcomeExecutor {
     } catch (error) {
       send?.end(error);
       this.#stats.deadLetterFailures++;
-      // The entry's backoff: when it comes back its handler is not run again
-      // (attempts are beyond max_attempts), only this publish is retried.
-      const delayMs = retryDelay(message.attempts, entry.requeueDelayMs, entry.maxRequeueDelayMs);
+      // When it comes back its handler is not run again (attempts are
+      // beyond max_attempts), only this publish is retried.
+      const delayMs = requeueDelay("dead_letter", message.attempts, entry);
       message.requeue(delayMs);
       this.#log.error("dead, but publishing the dead letter failed; requeued", {
         ...logFields,

@@ -16,6 +16,7 @@ import type { NsqMessage } from "../nsq/nsq_message.ts";
 import { OutcomeExecutor } from "./outcome_executor.ts";
 import { describeError } from "../error_text.ts";
 import type { Outcome } from "../runner/outcome.ts";
+import { requeueDelay } from "../runner/requeue_delay.ts";
 import type { TaskRunner } from "../runner/task_runner.ts";
 import { type DeliverySpan, EntryTracer } from "./tracing.ts";
 import { TRACING_ON } from "../observe/tracing_switch.ts";
@@ -230,12 +231,12 @@ export class RunningEntry {
         ? this.#runner.run(message, this.#stop.signal)
         : span.run(() => this.#runner.run(message, this.#stop.signal));
     } catch (error) {
-      outcome = this.#unexpected(error);
+      outcome = this.#unexpected(message, error);
     }
     if (outcome instanceof Promise) {
       outcome.then(
         (outcome) => this.#answer(message, outcome, span),
-        (error) => this.#answer(message, this.#unexpected(error), span),
+        (error) => this.#answer(message, this.#unexpected(message, error), span),
       );
     } else {
       this.#answer(message, outcome, span);
@@ -243,10 +244,10 @@ export class RunningEntry {
   }
 
   /** run() never throws or rejects; were it to, the message must still get an answer. */
-  #unexpected(error: unknown): Outcome {
+  #unexpected(message: NsqMessage, error: unknown): Outcome {
     return {
       kind: "retry",
-      delayMs: this.entry.requeueDelayMs,
+      delayMs: requeueDelay("fault", message.attempts, this.entry),
       error: describeError(error),
       durationMs: null,
     };
@@ -280,7 +281,7 @@ export class RunningEntry {
 
   /** Whatever went wrong, the message is answered (a no-op when it was) and the entry goes on. */
   #failedToAnswer(message: NsqMessage, error: unknown): void {
-    message.requeue(this.entry.requeueDelayMs);
+    message.requeue(requeueDelay("fault", message.attempts, this.entry));
     this.#log.error("carrying out an outcome failed; requeued", {
       msg_id: message.id,
       error: describeError(error),

@@ -10,15 +10,16 @@ import type { Claim, DedupeStore } from "../dedupe/store.ts";
 import { PermanentError } from "../worker/permanent_error.ts";
 import { isPromiseLike } from "../is_promise_like.ts";
 import type { Message, WorkerContext, WorkerDefinition } from "../worker/worker.ts";
-import { retryDelay } from "../backoff.ts";
-import { SETTING_BOUNDS, type TaskSettings } from "../config/setting_bounds.ts";
+import type { TaskSettings } from "../config/setting_bounds.ts";
+import { checkTaskSettings } from "./check_task_settings.ts";
+import { Claims, type KeyClaim, LEASE_MARGIN_MS } from "./claims.ts";
 import { readNow, turnNow } from "./clock.ts";
 import { Deadline, touchPeriod } from "./deadline.ts";
-import { decodeBody, DecodeError } from "./decode.ts";
-import { checkWithSchema } from "../worker/standard_schema.ts";
 import { describeError, truncate } from "../error_text.ts";
+import { checkMessage, type MessageCheck } from "./message_check.ts";
 import type { DeadReason, Outcome, StoreFailure } from "./outcome.ts";
 import { TimerQueue } from "./timer_queue.ts";
+import { requeueDelay, type RequeueSettings } from "./requeue_delay.ts";
 
 /** A message as the runner sees it: the worker's {@linkcode Message} plus what the connection offers. */
 export interface TaskMessage extends Message {
@@ -71,45 +72,16 @@ export interface TaskRunnerOptions {
   readonly now?: () => number;
 }
 
-/**
- * How much longer than the time between renewals a claim lasts: room for a
- * late timer and a slow store round trip. It stays short because it is also
- * how long a claim left by a crashed process keeps other hosts busy.
- */
-export const LEASE_MARGIN_MS = 10_000;
-
-/**
- * A busy message comes back after `requeueDelayMs` clamped to this range
- * (jittered, capped by `maxRequeueDelayMs`). Not sooner: every `REQ` costs a
- * round trip and counts as an nsqd attempt. Not later: the claim's holder
- * usually finishes soon (most often the message's own twin, published
- * twice), and then this copy is finished as a duplicate.
- */
-export const BUSY_DELAY_RANGE_MS = { min: 1_000, max: 5_000 } as const;
-
 const DUPLICATE: Outcome = Object.freeze({ kind: "duplicate" });
 const DONE: Claim = Object.freeze({ status: "done" });
 const BUSY: Claim = Object.freeze({ status: "busy" });
 const STOPPED_BEFORE: Outcome = Object.freeze({ kind: "interrupted", durationMs: 0 });
 
-function ignore(): void {}
-
-/** A store with {@linkcode DedupeStore.check} and {@linkcode DedupeStore.markDone}. */
-type LocalStore = DedupeStore & Required<Pick<DedupeStore, "check" | "markDone">>;
-
 /** One message on its way through the runner, from its claim to its outcome. */
-export interface Attempt {
+export interface Attempt extends KeyClaim {
   readonly message: TaskMessage;
   readonly body: unknown;
-  readonly scope: string;
-  /** Null when the message has no dedupe. */
-  readonly key: string | null;
-  /** Null when there is no claim to renew, release or complete (no dedupe, or the claim failed). */
-  token: string | null;
-  /** The key was checked, not claimed, in a process-local store (see `DedupeStore.check`). */
-  checked: boolean;
   readonly periodMs: number;
-  readonly leaseMs: number;
   readonly stop: AbortSignal | undefined;
 }
 
@@ -154,11 +126,9 @@ export class TaskRunner {
   readonly #worker: WorkerDefinition;
   readonly #scope: string;
   readonly #maxAttempts: number;
-  readonly #requeueDelayMs: number;
-  readonly #maxRequeueDelayMs: number;
+  readonly #requeue: RequeueSettings;
   readonly #timeoutMs: number;
-  readonly #busyBaseMs: number;
-  readonly #store: DedupeStore;
+  readonly #claims: Claims;
   readonly #bypassOnStoreError: boolean;
   readonly #context: (message: TaskMessage, signal: AbortSignal) => WorkerContext;
   readonly #join: ((attempt: Attempt) => Promise<Outcome>) | null;
@@ -169,30 +139,17 @@ export class TaskRunner {
   readonly #read: () => number;
   /** The touches and deadlines of every running handler. */
   readonly #timers: TimerQueue;
-  /** The store, when it is process-local and can be checked rather than claimed. */
-  readonly #local: LocalStore | null;
 
   /** Creates a runner; throws a `RangeError` on settings out of bounds. */
   constructor(options: TaskRunnerOptions) {
-    checkSettings(options.settings);
+    checkTaskSettings(options.settings);
     const { maxAttempts, requeueDelayMs, maxRequeueDelayMs, timeoutMs } = options.settings;
     this.#worker = options.worker;
     this.#scope = options.scope;
     this.#maxAttempts = maxAttempts;
-    this.#requeueDelayMs = requeueDelayMs;
-    this.#maxRequeueDelayMs = maxRequeueDelayMs;
+    this.#requeue = { requeueDelayMs, maxRequeueDelayMs };
     this.#timeoutMs = timeoutMs;
-    this.#busyBaseMs = Math.min(
-      Math.max(requeueDelayMs, BUSY_DELAY_RANGE_MS.min),
-      BUSY_DELAY_RANGE_MS.max,
-    );
-    this.#store = options.store;
-    const { check, markDone } = options.store;
-    // A message joining a batch is handled later, so it must hold a claim
-    // meanwhile: only a handler run in the same turn can go without one.
-    this.#local = check !== undefined && markDone !== undefined && options.join === undefined
-      ? options.store as LocalStore
-      : null;
+    this.#claims = new Claims(options.store, options.join !== undefined);
     this.#bypassOnStoreError = options.store.onError === "process";
     this.#context = options.context;
     this.#join = options.join ?? null;
@@ -211,76 +168,20 @@ export class TaskRunner {
    */
   run(message: TaskMessage, stop?: AbortSignal): Outcome | Promise<Outcome> {
     if (stop?.aborted) return STOPPED_BEFORE;
-    const worker = this.#worker;
-
-    let body: unknown;
-    try {
-      body = decodeBody(worker.decode, message.body);
-    } catch (error) {
-      return dead(
-        "decode",
-        error instanceof DecodeError ? truncate(error.message) : describeError(error),
-        null,
-      );
-    }
-
-    if (worker.schema !== undefined) {
-      const checked = checkWithSchema(worker.schema, body);
-      if (checked instanceof Promise) {
-        return checked.then((checked) =>
-          checked.ok
-            ? this.#keyed(message, checked.value, stop)
-            : dead("validate", checked.error, null)
-        );
-      }
-      if (!checked.ok) return dead("validate", checked.error, null);
-      body = checked.value;
-    } else if (worker.validate !== undefined) {
-      let valid: unknown;
-      try {
-        valid = worker.validate(body, message);
-      } catch (error) {
-        return dead("validate", `validate threw: ${describeError(error)}`, null);
-      }
-      if (isPromiseLike(valid)) {
-        Promise.resolve(valid).catch(ignore);
-        return dead("validate", "validate returned a Promise; it must be synchronous", null);
-      }
-      if (!valid) return dead("validate", `validate returned ${String(valid)}`, null);
-    }
-    return this.#keyed(message, body, stop);
+    const checked = checkMessage(this.#worker, message, this.#scope);
+    return checked instanceof Promise
+      ? checked.then((checked) => this.#keyed(message, checked, stop))
+      : this.#keyed(message, checked, stop);
   }
 
-  /** From the dedupe key on, for a body that passed the worker's checks. */
-  #keyed(message: TaskMessage, body: unknown, stop?: AbortSignal): Outcome | Promise<Outcome> {
-    const worker = this.#worker;
-    let key: string | null = message.id;
-    let scope = message.idScope;
-    if (worker.dedupeKey !== undefined) {
-      let custom: unknown;
-      try {
-        custom = worker.dedupeKey(body, message);
-      } catch (error) {
-        return dead("dedupe_key", `dedupeKey threw: ${describeError(error)}`, null);
-      }
-      if (typeof custom === "string" || typeof custom === "number" || typeof custom === "bigint") {
-        key = String(custom);
-        scope = this.#scope;
-      } else if (custom === null) {
-        key = null;
-      } else if (custom !== undefined) {
-        // String() of an object or a Promise is the same for every message: all but one would be duplicates.
-        if (isPromiseLike(custom)) Promise.resolve(custom).catch(ignore);
-        return dead(
-          "dedupe_key",
-          `dedupeKey must return a string, a number, null or undefined, got ${
-            isPromiseLike(custom) ? "a Promise" : typeof custom
-          }`,
-          null,
-        );
-      }
-    }
-
+  /** From the dedupe key on, for a message the worker's checks passed or failed. */
+  #keyed(
+    message: TaskMessage,
+    checked: MessageCheck,
+    stop?: AbortSignal,
+  ): Outcome | Promise<Outcome> {
+    if (!checked.ok) return dead(checked.reason, checked.error, null);
+    const { body, scope, key } = checked;
     const periodMs = touchPeriod(message.msgTimeoutMs, this.#timeoutMs);
     const attempt: Attempt = {
       message,
@@ -299,10 +200,11 @@ export class TaskRunner {
       if (message.attempts > this.#maxAttempts) return this.#beyondLimit(message);
       return this.#handle(attempt);
     }
-    if (this.#local !== null) return this.#checked(attempt, this.#local.check(scope, key));
+    const status = this.#claims.check(attempt);
+    if (status !== null) return this.#checked(attempt, status);
     let claim: Claim | Promise<Claim>;
     try {
-      claim = this.#store.claim(scope, key, attempt.leaseMs);
+      claim = this.#claims.claim(attempt);
     } catch (error) {
       return this.#claimFailed(attempt, error);
     }
@@ -320,13 +222,13 @@ export class TaskRunner {
     if (claim.status === "busy") {
       return {
         kind: "busy",
-        delayMs: retryDelay(1, this.#busyBaseMs, this.#maxRequeueDelayMs, this.#random),
+        delayMs: requeueDelay("busy", attempt.message.attempts, this.#requeue, this.#random),
       };
     }
     attempt.token = claim.token;
     if (attempt.message.attempts > this.#maxAttempts) {
       // Checked after the claim: a copy whose key is done is still a duplicate.
-      return this.#release(attempt, this.#beyondLimit(attempt.message));
+      return this.#claims.release(attempt, this.#beyondLimit(attempt.message));
     }
     return this.#handle(attempt);
   }
@@ -343,18 +245,6 @@ export class TaskRunner {
     if (attempt.message.attempts > this.#maxAttempts) return this.#beyondLimit(attempt.message);
     attempt.checked = true;
     return this.#handle(attempt);
-  }
-
-  /** An unclaimed key's handler returned a promise: claimed now, in the run that checked it. */
-  #claimLate(attempt: Attempt): void {
-    attempt.checked = false;
-    try {
-      // A process-local store answers at once, and nothing ran since the check to claim the key.
-      const claim = this.#store.claim(attempt.scope, attempt.key!, attempt.leaseMs) as Claim;
-      if (claim.status === "claimed") attempt.token = claim.token;
-    } catch {
-      // Then the handler runs unclaimed, as with a failed claim; done still marks the key.
-    }
   }
 
   /** The claim failed: the store's `onError` decides, and the outcome carries the failure. */
@@ -398,7 +288,7 @@ export class TaskRunner {
    * done mark is a best effort), or without dedupe (`key` null).
    */
   #handle(attempt: Attempt): Outcome | Promise<Outcome> {
-    if (attempt.stop?.aborted) return this.#release(attempt, STOPPED_BEFORE);
+    if (attempt.stop?.aborted) return this.#claims.release(attempt, STOPPED_BEFORE);
     if (this.#join !== null) return this.#join(attempt);
     const controller = new AbortController();
     const startedAt = this.#now();
@@ -412,7 +302,7 @@ export class TaskRunner {
       return this.#failed(attempt, error, this.#read() - startedAt);
     }
     if (isPromiseLike(result)) {
-      if (attempt.checked) this.#claimLate(attempt);
+      if (attempt.checked) this.#claims.claimLate(attempt);
       return this.#race(attempt, result, controller, startedAt);
     }
     return this.#done(attempt, this.#read() - startedAt);
@@ -425,16 +315,14 @@ export class TaskRunner {
     controller: AbortController,
     startedAt: number,
   ): Promise<Outcome> {
-    const { message, key, token, stop } = attempt;
+    const { message, stop } = attempt;
     const deadline = new Deadline({
       timers: this.#timers,
       startedAt,
       timeoutMs: this.#timeoutMs,
       periodMs: attempt.periodMs,
       message,
-      lease: key !== null && token !== null
-        ? { store: this.#store, scope: attempt.scope, key, token, leaseMs: attempt.leaseMs }
-        : null,
+      lease: this.#claims.lease(attempt),
       stop,
     });
     deadline.watch(result);
@@ -473,40 +361,25 @@ export class TaskRunner {
       case "threw":
         return this.#failed(attempt, error, durationMs);
       case "timed_out":
-        return this.#release(attempt, this.#failure(attempt.message, this.#timedOut(), durationMs));
+        return this.#claims.release(
+          attempt,
+          this.#failure(attempt.message, this.#timedOut(), durationMs),
+        );
       case "stopped":
-        return this.#release(attempt, { kind: "interrupted", durationMs });
+        return this.#claims.release(attempt, { kind: "interrupted", durationMs });
     }
   }
 
   /** The handler returned: marks the key done and gives `finish`. */
   #done(attempt: Attempt, durationMs: number): Outcome | Promise<Outcome> {
-    const outcome: Outcome = { kind: "finish", durationMs };
-    if (attempt.key === null) return outcome;
-    if (attempt.checked) {
-      try {
-        this.#local!.markDone(attempt.scope, attempt.key);
-      } catch {
-        // As with done below: a lost mark only lets a later duplicate run again.
-      }
-      return outcome;
-    }
-    let pending: void | Promise<void>;
-    try {
-      // A token owns nothing when the claim failed; done marks the key regardless.
-      pending = this.#store.done(attempt.scope, attempt.key, attempt.token ?? "");
-    } catch {
-      // The work happened and stays finished; a lost mark only lets a later duplicate run again.
-      return outcome;
-    }
-    return pending instanceof Promise ? pending.then(() => outcome, () => outcome) : outcome;
+    return this.#claims.done(attempt, { kind: "finish", durationMs });
   }
 
   #failed(attempt: Attempt, error: unknown, durationMs: number): Outcome | Promise<Outcome> {
     const outcome = error instanceof PermanentError
       ? dead("permanent", truncate(String(error.message)), durationMs)
       : this.#failure(attempt.message, describeError(error), durationMs);
-    return this.#release(attempt, outcome);
+    return this.#claims.release(attempt, outcome);
   }
 
   #failure(message: TaskMessage, error: string, durationMs: number): Outcome {
@@ -519,45 +392,11 @@ export class TaskRunner {
     error: string,
     durationMs: number | null,
   ): Extract<Outcome, { kind: "retry" }> {
-    const delayMs = retryDelay(
-      message.attempts,
-      this.#requeueDelayMs,
-      this.#maxRequeueDelayMs,
-      this.#random,
-    );
+    const delayMs = requeueDelay("retry", message.attempts, this.#requeue, this.#random);
     return { kind: "retry", delayMs, error, durationMs };
-  }
-
-  /** Releases the claim, if there is one, then gives `outcome`. */
-  #release(attempt: Attempt, outcome: Outcome): Outcome | Promise<Outcome> {
-    if (attempt.key === null || attempt.token === null) return outcome;
-    let pending: void | Promise<void>;
-    try {
-      pending = this.#store.release(attempt.scope, attempt.key, attempt.token);
-    } catch {
-      // The outcome stands; a claim that could not be released lapses with its lease.
-      return outcome;
-    }
-    return pending instanceof Promise ? pending.then(() => outcome, () => outcome) : outcome;
   }
 }
 
 function dead(reason: DeadReason, error: string, durationMs: number | null): Outcome {
   return { kind: "dead", reason, error, durationMs };
-}
-
-/** Throws a `RangeError` naming the first setting outside its {@linkcode SETTING_BOUNDS}. */
-function checkSettings(settings: TaskSettings): void {
-  for (const name of Object.keys(SETTING_BOUNDS) as (keyof TaskSettings)[]) {
-    const { min, max } = SETTING_BOUNDS[name];
-    const value = settings[name];
-    // A count of attempts is whole; a duration may be any number of milliseconds.
-    const count = name === "maxAttempts";
-    if (value >= min && value <= max && (!count || Number.isInteger(value))) continue;
-    throw new RangeError(
-      `Cannot create a task runner as 'settings.${name}' must be ${
-        count ? "an integer" : "a number"
-      } from ${min} to ${max}: current value is ${String(value)}`,
-    );
-  }
 }
