@@ -6,8 +6,9 @@
  * order: throughput (every peer drains a preloaded channel, peers
  * alternating A B C … A B C over several rounds, the median reported, with
  * each peer's CPU time per message from /proc), with the daemon's dedupe
- * stores, the handler-bound daemon and 1, 2 and 4 daemon processes on one
- * channel in the same rotation; publish-to-handler
+ * stores, the handler-bound daemon, 1, 2 and 4 daemon processes on one
+ * channel and a CPU-bound handler with the entry's `processes` 0, 1, 2 and 4
+ * beside go-nsq, in the same rotation; publish-to-handler
  * latency; the daemon's memory idle and under load; and, with `--profile`,
  * a CPU profile of one daemon drain. Every process it starts is stopped at
  * the end, on an error, and on Ctrl-C.
@@ -40,6 +41,13 @@ import {
 } from "./report.ts";
 import { payloads, UPSTREAM_SAMPLING_RATIO } from "./nsq.ts";
 import { PROCESS_COUNTS, PROCESS_VARIANTS, PROCESSES_METHOD, processesPeer } from "./processes.ts";
+import {
+  CPU_BOUND_METHOD,
+  CPU_BOUND_SPIN_US,
+  cpuBoundPeers,
+  prepareCpuBound,
+} from "./cpu_bound.ts";
+import { summarizeCpuBound } from "./cpu_bound_report.ts";
 
 const LAST_JSON = join(CACHE_DIR, "last.json");
 
@@ -349,6 +357,11 @@ async function bench(
     )
     : [];
   rotation.push(...processPeers.map(({ peer }) => peer));
+  const cores = navigator.hardwareConcurrency;
+  const cpuPeers = wants("cpu-bound") ? cpuBoundPeers(tools, cores) : [];
+  // Before any drain: a daemon that refuses `processes`, or no go-nsq consumer, is not available.
+  await prepareCpuBound(cpuPeers, options.maxInFlight);
+  rotation.push(...cpuPeers.map(({ peer }) => peer));
   if (batchPeer !== null) rotation.push(batchPeer);
 
   const biggest = Math.max(options.messages, options.memoryMessages, 200_000);
@@ -483,6 +496,18 @@ async function bench(
       };
     }
 
+    const cpuBound = cpuPeers.length === 0 ? null : summarizeCpuBound({
+      spinUs: CPU_BOUND_SPIN_US,
+      cores,
+      maxInFlight: options.maxInFlight,
+      method: CPU_BOUND_METHOD,
+      measures: cpuPeers.map(({ consumer, processes, peer }) => ({
+        ...summarize(peer, runs, base),
+        consumer,
+        processes,
+      })),
+    });
+
     let latency: BenchResult["latency"] = null;
     if (wants("latency")) {
       try {
@@ -557,6 +582,7 @@ async function bench(
       dedupe,
       tracing,
       processes,
+      cpu_bound: cpuBound,
       ...(profile ? { profile } : {}),
       elapsed_s: (performance.now() - started) / 1000,
     };

@@ -52,6 +52,10 @@ export interface DaemonRun {
   readonly cpuProfDir?: string;
   /** Added to the daemon's environment (e.g. OTEL_DENO and the exporter's). */
   readonly env?: Readonly<Record<string, string>>;
+  /** Deno permissions beyond the usual ones (e.g. `--allow-run` for handler processes). */
+  readonly permissions?: readonly string[];
+  /** `check`: validate the config and load the worker, then exit; default `run`. */
+  readonly command?: "run" | "check";
 }
 
 /**
@@ -78,11 +82,12 @@ export async function daemonArgs(run: DaemonRun): Promise<string[]> {
     "--allow-env",
     "--allow-sys=hostname",
     `--allow-write=${TMP_DIR}`,
+    ...(run.permissions ?? []),
     `--config=${join(REPO_DIR, "deno.json")}`,
     ...(run.cpuProfDir ? ["--cpu-prof", `--cpu-prof-dir=${run.cpuProfDir}`] : []),
     join(BENCH_DIR, "daemon_main.ts"),
     ...(run.noDedupe ? ["--no-dedupe"] : []),
-    "run",
+    run.command ?? "run",
     "-c",
     configPath,
     "--log-level",

@@ -4,6 +4,7 @@
  * @module
  */
 
+import { type CpuBoundResult, cpuBoundTable } from "./cpu_bound_report.ts";
 import type { LatencyResult } from "./latency.ts";
 import type { MemoryResult } from "./memory.ts";
 import type { ProfileSummary } from "./profile.ts";
@@ -121,6 +122,8 @@ export interface BenchResult {
   readonly dedupe: { baseline: string; method: string; stores: DedupeEntry[] } | null;
   readonly tracing?: TracingResult | null;
   readonly processes?: { method: string; rows: ProcessesEntry[] } | null;
+  /** A handler that costs 20 µs of CPU a message: the entry's `processes` 0, 1, 2, 4 and go-nsq. */
+  readonly cpu_bound?: CpuBoundResult | null;
   readonly profile?: ProfileSummary | { error: string };
   readonly elapsed_s: number;
 }
@@ -154,6 +157,7 @@ function windows(result: BenchResult): (number | null | undefined)[] {
     result.tracing?.off.window_ms_median,
     result.tracing?.on.window_ms_median,
     ...(result.processes?.rows ?? []).map((row) => row.window_ms_median),
+    ...(result.cpu_bound?.rows ?? []).map((row) => row.window_ms_median),
   ];
 }
 const mib = (kb: number) => `${(kb / 1024).toFixed(0)} MiB`;
@@ -359,6 +363,10 @@ export function formatResult(result: BenchResult): string {
       ]);
     }
     lines.push(...table(rows), `  (${result.processes.method})`, "");
+  }
+  if (result.cpu_bound) {
+    const { title, rows, after } = cpuBoundTable(result.cpu_bound, { rate, cpu, int });
+    lines.push(title, ...table(rows), ...after, "");
   }
   lines.push(`Took ${result.elapsed_s.toFixed(0)} s.`);
   return lines.join("\n");
