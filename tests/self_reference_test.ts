@@ -5,7 +5,7 @@
 
 import assert from "node:assert/strict";
 
-Deno.test("no file cites an outside document by section (SPEC §…)", async () => {
+Deno.test("no file cites an outside document by its section numbers", async () => {
   const files = new TextDecoder().decode(
     (await new Deno.Command("git", { args: ["ls-files"], cwd: new URL("..", import.meta.url) })
       .output()).stdout,

@@ -1,9 +1,9 @@
 /**
  * Draws `docs/message_path.svg`: the path of one message through the daemon,
  * one box per file in the order the message meets them, each named with the
- * glossary's word, the file, the name it exports and its size in lines. It
- * is drawn from the code: a file that is gone or no longer exports the name
- * fails the drawing (and the test that compares the committed picture).
+ * glossary's word, the file and the name it exports. It is drawn from the
+ * code: a file that is gone or no longer exports the name fails the drawing
+ * (and the test that compares the committed picture).
  *
  * Redraw: `deno run --allow-read --allow-write=docs tools/message_path.ts`
  *
@@ -108,14 +108,13 @@ export async function messagePathSvg(): Promise<string> {
     if (!declared.test(text)) {
       throw new Error(`${step.file} should export ${step.exports}, and does not`);
     }
-    const lines = text.split("\n").length - (text.endsWith("\n") ? 1 : 0);
     rows.push(
       `<rect x="${MARGIN}" y="${y}" width="${WIDTH - 2 * MARGIN}" height="${BOX_HEIGHT}" rx="6" ` +
         `fill="#eef3fa" stroke="#5b7fb0"/>`,
       `<text x="${MARGIN + 12}" y="${y + 19}" font-weight="bold">${escape(step.word)}</text>`,
       `<text x="${MARGIN + 12}" y="${y + 37}" class="mono">${escape(step.file)} · ${
         escape(step.exports)
-      } · ${lines} lines</text>`,
+      }</text>`,
       `<text x="${MARGIN + 250}" y="${y + 19}" class="does">${escape(step.does)}</text>`,
     );
     y += BOX_HEIGHT;
