@@ -36,12 +36,8 @@ import type { BatchSpan, BatchState, BatchTracing } from "../batch/batcher.ts";
 import type { Outcome } from "../runner/outcome.ts";
 import type { TaskMessage } from "../runner/task_runner.ts";
 import { deliveryTraceIds, type TraceIds } from "../observe/trace_ids.ts";
-import {
-  formatTraceParent,
-  type TraceParent,
-  traceParentOfBody,
-  withTraceParent,
-} from "../observe/trace_parent.ts";
+import { formatTraceParent, type TraceParent, withTraceParent } from "../observe/trace_parent.ts";
+import { traceParentOfBody } from "../observe/trace_parent_of_body.ts";
 import {
   envTraceSampler,
   sampledAsRoot,
