@@ -88,3 +88,28 @@ export function withTraceParent(body: unknown, field: string, traceparent: strin
   if (Object.hasOwn(body, field)) return body;
   return { ...body, [field]: traceparent };
 }
+
+/**
+ * `bodies`, each through {@linkcode withTraceParent}; `bodies` themselves
+ * when there is no field to write (none configured) or no `traceparent` to
+ * write into it (a tracer that makes no real spans).
+ *
+ * @example
+ * ```ts
+ * import { withTraceParents } from "./trace_parent.ts";
+ *
+ * withTraceParents([{ a: 1 }, "text"], "traceparent", "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01");
+ * // [{ a: 1, traceparent: "00-0af7…-01" }, "text"]
+ * withTraceParents([{ a: 1 }], null, "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01");
+ * // [{ a: 1 }]
+ * ```
+ */
+export function withTraceParents(
+  bodies: readonly unknown[],
+  field: string | null,
+  traceparent: string | null,
+): readonly unknown[] {
+  return field === null || traceparent === null
+    ? bodies
+    : bodies.map((body) => withTraceParent(body, field, traceparent));
+}

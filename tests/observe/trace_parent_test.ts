@@ -3,6 +3,7 @@ import {
   formatTraceParent,
   parseTraceParent,
   withTraceParent,
+  withTraceParents,
 } from "../../src/observe/trace_parent.ts";
 
 const TRACE_ID = "0af7651916cd43dd8448eb211c80319c";
@@ -61,4 +62,16 @@ Deno.test("withTraceParent adds the field to a copy of a plain object only, neve
   for (const other of ["text", 7, null, [1, 2], new Uint8Array([1]), new Date(0)]) {
     assert.equal(withTraceParent(other, "traceparent", VALID), other);
   }
+});
+
+Deno.test("withTraceParents writes into each body, and into none without a field or a traceparent", () => {
+  const bodies = [{ a: 1 }, "text", { traceparent: "mine" }];
+  assert.deepEqual(withTraceParents(bodies, "tp", VALID), [
+    { a: 1, tp: VALID },
+    "text",
+    { traceparent: "mine", tp: VALID },
+  ]);
+  assert.equal(withTraceParents(bodies, null, VALID), bodies);
+  assert.equal(withTraceParents(bodies, "tp", null), bodies);
+  assert.deepEqual(bodies[0], { a: 1 }, "the worker's objects are left as they were");
 });
