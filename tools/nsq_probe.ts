@@ -1,7 +1,8 @@
 /**
  * What listens at an address `deno task dev` is about to use: nothing, the
- * NSQ daemon expected there, or another program. Each probe is one its
- * target takes quietly: nsqd is spoken to in its own protocol (a bare TCP
+ * NSQ daemon expected there, or another program; and whether an NSQ daemon
+ * answers on its HTTP port, once started. Each probe is one its target
+ * takes quietly: nsqd is spoken to in its own protocol (a bare TCP
  * connection makes it log an error), nsqlookupd over HTTP, and a port dev
  * would give a daemon is tried by binding it, not by connecting.
  *
@@ -91,6 +92,20 @@ export async function probeNsqlookupd(
     return "nsqlookupd";
   } catch {
     return "other";
+  }
+}
+
+/**
+ * Whether an NSQ HTTP endpoint answers `GET /ping`. HTTP, not the TCP port:
+ * a TCP probe that sends no protocol magic makes nsqd log an error.
+ */
+export async function answersPing(httpUrl: string): Promise<boolean> {
+  try {
+    const response = await fetch(`${httpUrl}/ping`, { signal: AbortSignal.timeout(1000) });
+    await response.body?.cancel();
+    return response.ok;
+  } catch {
+    return false;
   }
 }
 

@@ -15,7 +15,7 @@ import { BatchContext } from "../context/batch_context.ts";
 import { type BatchSettings, batchSettings } from "../batch/batch_settings.ts";
 import { Batcher, type BatchReport } from "../batch/batcher.ts";
 import { type Attempt, type TaskMessage, TaskRunner } from "../runner/task_runner.ts";
-import type { EntryTracer } from "./tracing.ts";
+import type { EntryTracer } from "./tracing/entry_tracer.ts";
 import type { LoadedWorker } from "../worker/worker_loader.ts";
 import type { Logger } from "../worker/worker.ts";
 

@@ -14,7 +14,7 @@ import type { NsqMessage } from "../nsq/nsq_message.ts";
 import { describeError } from "../error_text.ts";
 import type { Outcome, StoreFailure } from "../runner/outcome.ts";
 import { requeueDelay } from "../runner/requeue_delay.ts";
-import type { EntryTracer } from "./tracing.ts";
+import type { EntryTracer } from "./tracing/entry_tracer.ts";
 import type { Logger } from "../worker/worker.ts";
 
 /** What an {@linkcode OutcomeExecutor} needs of its entry. */

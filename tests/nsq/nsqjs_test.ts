@@ -12,7 +12,7 @@ import type { NsqMessage } from "../../src/nsq/nsq_message.ts";
 import { NSQJS_VERSION } from "../../src/nsq/nsqjs.ts";
 import { ReaderConnection } from "../../src/nsq/reader_connection.ts";
 import { WriterConnection } from "../../src/nsq/writer_connection.ts";
-import { answersPing } from "../../tools/dev.ts";
+import { answersPing } from "../../tools/nsq_probe.ts";
 import type { NsqCluster } from "../helpers/nsq/nsq_cluster.ts";
 import { startNsq } from "../helpers/nsq/start_nsq.ts";
 import { uniqueTopic } from "../helpers/nsq/unique_topic.ts";

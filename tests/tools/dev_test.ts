@@ -12,7 +12,7 @@ import { trackChild, untrackChild } from "../helpers/children.ts";
 import { startNsq } from "../helpers/nsq/start_nsq.ts";
 import { uniqueTopic } from "../helpers/nsq/unique_topic.ts";
 import { waitFor } from "../helpers/wait_for.ts";
-import { answersPing } from "../../tools/dev.ts";
+import { answersPing } from "../../tools/nsq_probe.ts";
 
 /** The shipped `dev` task, running the fixture entry point instead of tools/dev.ts. */
 async function devTask(): Promise<string> {
