@@ -9,6 +9,7 @@ import { parseArgs } from "node:util";
 import { ConfigError } from "../config/config_error.ts";
 import { formatDuration, parseDuration } from "../config/duration.ts";
 import { loadConfig, readConfigDraft } from "../config/load.ts";
+import { formatMemorySize } from "../config/value_kinds.ts";
 import type { Config, Entry } from "../config/types.ts";
 import { NSQJS_VERSION } from "../nsq/nsqjs.ts";
 import { replayCommand } from "./replay_command.ts";
@@ -230,6 +231,12 @@ function describeEntry(entry: Entry): string[] {
     `  timeout            ${formatDuration(entry.timeoutMs)}`,
     `  dead_letter_topic  ${entry.deadLetterTopic ?? "none (log and count only)"}`,
     `  rate_limit         ${rate}`,
+    ...(entry.processes === 0 ? [] : [
+      `  processes          ${entry.processes} (kill_grace ${formatDuration(entry.killGraceMs)}, ` +
+      `memory_limit ${
+        entry.memoryLimitMib === null ? "none" : formatMemorySize(entry.memoryLimitMib)
+      })`,
+    ]),
     `  options            ${JSON.stringify(entry.options)}`,
   ];
 }
