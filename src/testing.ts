@@ -216,7 +216,7 @@ export async function runBatch<T, O extends WorkerOptions>(
       arrivedOne();
     },
   });
-  const { runner, batcher } = kit.path;
+  const { runner, batchers } = kit.path;
   const outcomes = messages.map(async (message) => {
     const outcome = runner.run(message);
     // A body that never joins a batch (invalid, duplicate, busy) has arrived once it has its outcome.
@@ -231,7 +231,7 @@ export async function runBatch<T, O extends WorkerOptions>(
   if (messages.length === 0) arrived();
   await allArrived;
   // Every body has joined or left: the partial batch goes now, as its wait would have ended.
-  batcher!.drain();
+  for (const batcher of batchers) batcher.drain();
   return {
     outcomes: (await Promise.all(outcomes)).map(testOutcome),
     batches,

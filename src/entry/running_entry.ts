@@ -25,6 +25,7 @@ import type { Batcher, BatchReport } from "../batch/batcher.ts";
 import { createMessagePath } from "./message_path.ts";
 import type { LoadedWorker } from "../worker/worker_loader.ts";
 import type { Logger } from "../worker/worker.ts";
+import type { WorkerCode } from "../runner/worker_code.ts";
 
 /** What an entry needs from the daemon around it. */
 export interface RunningEntryOptions {
@@ -55,8 +56,10 @@ export class RunningEntry {
   #executor: OutcomeExecutor;
   /** Null when tracing is off: then the message path makes no span. */
   #tracer: EntryTracer | null;
-  /** Null unless the worker has `handleBatch`. */
-  #batcher: Batcher | null;
+  /** Where the worker's code runs. */
+  #code: WorkerCode;
+  /** Empty unless the worker has `handleBatch`. */
+  #batchers: readonly Batcher[];
   /** The batch figures; null unless the worker has `handleBatch`. */
   readonly batchStats: BatchStats | null;
   #state: EntryState = "starting";
@@ -102,7 +105,8 @@ export class RunningEntry {
     });
     this.#context = path.context;
     this.#runner = path.runner;
-    this.#batcher = path.batcher;
+    this.#code = path.code;
+    this.#batchers = path.batchers;
     this.batchStats = path.batch && new BatchStats(path.batch.size, path.batch.waitMs);
     this.#consumer = new Consumer({
       topic: entry.nsqTopic,
@@ -138,9 +142,8 @@ export class RunningEntry {
    * entry in state `failed` (logged); it never throws.
    */
   async start(): Promise<void> {
-    const setup = this.#options.worker.definition.setup;
     try {
-      await setup?.(this.#context);
+      await this.#code.setup(this.#context);
     } catch (error) {
       this.#state = "failed";
       this.#failure = `setup() failed: ${describeError(error)}`;
@@ -163,7 +166,7 @@ export class RunningEntry {
     if (!this.#setUp || this.#tornDown) return;
     this.#tornDown = true;
     try {
-      await this.#options.worker.definition.teardown?.(this.#context);
+      await this.#code.teardown(this.#context);
     } catch (error) {
       this.#log.error("teardown() failed", { error: describeError(error) });
     }
@@ -181,7 +184,7 @@ export class RunningEntry {
   async #shutdown(timeoutMs: number): Promise<void> {
     this.#state = "draining";
     const deadline = Date.now() + timeoutMs;
-    this.#batcher?.drain();
+    for (const batcher of this.#batchers) batcher.drain();
     await this.#consumer.drain(Math.min(timeoutMs, 2000) || 1);
     if (!(await this.#whenIdle(deadline - Date.now()))) {
       this.#log.warning("handlers still running after the shutdown timeout: aborting them", {

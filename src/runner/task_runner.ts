@@ -14,11 +14,12 @@ import { retryDelay } from "../backoff.ts";
 import { SETTING_BOUNDS, type TaskSettings } from "../config/setting_bounds.ts";
 import { readNow, turnNow } from "./clock.ts";
 import { Deadline, touchPeriod } from "./deadline.ts";
-import { decodeBody, DecodeError } from "./decode.ts";
-import { checkWithSchema } from "../worker/standard_schema.ts";
 import { describeError, truncate } from "../error_text.ts";
 import type { DeadReason, Outcome, StoreFailure } from "./outcome.ts";
 import { TimerQueue } from "./timer_queue.ts";
+import { HandlerLost } from "./handler_lost.ts";
+import { localWorkerCode } from "./local_worker_code.ts";
+import type { CheckResult, WorkerCode } from "./worker_code.ts";
 
 /** A message as the runner sees it: the worker's {@linkcode Message} plus what the connection offers. */
 export interface TaskMessage extends Message {
@@ -42,6 +43,11 @@ export type { TaskSettings };
 export interface TaskRunnerOptions {
   /** The entry's worker module. */
   readonly worker: WorkerDefinition;
+  /**
+   * Where the worker's code runs (its checks and handler); by default
+   * `worker`'s own functions, in this thread.
+   */
+  readonly code?: WorkerCode;
   /** `"<topic>/<channel>"`: the dedupe scope of the entry's custom `dedupeKey`s. */
   readonly scope: string;
   /** The entry's settings. */
@@ -91,8 +97,6 @@ const DUPLICATE: Outcome = Object.freeze({ kind: "duplicate" });
 const DONE: Claim = Object.freeze({ status: "done" });
 const BUSY: Claim = Object.freeze({ status: "busy" });
 const STOPPED_BEFORE: Outcome = Object.freeze({ kind: "interrupted", durationMs: 0 });
-
-function ignore(): void {}
 
 /** A store with {@linkcode DedupeStore.check} and {@linkcode DedupeStore.markDone}. */
 type LocalStore = DedupeStore & Required<Pick<DedupeStore, "check" | "markDone">>;
@@ -151,7 +155,7 @@ export interface Attempt {
  * ```
  */
 export class TaskRunner {
-  readonly #worker: WorkerDefinition;
+  readonly #code: WorkerCode;
   readonly #scope: string;
   readonly #maxAttempts: number;
   readonly #requeueDelayMs: number;
@@ -176,7 +180,7 @@ export class TaskRunner {
   constructor(options: TaskRunnerOptions) {
     checkSettings(options.settings);
     const { maxAttempts, requeueDelayMs, maxRequeueDelayMs, timeoutMs } = options.settings;
-    this.#worker = options.worker;
+    this.#code = options.code ?? localWorkerCode(options.worker);
     this.#scope = options.scope;
     this.#maxAttempts = maxAttempts;
     this.#requeueDelayMs = requeueDelayMs;
@@ -211,74 +215,29 @@ export class TaskRunner {
    */
   run(message: TaskMessage, stop?: AbortSignal): Outcome | Promise<Outcome> {
     if (stop?.aborted) return STOPPED_BEFORE;
-    const worker = this.#worker;
-
-    let body: unknown;
-    try {
-      body = decodeBody(worker.decode, message.body);
-    } catch (error) {
-      return dead(
-        "decode",
-        error instanceof DecodeError ? truncate(error.message) : describeError(error),
-        null,
+    const checked = this.#code.check(message);
+    if (checked instanceof Promise) {
+      return checked.then(
+        (checked) => this.#keyed(message, checked, stop),
+        (error) => this.#failure(message, describeError(error), null, lostDelay(error)),
       );
     }
-
-    if (worker.schema !== undefined) {
-      const checked = checkWithSchema(worker.schema, body);
-      if (checked instanceof Promise) {
-        return checked.then((checked) =>
-          checked.ok
-            ? this.#keyed(message, checked.value, stop)
-            : dead("validate", checked.error, null)
-        );
-      }
-      if (!checked.ok) return dead("validate", checked.error, null);
-      body = checked.value;
-    } else if (worker.validate !== undefined) {
-      let valid: unknown;
-      try {
-        valid = worker.validate(body, message);
-      } catch (error) {
-        return dead("validate", `validate threw: ${describeError(error)}`, null);
-      }
-      if (isPromiseLike(valid)) {
-        Promise.resolve(valid).catch(ignore);
-        return dead("validate", "validate returned a Promise; it must be synchronous", null);
-      }
-      if (!valid) return dead("validate", `validate returned ${String(valid)}`, null);
-    }
-    return this.#keyed(message, body, stop);
+    return this.#keyed(message, checked, stop);
   }
 
-  /** From the dedupe key on, for a body that passed the worker's checks. */
-  #keyed(message: TaskMessage, body: unknown, stop?: AbortSignal): Outcome | Promise<Outcome> {
-    const worker = this.#worker;
+  /** From the dedupe key on, for a message its worker's checks let through. */
+  #keyed(
+    message: TaskMessage,
+    checked: CheckResult,
+    stop?: AbortSignal,
+  ): Outcome | Promise<Outcome> {
+    if (checked.kind === "dead") return checked;
+    const { body } = checked;
     let key: string | null = message.id;
     let scope = message.idScope;
-    if (worker.dedupeKey !== undefined) {
-      let custom: unknown;
-      try {
-        custom = worker.dedupeKey(body, message);
-      } catch (error) {
-        return dead("dedupe_key", `dedupeKey threw: ${describeError(error)}`, null);
-      }
-      if (typeof custom === "string" || typeof custom === "number" || typeof custom === "bigint") {
-        key = String(custom);
-        scope = this.#scope;
-      } else if (custom === null) {
-        key = null;
-      } else if (custom !== undefined) {
-        // String() of an object or a Promise is the same for every message: all but one would be duplicates.
-        if (isPromiseLike(custom)) Promise.resolve(custom).catch(ignore);
-        return dead(
-          "dedupe_key",
-          `dedupeKey must return a string, a number, null or undefined, got ${
-            isPromiseLike(custom) ? "a Promise" : typeof custom
-          }`,
-          null,
-        );
-      }
+    if (checked.key !== undefined) {
+      key = checked.key;
+      scope = this.#scope;
     }
 
     const periodMs = touchPeriod(message.msgTimeoutMs, this.#timeoutMs);
@@ -296,7 +255,9 @@ export class TaskRunner {
     };
     if (key === null) {
       // The worker asked for no dedupe of this message: nothing to claim or mark done.
-      if (message.attempts > this.#maxAttempts) return this.#beyondLimit(message);
+      if (message.attempts > this.#maxAttempts) {
+        return this.#unrun(attempt, this.#beyondLimit(message));
+      }
       return this.#handle(attempt);
     }
     if (this.#local !== null) return this.#checked(attempt, this.#local.check(scope, key));
@@ -316,17 +277,17 @@ export class TaskRunner {
   }
 
   #claimed(attempt: Attempt, claim: Claim): Outcome | Promise<Outcome> {
-    if (claim.status === "done") return DUPLICATE;
+    if (claim.status === "done") return this.#unrun(attempt, DUPLICATE);
     if (claim.status === "busy") {
-      return {
+      return this.#unrun(attempt, {
         kind: "busy",
         delayMs: retryDelay(1, this.#busyBaseMs, this.#maxRequeueDelayMs, this.#random),
-      };
+      });
     }
     attempt.token = claim.token;
     if (attempt.message.attempts > this.#maxAttempts) {
       // Checked after the claim: a copy whose key is done is still a duplicate.
-      return this.#release(attempt, this.#beyondLimit(attempt.message));
+      return this.#release(attempt, this.#unrun(attempt, this.#beyondLimit(attempt.message)));
     }
     return this.#handle(attempt);
   }
@@ -340,7 +301,9 @@ export class TaskRunner {
     status: "free" | "done" | "busy",
   ): Outcome | Promise<Outcome> {
     if (status !== "free") return this.#claimed(attempt, status === "done" ? DONE : BUSY);
-    if (attempt.message.attempts > this.#maxAttempts) return this.#beyondLimit(attempt.message);
+    if (attempt.message.attempts > this.#maxAttempts) {
+      return this.#unrun(attempt, this.#beyondLimit(attempt.message));
+    }
     attempt.checked = true;
     return this.#handle(attempt);
   }
@@ -365,14 +328,14 @@ export class TaskRunner {
     };
     if (!failure.bypassed) {
       const retry = this.#retry(attempt.message, `dedupe store failed: ${failure.error}`, null);
-      return { ...retry, storeFailure: failure };
+      return this.#unrun(attempt, { ...retry, storeFailure: failure });
     }
     const withFailure = (outcome: Outcome): Outcome =>
       outcome.kind === "duplicate" || outcome.kind === "busy"
         ? outcome
         : { ...outcome, storeFailure: failure };
     const outcome = attempt.message.attempts > this.#maxAttempts
-      ? this.#beyondLimit(attempt.message)
+      ? this.#unrun(attempt, this.#beyondLimit(attempt.message))
       : this.#handle(attempt);
     return outcome instanceof Promise ? outcome.then(withFailure) : withFailure(outcome);
   }
@@ -398,13 +361,13 @@ export class TaskRunner {
    * done mark is a best effort), or without dedupe (`key` null).
    */
   #handle(attempt: Attempt): Outcome | Promise<Outcome> {
-    if (attempt.stop?.aborted) return this.#release(attempt, STOPPED_BEFORE);
+    if (attempt.stop?.aborted) return this.#release(attempt, this.#unrun(attempt, STOPPED_BEFORE));
     if (this.#join !== null) return this.#join(attempt);
     const controller = new AbortController();
     const startedAt = this.#now();
     let result: unknown;
     try {
-      result = this.#worker.handle!(
+      result = this.#code.handle(
         attempt.body,
         this.#context(attempt.message, controller.signal),
       );
@@ -505,27 +468,39 @@ export class TaskRunner {
   #failed(attempt: Attempt, error: unknown, durationMs: number): Outcome | Promise<Outcome> {
     const outcome = error instanceof PermanentError
       ? dead("permanent", truncate(String(error.message)), durationMs)
-      : this.#failure(attempt.message, describeError(error), durationMs);
+      : this.#failure(attempt.message, describeError(error), durationMs, lostDelay(error));
     return this.#release(attempt, outcome);
   }
 
-  #failure(message: TaskMessage, error: string, durationMs: number): Outcome {
+  /** A failed attempt: retried after `delayMs` (the backoff by default), dead at `maxAttempts`. */
+  #failure(
+    message: TaskMessage,
+    error: string,
+    durationMs: number | null,
+    delayMs?: number,
+  ): Outcome {
     if (message.attempts >= this.#maxAttempts) return dead("max_attempts", error, durationMs);
-    return this.#retry(message, error, durationMs);
+    return this.#retry(message, error, durationMs, delayMs);
   }
 
   #retry(
     message: TaskMessage,
     error: string,
     durationMs: number | null,
-  ): Extract<Outcome, { kind: "retry" }> {
-    const delayMs = retryDelay(
+    delayMs: number = retryDelay(
       message.attempts,
       this.#requeueDelayMs,
       this.#maxRequeueDelayMs,
       this.#random,
-    );
+    ),
+  ): Extract<Outcome, { kind: "retry" }> {
     return { kind: "retry", delayMs, error, durationMs };
+  }
+
+  /** `outcome` for an attempt whose handler will not run: its checked body is let go. */
+  #unrun<O extends Outcome>(attempt: Attempt, outcome: O): O {
+    this.#code.drop(attempt.body);
+    return outcome;
   }
 
   /** Releases the claim, if there is one, then gives `outcome`. */
@@ -540,6 +515,14 @@ export class TaskRunner {
     }
     return pending instanceof Promise ? pending.then(() => outcome, () => outcome) : outcome;
   }
+}
+
+/**
+ * A handler whose process was lost is requeued at once: the message itself
+ * may be blameless, and nsqd's attempts still bound one that is not.
+ */
+function lostDelay(error: unknown): number | undefined {
+  return error instanceof HandlerLost ? 0 : undefined;
 }
 
 function dead(reason: DeadReason, error: string, durationMs: number | null): Outcome {
