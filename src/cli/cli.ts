@@ -14,6 +14,7 @@ import type { Config, Entry } from "../config/types.ts";
 import { NSQJS_VERSION } from "../nsq/nsqjs.ts";
 import { replayCommand } from "./replay_command.ts";
 import { runCommand } from "./run_command.ts";
+import { childCommand } from "./child_command.ts";
 import { configJsonSchema } from "../config/json_schema.ts";
 import { isPermissionError, missingConfigPermissions, permissionMessage } from "./permissions.ts";
 import { VERSION } from "../version.ts";
@@ -75,6 +76,9 @@ export async function main(
   // These two take flags of their own.
   if (args[0] === "replay") {
     return replayCommand(args.slice(1), output, output === STDIO && Deno.stderr.isTerminal());
+  }
+  if (args[0] === "child" && args.length === 1) {
+    return await childCommand(output, overrides.workersDir);
   }
   if (args[0] === "schema" && args.length === 1) {
     output.out(`${JSON.stringify(configJsonSchema(), null, 2)}\n`);

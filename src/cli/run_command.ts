@@ -14,7 +14,8 @@ import { prepare } from "../daemon/prepare.ts";
 import { startDaemon } from "../daemon/start_daemon.ts";
 import type { ConsumerTimings } from "../nsq/consumer.ts";
 import { logger } from "../observe/log.ts";
-import { moduleSource } from "../worker/worker_loader.ts";
+import { moduleSource, WORKERS_DIR } from "../worker/worker_loader.ts";
+import { currentChildProgram } from "../child/child_program.ts";
 import { errorText } from "../error_text.ts";
 
 /** Settings of `nsqworker run`. */
@@ -54,6 +55,8 @@ export async function runCommand(options: RunOptions): Promise<void> {
   const starting = startDaemon(prepared, {
     ...(options.log ? { log: options.log } : {}),
     ...(options.timings ? { timings: options.timings } : {}),
+    // A child imports the same worker modules as this process, so it reads where this one does.
+    childProgram: currentChildProgram(options.workersDir ?? WORKERS_DIR),
   });
   // A config that fails to load is logged and the running one kept; a valid
   // one is applied whole.

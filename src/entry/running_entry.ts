@@ -26,6 +26,10 @@ import { createMessagePath } from "./message_path.ts";
 import type { LoadedWorker } from "../worker/worker_loader.ts";
 import type { Logger } from "../worker/worker.ts";
 import type { WorkerCode } from "../runner/worker_code.ts";
+import { ChildPool } from "../child/child_pool.ts";
+import { type ChildProgram, currentChildProgram } from "../child/child_program.ts";
+import { LOG_LEVELS } from "../child/protocol.ts";
+import { WORKERS_DIR } from "../worker/worker_loader.ts";
 
 /** What an entry needs from the daemon around it. */
 export interface RunningEntryOptions {
@@ -38,6 +42,11 @@ export interface RunningEntryOptions {
   readonly connection: ConnectionOptions;
   readonly log: Logger;
   readonly timings?: Partial<ConsumerTimings>;
+  /**
+   * How a child process is started, for an entry with `processes`; by
+   * default this program's own command line (see `currentChildProgram`).
+   */
+  readonly childProgram?: ChildProgram;
 }
 
 /** Where an entry is in its life. */
@@ -62,6 +71,8 @@ export class RunningEntry {
   #batchers: readonly Batcher[];
   /** The batch figures; null unless the worker has `handleBatch`. */
   readonly batchStats: BatchStats | null;
+  /** The child processes that run the worker; null with `processes: 0`. */
+  readonly children: ChildPool | null;
   #state: EntryState = "starting";
   #failure: string | null = null;
   #stop = new AbortController();
@@ -87,6 +98,21 @@ export class RunningEntry {
       })
       : null;
     this.#tracer = tracer;
+    this.children = entry.processes === 0 ? null : new ChildPool({
+      processes: entry.processes,
+      program: options.childProgram ?? currentChildProgram(WORKERS_DIR),
+      init: {
+        worker: worker.name,
+        options: entry.options,
+        topic: entry.topic,
+        channel: entry.channel,
+        logLevel: LOG_LEVELS.find((level) => isLogged(level)) ?? "error",
+      },
+      timeoutMs: entry.timeoutMs,
+      killGraceMs: entry.killGraceMs,
+      memoryLimitMib: entry.memoryLimitMib,
+      log: options.log,
+    });
     this.#executor = new OutcomeExecutor({
       entry,
       stats: this.stats,
@@ -102,6 +128,7 @@ export class RunningEntry {
       log: options.log,
       tracer,
       onBatch: (report) => this.#batchEnded(report),
+      ...(this.children === null ? {} : { code: this.children }),
     });
     this.#context = path.context;
     this.#runner = path.runner;

@@ -1,0 +1,63 @@
+/**
+ * Entries with `processes`, in a real daemon process against a real nsqd:
+ * work spread over the children, publishing from a child, a child's
+ * figures in /stats and /metrics.
+ */
+
+import assert from "node:assert/strict";
+import { startDaemon, TempDir } from "../helpers/daemon_process.ts";
+import { startNsq } from "../helpers/nsq/start_nsq.ts";
+import { uniqueTopic } from "../helpers/nsq/unique_topic.ts";
+import { waitFor } from "../helpers/wait_for.ts";
+import { childEntry, daemonConfig, isJson, records } from "../helpers/processes.ts";
+
+Deno.test("processes: 2: both children handle messages, a child's publish reaches nsqd, /stats lists each child", async () => {
+  await using nsq = await startNsq({ lookupd: false });
+  await using dir = await TempDir.create();
+  const topic = uniqueTopic("procs");
+  const published = uniqueTopic("procs_out");
+  await nsq.createChannel(published, "check");
+  const nsqd = nsq.nsqds[0]!.tcpAddress;
+  await using daemon = await startDaemon(
+    dir,
+    daemonConfig(nsqd, [childEntry(topic, { processes: 2, max_in_flight: 4 })]),
+    { runSelf: true },
+  );
+  const listening = JSON.parse(await daemon.waitForLine(isJson((r) => r.msg === "http listening")));
+  await daemon.waitForLine(isJson((r) => r.msg === "connected to nsqd"));
+
+  const bodies = Array.from({ length: 40 }, (_, i) => `sleep:${20 + (i % 3)}`);
+  await nsq.publishMany(topic, [...bodies, `publish:${published}`]);
+  await waitFor(() => records(daemon).length === bodies.length + 1, {
+    message: "every message handled",
+  });
+  const handled = records(daemon);
+  const pids = new Set(handled.map((record) => record.pid));
+  assert.equal(pids.size, 2, `two children handled the messages, got ${[...pids]}`);
+  assert.ok(!pids.has(daemon.pid), "not the daemon itself");
+
+  const [letter] = await nsq.readTopic(published, 1, { channel: "check", timeoutMs: 10_000 });
+  const from = JSON.parse(new TextDecoder().decode(letter)).from;
+  assert.ok(pids.has(from), `published from a child (${from})`);
+
+  const stats = await (await fetch(`http://${listening.address}/stats`)).json();
+  const children = stats.entries[0].children as Record<string, number>[];
+  assert.deepEqual(
+    children.map((child) => child.pid).sort(),
+    [...pids].sort(),
+  );
+  for (const child of children) {
+    assert.equal(child.restarts, 0);
+    assert.equal(child.in_flight, 0);
+    assert.ok(child.rss_bytes! > 1_000_000, `rss of a child: ${child.rss_bytes}`);
+  }
+  const metrics = await (await fetch(`http://${listening.address}/metrics`)).text();
+  assert.match(
+    metrics,
+    new RegExp(
+      `nsqworker_child_restarts_total\\{topic="${topic}",channel="work",reason="crash"\\} 0`,
+    ),
+  );
+  daemon.signal("SIGTERM");
+  assert.equal((await daemon.status).code, 0);
+});
