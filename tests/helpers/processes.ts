@@ -76,12 +76,6 @@ export function records(daemon: CliProcess): HandledRecord[] {
   return handled;
 }
 
-/** The pids of the child processes of `parent` (from /proc). */
-export async function childPids(parent: number): Promise<number[]> {
-  const text = await Deno.readTextFile(`/proc/${parent}/task/${parent}/children`).catch(() => "");
-  return text.split(" ").filter((word) => word !== "").map(Number);
-}
-
 /** CPU time (user + system) a process has used, in clock ticks; null once it is gone. */
 export async function cpuTicks(pid: number): Promise<number | null> {
   let stat: string;
