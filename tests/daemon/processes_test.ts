@@ -61,3 +61,76 @@ Deno.test("processes: 2: both children handle messages, a child's publish reache
   daemon.signal("SIGTERM");
   assert.equal((await daemon.status).code, 0);
 });
+
+Deno.test("SIGTERM with handlers running in children: they finish, teardown runs in each child, the daemon exits 0", async () => {
+  await using nsq = await startNsq({ lookupd: false });
+  await using dir = await TempDir.create();
+  const topic = uniqueTopic("procs_drain");
+  const nsqd = nsq.nsqds[0]!.tcpAddress;
+  await using daemon = await startDaemon(
+    dir,
+    daemonConfig(nsqd, [childEntry(topic, { processes: 2 })]),
+    { runSelf: true },
+  );
+  const listening = JSON.parse(await daemon.waitForLine(isJson((r) => r.msg === "http listening")));
+  await daemon.waitForLine(isJson((r) => r.msg === "connected to nsqd"));
+  const bodies = Array.from({ length: 4 }, (_, i) => `sleep:${1_000 + i}`);
+  await nsq.publishMany(topic, bodies);
+  await waitFor(async () => {
+    const stats = await (await fetch(`http://${listening.address}/stats`)).json();
+    const children = stats.entries[0].children as { in_flight: number }[];
+    return children.every((child) => child.in_flight === 2);
+  }, { message: "two handlers running in each child" });
+  daemon.signal("SIGTERM");
+  assert.equal((await daemon.status).code, 0);
+  assert.deepEqual(records(daemon).map((r) => r.body).sort(), bodies);
+  const teardowns = daemon.stdout.filter(
+    isJson((r) => r.msg === "child stderr" && r.line === "teardown"),
+  )
+    .map((line) => JSON.parse(line).child_pid);
+  assert.equal(new Set(teardowns).size, 2, "teardown ran in each child");
+  assert.deepEqual((await nsq.channel(topic, "work"))?.depth, 0);
+});
+
+Deno.test("reload from processes 1 to 3 and back: the entry restarts with that many children, nothing lost", async () => {
+  await using nsq = await startNsq({ lookupd: false });
+  await using dir = await TempDir.create();
+  const topic = uniqueTopic("procs_reload");
+  const nsqd = nsq.nsqds[0]!.tcpAddress;
+  const config = (processes: number) => daemonConfig(nsqd, [childEntry(topic, { processes })]);
+  await using daemon = await startDaemon(dir, config(1), { runSelf: true });
+  const listening = JSON.parse(await daemon.waitForLine(isJson((r) => r.msg === "http listening")));
+  await daemon.waitForLine(isJson((r) => r.msg === "connected to nsqd"));
+  const children = async () => {
+    const stats = await (await fetch(`http://${listening.address}/stats`)).json();
+    const entry = stats.entries[0];
+    return entry.state === "running" ? (entry.children as { pid: number }[]).length : -1;
+  };
+  let sent = 0;
+  const publishSome = async () => {
+    const bodies = Array.from({ length: 20 }, () => `sleep:${sent++ % 7}`);
+    await nsq.publishMany(topic, bodies);
+  };
+  await publishSome();
+  assert.equal(await children(), 1);
+  for (const [processes, reloads] of [[3, 1], [1, 2]]) {
+    await publishSome();
+    await dir.writeConfig(config(processes!));
+    daemon.signal("SIGHUP");
+    await daemon.waitForLines(isJson((r) => r.msg === "reloaded"), reloads!);
+    await waitFor(async () => (await children()) === processes, {
+      message: `${processes} children after the reload`,
+    });
+    await publishSome();
+  }
+  await waitFor(() => new Set(records(daemon).map((r) => r.id)).size === sent, {
+    message: "every message handled",
+  });
+  const pids = new Set(records(daemon).map((r) => r.pid));
+  assert.ok(
+    pids.size >= 3,
+    `the three children of the middle config handled some (${pids.size} pids)`,
+  );
+  daemon.signal("SIGTERM");
+  assert.equal((await daemon.status).code, 0);
+});
