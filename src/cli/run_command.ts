@@ -8,7 +8,7 @@
  */
 
 import { readConfigDraft } from "../config/load.ts";
-import type { LogConfig } from "../config/types.ts";
+import type { Entry, LogConfig } from "../config/types.ts";
 import { watchConfigFile } from "./config_watcher.ts";
 import { prepare } from "../daemon/prepare.ts";
 import { startDaemon } from "../daemon/start_daemon.ts";
@@ -37,6 +37,7 @@ export interface RunOptions {
 export async function runCommand(options: RunOptions): Promise<void> {
   const sources = { workers: moduleSource(options.workersDir) };
   const prepared = await prepare(await readConfigDraft(options.configPath), sources);
+  checkRunSelf(prepared.config.workers);
   const log = logger("daemon");
   const stop = Promise.withResolvers<void>();
   let stopping = false;
@@ -84,4 +85,20 @@ export async function runCommand(options: RunOptions): Promise<void> {
     watcher?.close();
     for (const [signal, listener] of listeners) Deno.removeSignalListener(signal, listener);
   }
+}
+
+/**
+ * An entry with `processes` starts this program again as its children:
+ * without the permission to, it could never start, so the run refuses at
+ * once (one line, exit 2) rather than failing each such entry.
+ */
+function checkRunSelf(entries: readonly Entry[]): void {
+  const needing = entries.filter((entry) => entry.processes > 0);
+  if (needing.length === 0) return;
+  const command = Deno.execPath();
+  if (Deno.permissions.querySync({ name: "run", command }).state === "granted") return;
+  throw new Deno.errors.NotCapable(
+    `missing permission --allow-run=${command}: ${needing[0]!.topic}/${needing[0]!.channel} ` +
+      `has processes: ${needing[0]!.processes}, whose children are this program started again`,
+  );
 }

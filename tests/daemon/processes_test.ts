@@ -134,3 +134,18 @@ Deno.test("reload from processes 1 to 3 and back: the entry restarts with that m
   daemon.signal("SIGTERM");
   assert.equal((await daemon.status).code, 0);
 });
+
+Deno.test("processes without the permission to run the program again: one line and exit 2", async () => {
+  await using dir = await TempDir.create();
+  await using daemon = await startDaemon(
+    dir,
+    daemonConfig("127.0.0.1:4150", [childEntry("nothing", { processes: 1 })]),
+  );
+  const status = await daemon.status;
+  assert.equal(status.code, 2);
+  assert.equal(daemon.stderr.length, 1, daemon.stderr.join("\n"));
+  assert.match(
+    daemon.stderr[0]!,
+    /^nsqworker run: missing permission --allow-run=\S+: nothing\/work has processes: 1,/,
+  );
+});
