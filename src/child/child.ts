@@ -99,8 +99,10 @@ export interface ChildOptions {
   readonly killGraceMs: number;
   /** A check (decode, validation, dedupe key) taking longer than this gets its child killed. */
   readonly checkLimitMs: number;
-  /** Where its `ctx.log` records and its stderr go (bound to the entry). */
+  /** Where its stderr and troubles go (bound to the entry). */
   readonly log: Logger;
+  /** Where its worker's `ctx.log` records go. */
+  readonly workerLog: Logger;
   /** Where `ctx.publish*` of `setup()`, `teardown()` and ended handlers go. */
   readonly publisher: () => Publisher;
   /** Told once it has checked and handled a message that returned. */
@@ -400,7 +402,7 @@ export class Child {
         } catch {
           properties = {};
         }
-        this.#options.log[level](msg, properties);
+        this.#options.workerLog[level](msg, properties);
         return;
       }
       case FRAME.USAGE:

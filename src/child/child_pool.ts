@@ -39,8 +39,10 @@ export interface ChildPoolOptions {
   readonly killGraceMs: number;
   /** Each child's heap limit in MiB; null for V8's default. */
   readonly memoryLimitMib: number | null;
-  /** The entry's logger. */
+  /** The entry's logger: a child's stderr and its replacements. */
   readonly log: Logger;
+  /** Where the records of the worker's `ctx.log` go (default `log`). */
+  readonly workerLog?: Logger;
 }
 
 /** One child of `/stats`. */
@@ -180,6 +182,7 @@ export class ChildPool implements WorkerCode {
       killGraceMs,
       checkLimitMs: timeoutMs + killGraceMs,
       log,
+      workerLog: this.#options.workerLog ?? log,
       publisher: () => this.#context!,
       onReturned: () => {
         this.#failures[slot] = 0;

@@ -73,6 +73,25 @@ interface Held {
 }
 
 /**
+ * {@linkcode serveChild} on this process's stdin and stdout. What the
+ * worker prints with `console` goes to stderr (which the daemon logs), as
+ * stdout carries the frames.
+ */
+export function serveChildOnStdio(source: WorkerSource): Promise<number> {
+  for (const method of ["log", "info", "debug", "dir", "dirxml", "table"] as const) {
+    console[method] = (...args: unknown[]) => console.error(...args);
+  }
+  return serveChild({
+    source,
+    input: Deno.stdin.readable,
+    write: (bytes) => {
+      let rest = bytes;
+      while (rest.length > 0) rest = rest.subarray(Deno.stdout.writeSync(rest));
+    },
+  });
+}
+
+/**
  * Serves the daemon until it sends `TEARDOWN` (after which the worker's
  * `teardown()` runs) or closes stdin; resolves with the exit code.
  */

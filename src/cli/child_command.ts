@@ -6,7 +6,7 @@
  * @module
  */
 
-import { serveChild } from "../child/child_server.ts";
+import { serveChildOnStdio } from "../child/child_server.ts";
 import { moduleSource } from "../worker/worker_loader.ts";
 import type { CliOutput } from "./cli_output.ts";
 
@@ -22,16 +22,5 @@ export async function childCommand(output: CliOutput, workersDir?: URL): Promise
     );
     return 2;
   }
-  // stdout carries frames: what a worker prints goes to stderr, which the daemon logs.
-  for (const method of ["log", "info", "debug", "dir", "dirxml", "table"] as const) {
-    console[method] = (...args: unknown[]) => console.error(...args);
-  }
-  return await serveChild({
-    source: moduleSource(workersDir),
-    input: Deno.stdin.readable,
-    write: (bytes) => {
-      let rest = bytes;
-      while (rest.length > 0) rest = rest.subarray(Deno.stdout.writeSync(rest));
-    },
-  });
+  return await serveChildOnStdio(moduleSource(workersDir));
 }
