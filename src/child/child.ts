@@ -11,24 +11,14 @@ import { describeError } from "../error_text.ts";
 import { HandlerLost } from "../runner/handler_lost.ts";
 import type { Outcome } from "../runner/outcome.ts";
 import type { CheckResult } from "../runner/worker_code.ts";
-import { PermanentError } from "../worker/permanent_error.ts";
-import type {
-  BatchResult,
-  Logger,
-  Message,
-  PublishBody,
-  Publisher,
-  WorkerContext,
-} from "../worker/worker.ts";
+import type { BatchResult, Logger, Message, Publisher, WorkerContext } from "../worker/worker.ts";
 import { FrameReader, FrameWriter, readFrames } from "./frames.ts";
+import { readBatchReturn, readBodies, readThrown } from "./payloads.ts";
 import type { ChildCommand } from "./child_program.ts";
+import { type ChildEnd, type ChildEndReason, describeEnd, endReason } from "./child_end.ts";
 import {
   ABORT_STOP,
   ABORT_TIMEOUT,
-  BATCH_NOTHING,
-  BATCH_RESULTS,
-  BODY_BYTES,
-  BODY_STRING,
   CHECK_DEAD,
   type ChildInit,
   DEAD_REASONS,
@@ -40,48 +30,8 @@ import {
   OWNER_MESSAGE,
   PUBLISH,
   PUBLISH_MANY,
-  RESULT_ERROR,
-  RESULT_FINISH,
-  RESULT_PERMANENT,
-  RESULT_UNDEFINED,
   RETURNED,
-  THREW_PERMANENT,
 } from "./protocol.ts";
-
-const decoder = new TextDecoder();
-
-/** Why a child process ended. */
-export type ChildEndReason =
-  /** It exited by itself (`Deno.exit`, a failed setup, its stdin closed). */
-  | "exit"
-  /** An uncaught error or unhandled rejection ended it. */
-  | "crash"
-  /** A handler outlived its timeout by `kill_grace`: the daemon killed it. */
-  | "timeout_kill"
-  /** Its heap passed `memory_limit` (or V8's own limit). */
-  | "memory"
-  /** A signal from outside the daemon ended it (`kill -9`). */
-  | "killed"
-  /** The daemon ended it on purpose (the entry stopped). */
-  | "stopped";
-
-/** Every reason a child is replaced for, e.g. to make one counter per reason up front. */
-export const RESTART_REASONS = [
-  "exit",
-  "crash",
-  "timeout_kill",
-  "memory",
-  "killed",
-] as const satisfies readonly ChildEndReason[];
-
-/** How a child process ended. */
-export interface ChildEnd {
-  readonly reason: ChildEndReason;
-  readonly code: number;
-  readonly signal: Deno.Signal | null;
-  /** What it said last: its fatal error, or the last lines of its stderr. */
-  readonly error: string;
-}
 
 /** A message a child has checked and holds, for its handler or batch. */
 export interface Ticket {
@@ -122,7 +72,6 @@ interface Running extends Pending<void> {
 
 /** How many lines of a child's stderr are kept to tell why it ended. */
 const STDERR_TAIL = 20;
-const OUT_OF_MEMORY = /out of memory|heap limit/i;
 
 /** One child process. */
 export class Child {
@@ -292,7 +241,7 @@ export class Child {
       this.#options.onReturned?.();
       running.resolve();
     } else {
-      running.reject(thrown(state, frame.text()));
+      running.reject(readThrown(state, frame));
     }
   }
 
@@ -305,32 +254,11 @@ export class Child {
     batch.signal.removeEventListener("abort", batch.onAbort);
     const state = frame.u8();
     if (state !== RETURNED) {
-      batch.reject(thrown(state, frame.text()));
+      batch.reject(readThrown(state, frame));
       return;
     }
     this.#options.onReturned?.();
-    const shape = frame.u8();
-    if (shape === BATCH_NOTHING) {
-      batch.resolve();
-      return;
-    }
-    // Rebuilt so that the batcher finds in them what it would have found in the child.
-    let value: unknown;
-    if (shape === BATCH_RESULTS) {
-      const results: unknown[] = [];
-      for (let i = frame.u32(); i > 0; i--) {
-        const kind = frame.u8();
-        if (kind === RESULT_UNDEFINED) results.push(undefined);
-        else if (kind === RESULT_FINISH) results.push("finish");
-        else if (kind === RESULT_PERMANENT) results.push(new PermanentError(frame.text()));
-        else if (kind === RESULT_ERROR) results.push(new Error(frame.text()));
-        else results.push(frame.text());
-      }
-      value = results;
-    } else {
-      value = frame.text();
-    }
-    (batch.resolve as (value: unknown) => void)(value);
+    (batch.resolve as (value: unknown) => void)(readBatchReturn(frame));
   }
 
   /** Runs the worker's `teardown()` in the child; resolves with its error ("" for none) once the child has ended. */
@@ -425,18 +353,7 @@ export class Child {
     const method = frame.u8();
     const topic = frame.text();
     const delayMs = frame.f64();
-    const bodies: PublishBody[] = [];
-    for (let i = frame.u32(); i > 0; i--) {
-      const tag = frame.u8();
-      const bytes = frame.bytes();
-      bodies.push(
-        tag === BODY_BYTES
-          ? bytes
-          : tag === BODY_STRING
-          ? decoder.decode(bytes)
-          : JSON.parse(decoder.decode(bytes)),
-      );
-    }
+    const bodies = readBodies(frame);
     const owner = kind === OWNER_MESSAGE
       ? this.#running.get(ownerId)?.ctx
       : kind === OWNER_BATCH
@@ -534,12 +451,7 @@ export class Child {
   }
 
   #reason(status: Deno.CommandStatus): ChildEndReason {
-    if (this.#killedFor !== null) return this.#killedFor;
-    if (status.signal === "SIGTRAP" || this.#stderr.some((line) => OUT_OF_MEMORY.test(line))) {
-      return "memory";
-    }
-    if (status.signal !== null) return "killed";
-    return this.#fatal !== null ? "crash" : "exit";
+    return endReason(status, this.#killedFor, this.#fatal !== null, this.#stderr);
   }
 
   #lost(): HandlerLost {
@@ -569,16 +481,6 @@ export class Child {
     if (this.#stderr.length > STDERR_TAIL) this.#stderr.shift();
     this.#options.log.info("child stderr", { child_pid: this.pid, line: text });
   }
-}
-
-/** An end as a few words: the reason and the exit code or signal. */
-export function describeEnd(end: ChildEnd): string {
-  const how = end.signal === null ? `exit code ${end.code}` : `signal ${end.signal}`;
-  return `${end.reason}, ${how}`;
-}
-
-function thrown(state: number, text: string): Error {
-  return state === THREW_PERMANENT ? new PermanentError(text) : new Error(text);
 }
 
 /** Every child process running, killed if this process exits first. */

@@ -20,7 +20,8 @@ import type {
   SetupContext,
   WorkerContext,
 } from "../worker/worker.ts";
-import { Child, type ChildEnd, RESTART_REASONS, type Ticket } from "./child.ts";
+import { Child, type Ticket } from "./child.ts";
+import { type ChildEnd, RESTART_REASONS } from "./child_end.ts";
 import { childCommand, type ChildProgram } from "./child_program.ts";
 import type { ChildInit } from "./protocol.ts";
 

@@ -12,23 +12,17 @@
 import { BatchContext } from "../context/batch_context.ts";
 import { EntryContext, type EntryPublisher } from "../context/entry_context.ts";
 import { MessageContext } from "../context/message_context.ts";
-import { describeError, errorText } from "../error_text.ts";
+import { describeError } from "../error_text.ts";
 import { isPromiseLike } from "../is_promise_like.ts";
 import { localWorkerCode } from "../runner/local_worker_code.ts";
 import type { TaskMessage } from "../runner/task_runner.ts";
 import type { CheckResult, WorkerCode } from "../runner/worker_code.ts";
-import { PermanentError } from "../worker/permanent_error.ts";
 import type { BatchItem, Logger, PublishBody } from "../worker/worker.ts";
 import { loadWorkers, type WorkerSource } from "../worker/worker_loader.ts";
 import { FrameReader, FrameWriter, readFrames } from "./frames.ts";
+import { encodeBodies, writeBatchReturn, writeBodies, writeSettled } from "./payloads.ts";
 import {
   ABORT_TIMEOUT,
-  BATCH_NOTHING,
-  BATCH_OTHER,
-  BATCH_RESULTS,
-  BODY_BYTES,
-  BODY_JSON,
-  BODY_STRING,
   CHECK_DEAD,
   type ChildInit,
   DEAD_REASONS,
@@ -43,17 +37,8 @@ import {
   PUBLISH,
   PUBLISH_DEFERRED,
   PUBLISH_MANY,
-  RESULT_ERROR,
-  RESULT_FINISH,
-  RESULT_OTHER,
-  RESULT_PERMANENT,
-  RESULT_UNDEFINED,
-  RETURNED,
-  THREW,
-  THREW_PERMANENT,
 } from "./protocol.ts";
 
-const encoder = new TextEncoder();
 const USAGE_PERIOD_MS = 1_000;
 
 /** What {@linkcode serveChild} reads from and writes to. */
@@ -278,7 +263,7 @@ class ChildServer {
   #settled(id: number, error: unknown, returned = false): void {
     this.#running.delete(id);
     const out = this.#begin(FRAME.SETTLED).u32(id);
-    writeThrown(out, returned, error);
+    writeSettled(out, returned, error);
     this.#end();
   }
 
@@ -313,23 +298,8 @@ class ChildServer {
   #batchSettled(batchId: number, returned: boolean, value: unknown): void {
     this.#running.delete(batchId);
     const out = this.#begin(FRAME.BATCH_SETTLED).u32(batchId);
-    if (!returned) {
-      writeThrown(out, false, value);
-    } else if (value === undefined) {
-      out.u8(RETURNED).u8(BATCH_NOTHING);
-    } else if (Array.isArray(value)) {
-      out.u8(RETURNED).u8(BATCH_RESULTS).u32(value.length);
-      for (const result of value) {
-        if (result === undefined) out.u8(RESULT_UNDEFINED);
-        else if (result === "finish") out.u8(RESULT_FINISH);
-        else if (result instanceof PermanentError) {
-          out.u8(RESULT_PERMANENT).text(errorText(result));
-        } else if (result instanceof Error) out.u8(RESULT_ERROR).text(describeError(result));
-        else out.u8(RESULT_OTHER).text(describeError(result));
-      }
-    } else {
-      out.u8(RETURNED).u8(BATCH_OTHER).text(describeError(value));
-    }
+    writeSettled(out, returned, value);
+    if (returned) writeBatchReturn(out, value);
     this.#end();
   }
 
@@ -391,33 +361,14 @@ class ChildServer {
     bodies: readonly PublishBody[],
     delayMs: number,
   ): Promise<void> {
-    const encoded: [number, Uint8Array][] = [];
-    for (const body of bodies) {
-      if (body instanceof Uint8Array) {
-        encoded.push([BODY_BYTES, body]);
-      } else if (typeof body === "string") {
-        encoded.push([BODY_STRING, encoder.encode(body)]);
-      } else {
-        let json: string | undefined;
-        try {
-          json = JSON.stringify(body);
-        } catch (error) {
-          return Promise.reject(error);
-        }
-        if (json === undefined) {
-          return Promise.reject(
-            new Error(`cannot publish ${typeof body}: expected bytes, a string or a JSON value`),
-          );
-        }
-        encoded.push([BODY_JSON, encoder.encode(json)]);
-      }
-    }
+    const encoded = encodeBodies(bodies);
+    if (encoded instanceof Error) return Promise.reject(encoded);
     const callId = this.#nextCall++;
     const call = Promise.withResolvers<void>();
     this.#calls.set(callId, call);
     const out = this.#begin(FRAME.CALL).u32(callId).u8(kind).u32(id).u8(method).text(topic)
-      .f64(delayMs).u32(encoded.length);
-    for (const [tag, bytes] of encoded) out.u8(tag).bytes(bytes);
+      .f64(delayMs);
+    writeBodies(out, encoded);
     this.#end();
     return call.promise.finally(() => this.#calls.delete(callId));
   }
@@ -443,13 +394,6 @@ class ChildServer {
     this.#flushQueued = false;
     if (this.#out.pending > 0) this.#options.write(this.#out.take());
   }
-}
-
-/** How a handler ended: returned, threw a `PermanentError` (its message) or threw (described). */
-function writeThrown(out: FrameWriter, returned: boolean, error: unknown): void {
-  if (returned) out.u8(RETURNED);
-  else if (error instanceof PermanentError) out.u8(THREW_PERMANENT).text(errorText(error));
-  else out.u8(THREW).text(describeError(error));
 }
 
 /** Log properties as JSON; what JSON cannot hold is written as text. */

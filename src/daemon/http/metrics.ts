@@ -24,7 +24,7 @@ import type { DaemonSnapshot, EntrySnapshot } from "./snapshot.ts";
 import { entryLabels, formatFamilies, histogramSamples, type MetricFamily } from "./prometheus.ts";
 import type { EntryState } from "../../entry/running_entry.ts";
 import { OUTCOME_KINDS } from "../../runner/outcome.ts";
-import { RESTART_REASONS } from "../../child/child.ts";
+import { RESTART_REASONS } from "../../child/child_end.ts";
 
 const ENTRY_STATES: readonly EntryState[] = [
   "starting",
