@@ -149,3 +149,43 @@ Deno.test("processes without the permission to run the program again: one line a
     /^nsqworker run: missing permission --allow-run=\S+: nothing\/work has processes: 1,/,
   );
 });
+
+Deno.test("a batch worker with processes: 2: batches of one child's messages run in that child, each item its own outcome", async () => {
+  await using nsq = await startNsq({ lookupd: false });
+  await using dir = await TempDir.create();
+  const topic = uniqueTopic("procs_batch");
+  await nsq.createChannel(`${topic}.dead`, "check");
+  const nsqd = nsq.nsqds[0]!.tcpAddress;
+  await using daemon = await startDaemon(
+    dir,
+    daemonConfig(nsqd, [{
+      topic,
+      channel: "work",
+      worker: "child_batch",
+      processes: 2,
+      max_in_flight: 10,
+      batch: { size: 5, wait: "100ms" },
+    }]),
+    { runSelf: true },
+  );
+  const listening = JSON.parse(await daemon.waitForLine(isJson((r) => r.msg === "http listening")));
+  await daemon.waitForLine(isJson((r) => r.msg === "connected to nsqd"));
+  const bodies = [...Array.from({ length: 29 }, (_, i) => `item ${i}`), "permanent"];
+  await nsq.publishMany(topic, bodies);
+  const [letter] = await nsq.readTopic(`${topic}.dead`, 1, { channel: "check" });
+  const dead = JSON.parse(new TextDecoder().decode(letter));
+  assert.deepEqual([dead.reason, dead.error], ["permanent", "refused for good"]);
+  const batches = () =>
+    daemon.stdout.filter(isJson((r) => r.msg === "child stderr" && /^batch /.test(String(r.line))))
+      .map((line) => JSON.parse(line));
+  await waitFor(async () => {
+    const stats = await (await fetch(`http://${listening.address}/stats`)).json();
+    return stats.entries[0].outcomes.finish === 29;
+  }, { message: "every other item finished" });
+  const sizes = batches().map((b) => Number(String(b.line).split(" ")[1]));
+  assert.equal(sizes.reduce((sum, size) => sum + size, 0), bodies.length);
+  assert.ok(sizes.every((size) => size >= 1 && size <= 5), `sizes ${sizes}`);
+  assert.equal(new Set(batches().map((b) => b.child_pid)).size, 2, "both children ran batches");
+  daemon.signal("SIGTERM");
+  assert.equal((await daemon.status).code, 0);
+});
