@@ -36,6 +36,9 @@ import type { DeadReason, Outcome } from "./runner/outcome.ts";
 import type { TaskMessage } from "./runner/task_runner.ts";
 import { type LoadedWorker, loadWorkers, WorkerLoadError } from "./worker/worker_loader.ts";
 import type { Logger, PublishBody, WorkerDefinition, WorkerOptions } from "./worker/worker.ts";
+import { ChildPool } from "./child/child_pool.ts";
+import { childPermissions, findDenoConfig } from "./child/child_program.ts";
+import { fileURLToPath } from "node:url";
 
 export type { DedupeStore } from "./dedupe/store.ts";
 
@@ -61,6 +64,15 @@ export interface RunWorkerOptions<O extends WorkerOptions = WorkerOptions> {
   readonly topic?: string;
   /** `ctx.channel` (default `"test"`). */
   readonly channel?: string;
+  /**
+   * The module whose default export is `worker`: runs it in a child
+   * process, as an entry with `processes: 1` does (its `setup()` and
+   * `teardown()` run there around the message, `ctx.publish*` come back to
+   * the kit). The child gets the permissions granted to the whole test.
+   */
+  readonly child?: URL;
+  /** With `child`: how long the handler may run on after its timeout before the child is killed (default 5 000). */
+  readonly killGraceMs?: number;
 }
 
 /** The outcome (docs/workers.md, "Message outcomes") a message got, as the daemon would carry it out. */
@@ -162,9 +174,60 @@ export async function runWorker<T, O extends WorkerOptions>(
   if (loaded.definition.handle === undefined) {
     throw new TypeError("runWorker needs a worker with handle(); test handleBatch with runBatch");
   }
-  const kit = testEntry(loaded, options);
-  const outcome = await kit.path.runner.run(kitMessage(body, options, options.id ?? randomId()));
-  return { outcome: testOutcome(outcome), published: kit.published, logs: kit.logs };
+  const logs: LogRecord[] = [];
+  const pool = options.child === undefined
+    ? null
+    : await childPool(worker as WorkerDefinition, options.child, options, recordingLogger(logs));
+  const kit = testEntry(loaded, options, null, pool === null ? {} : { code: pool }, logs);
+  await pool?.setup(kit.path.context);
+  try {
+    const outcome = await kit.path.runner.run(kitMessage(body, options, options.id ?? randomId()));
+    return { outcome: testOutcome(outcome), published: kit.published, logs: kit.logs };
+  } finally {
+    await pool?.teardown();
+  }
+}
+
+/**
+ * A pool of one child process running the module at `url`, which must be
+ * where `worker` comes from (or the child would test another worker).
+ */
+async function childPool(
+  worker: WorkerDefinition,
+  url: URL,
+  options: RunWorkerOptions,
+  workerLog: Logger,
+): Promise<ChildPool> {
+  const exported = (await import(url.href)).default;
+  if (exported !== worker) {
+    throw new TypeError(
+      `runWorker's options.child must be the module whose default export is the worker given, ` +
+        `got ${url.href}`,
+    );
+  }
+  const dir = fileURLToPath(new URL(".", url));
+  return new ChildPool({
+    processes: 1,
+    program: {
+      execPath: Deno.execPath(),
+      standalone: false,
+      mainModule: new URL("./testing_child.ts", import.meta.url).href,
+      denoConfig: findDenoConfig(dir),
+      permissions: childPermissions([dir]),
+    },
+    init: {
+      worker: url.href,
+      options: { ...options.options },
+      topic: options.topic ?? "test",
+      channel: options.channel ?? "test",
+      logLevel: "debug",
+    },
+    timeoutMs: options.timeoutMs ?? settingDefault("timeout"),
+    killGraceMs: options.killGraceMs ?? 5_000,
+    memoryLimitMib: null,
+    log: silentLogger(),
+    workerLog,
+  });
 }
 
 /**
@@ -216,7 +279,7 @@ export async function runBatch<T, O extends WorkerOptions>(
       arrivedOne();
     },
   });
-  const { runner, batcher } = kit.path;
+  const { runner, batchers } = kit.path;
   const outcomes = messages.map(async (message) => {
     const outcome = runner.run(message);
     // A body that never joins a batch (invalid, duplicate, busy) has arrived once it has its outcome.
@@ -231,7 +294,7 @@ export async function runBatch<T, O extends WorkerOptions>(
   if (messages.length === 0) arrived();
   await allArrived;
   // Every body has joined or left: the partial batch goes now, as its wait would have ended.
-  batcher!.drain();
+  for (const batcher of batchers) batcher.drain();
   return {
     outcomes: (await Promise.all(outcomes)).map(testOutcome),
     batches,
@@ -256,10 +319,10 @@ function testEntry(
   loaded: LoadedWorker,
   options: RunWorkerOptions,
   batch: BatchConfig | null = null,
-  hooks: Pick<MessagePathOptions, "onBatch" | "onJoin"> = {},
+  hooks: Pick<MessagePathOptions, "onBatch" | "onJoin" | "code"> = {},
+  logs: LogRecord[] = [],
 ): TestEntry {
   const published: PublishedMessage[] = [];
-  const logs: LogRecord[] = [];
   const topic = options.topic ?? "test";
   const path = createMessagePath({
     entry: {
@@ -379,4 +442,10 @@ function recordingPublisher(published: PublishedMessage[]): EntryPublisher {
       ),
     publishRaw: (topic, body) => record(topic, [body]),
   };
+}
+
+/** The kit's own lines about a child (a replacement, its stderr) are not the worker's logs. */
+function silentLogger(): Logger {
+  const ignore = () => {};
+  return { debug: ignore, info: ignore, warning: ignore, error: ignore };
 }

@@ -3,7 +3,7 @@
  * of `workers/` embedded and the narrowest permissions that work baked in.
  *
  * Usage: deno task compile [--target TRIPLE] [--config-dir DIR] [--data-dir DIR]
- *                          [--output FILE] [--dry-run]
+ *                          [--install-path FILE] [--output FILE] [--dry-run]
  *
  * `deno compile` needs its runtime, denort, which it downloads unless
  * DENORT_BIN names a local copy; on a machine without that download host,
@@ -20,6 +20,12 @@ export interface CompileOptions {
   readonly configDir: string;
   /** Where a `sqlite:` dedupe store may live (read and write). */
   readonly dataDir: string;
+  /**
+   * Where the binary is installed on the host: the one program it may run,
+   * itself, as the children of entries with `processes` (default
+   * `/usr/local/bin/nsqworker`, as in `deploy/`).
+   */
+  readonly installPath?: string;
   readonly output: string;
   readonly target?: string;
 }
@@ -32,8 +38,12 @@ export interface CompileOptions {
  * - `--allow-sys=hostname`: nsqd's IDENTIFY carries the host name;
  * - `--allow-read=<config dir>,<data dir>`: the config, its TLS files, and
  *   the sqlite store; worker modules are embedded and need no read access;
- * - `--allow-write=<data dir>`: the sqlite store (and its -wal/-shm files).
- * Never `--allow-run`, `--allow-ffi` or `--allow-all`.
+ * - `--allow-write=<data dir>`: the sqlite store (and its -wal/-shm files);
+ * - `--allow-run=<install path>`: the binary itself and nothing else, for
+ *   the child processes of entries with `processes` (a compiled binary
+ *   cannot learn at build time where it will be installed, so the path is
+ *   an option; installed elsewhere, such an entry is refused at start).
+ * Never a blanket `--allow-run`, `--allow-ffi` or `--allow-all`.
  */
 export function permissionFlags(options: CompileOptions): string[] {
   return [
@@ -42,8 +52,12 @@ export function permissionFlags(options: CompileOptions): string[] {
     "--allow-sys=hostname",
     `--allow-read=${options.configDir},${options.dataDir}`,
     `--allow-write=${options.dataDir}`,
+    `--allow-run=${options.installPath ?? DEFAULT_INSTALL_PATH}`,
   ];
 }
+
+/** Where `deploy/` installs the binary. */
+export const DEFAULT_INSTALL_PATH = "/usr/local/bin/nsqworker";
 
 /** The full `deno compile` argument list. */
 export function compileArgs(options: CompileOptions): string[] {
@@ -117,6 +131,7 @@ if (import.meta.main) {
       target: { type: "string" },
       "config-dir": { type: "string", default: "/etc/nsqworker" },
       "data-dir": { type: "string", default: "/var/lib/nsqworker" },
+      "install-path": { type: "string", default: DEFAULT_INSTALL_PATH },
       output: { type: "string", default: "dist/nsqworker" },
       "dry-run": { type: "boolean", default: false },
     },
@@ -124,6 +139,7 @@ if (import.meta.main) {
   const args = compileArgs({
     configDir: values["config-dir"],
     dataDir: values["data-dir"],
+    installPath: values["install-path"],
     output: values.output,
     ...(values.target ? { target: values.target } : {}),
   });

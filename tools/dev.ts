@@ -43,6 +43,7 @@ const DAEMON_PERMISSIONS = [
   "--allow-sys=hostname",
   "--allow-read",
   "--allow-write", // a sqlite: dedupe store, wherever the dev config puts it
+  `--allow-run=${Deno.execPath()}`, // deno again: the children of entries with `processes`
 ];
 
 /** Options of {@linkcode runDev}. */

@@ -9,10 +9,12 @@ import { parseArgs } from "node:util";
 import { ConfigError } from "../config/config_error.ts";
 import { formatDuration, parseDuration } from "../config/duration.ts";
 import { loadConfig, readConfigDraft } from "../config/load.ts";
+import { formatMemorySize } from "../config/value_kinds.ts";
 import type { Config, Entry } from "../config/types.ts";
 import { NSQJS_VERSION } from "../nsq/nsqjs.ts";
 import { replayCommand } from "./replay_command.ts";
 import { runCommand } from "./run_command.ts";
+import { childCommand } from "./child_command.ts";
 import { configJsonSchema } from "../config/json_schema.ts";
 import { isPermissionError, missingConfigPermissions, permissionMessage } from "./permissions.ts";
 import { VERSION } from "../version.ts";
@@ -74,6 +76,9 @@ export async function main(
   // These two take flags of their own.
   if (args[0] === "replay") {
     return replayCommand(args.slice(1), output, output === STDIO && Deno.stderr.isTerminal());
+  }
+  if (args[0] === "child" && args.length === 1) {
+    return await childCommand(output, overrides.workersDir);
   }
   if (args[0] === "schema" && args.length === 1) {
     output.out(`${JSON.stringify(configJsonSchema(), null, 2)}\n`);
@@ -230,6 +235,12 @@ function describeEntry(entry: Entry): string[] {
     `  timeout            ${formatDuration(entry.timeoutMs)}`,
     `  dead_letter_topic  ${entry.deadLetterTopic ?? "none (log and count only)"}`,
     `  rate_limit         ${rate}`,
+    ...(entry.processes === 0 ? [] : [
+      `  processes          ${entry.processes} (kill_grace ${formatDuration(entry.killGraceMs)}, ` +
+      `memory_limit ${
+        entry.memoryLimitMib === null ? "none" : formatMemorySize(entry.memoryLimitMib)
+      })`,
+    ]),
     `  options            ${JSON.stringify(entry.options)}`,
   ];
 }

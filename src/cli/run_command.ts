@@ -8,13 +8,14 @@
  */
 
 import { readConfigDraft } from "../config/load.ts";
-import type { LogConfig } from "../config/types.ts";
+import type { Entry, LogConfig } from "../config/types.ts";
 import { watchConfigFile } from "./config_watcher.ts";
 import { prepare } from "../daemon/prepare.ts";
 import { startDaemon } from "../daemon/start_daemon.ts";
 import type { ConsumerTimings } from "../nsq/consumer.ts";
 import { logger } from "../observe/log.ts";
-import { moduleSource } from "../worker/worker_loader.ts";
+import { moduleSource, WORKERS_DIR } from "../worker/worker_loader.ts";
+import { currentChildProgram } from "../child/child_program.ts";
 import { errorText } from "../error_text.ts";
 
 /** Settings of `nsqworker run`. */
@@ -36,6 +37,7 @@ export interface RunOptions {
 export async function runCommand(options: RunOptions): Promise<void> {
   const sources = { workers: moduleSource(options.workersDir) };
   const prepared = await prepare(await readConfigDraft(options.configPath), sources);
+  checkRunSelf(prepared.config.workers);
   const log = logger("daemon");
   const stop = Promise.withResolvers<void>();
   let stopping = false;
@@ -54,6 +56,8 @@ export async function runCommand(options: RunOptions): Promise<void> {
   const starting = startDaemon(prepared, {
     ...(options.log ? { log: options.log } : {}),
     ...(options.timings ? { timings: options.timings } : {}),
+    // A child imports the same worker modules as this process, so it reads where this one does.
+    childProgram: currentChildProgram(options.workersDir ?? WORKERS_DIR),
   });
   // A config that fails to load is logged and the running one kept; a valid
   // one is applied whole.
@@ -81,4 +85,20 @@ export async function runCommand(options: RunOptions): Promise<void> {
     watcher?.close();
     for (const [signal, listener] of listeners) Deno.removeSignalListener(signal, listener);
   }
+}
+
+/**
+ * An entry with `processes` starts this program again as its children:
+ * without the permission to, it could never start, so the run refuses at
+ * once (one line, exit 2) rather than failing each such entry.
+ */
+function checkRunSelf(entries: readonly Entry[]): void {
+  const needing = entries.filter((entry) => entry.processes > 0);
+  if (needing.length === 0) return;
+  const command = Deno.execPath();
+  if (Deno.permissions.querySync({ name: "run", command }).state === "granted") return;
+  throw new Deno.errors.NotCapable(
+    `missing permission --allow-run=${command}: ${needing[0]!.topic}/${needing[0]!.channel} ` +
+      `has processes: ${needing[0]!.processes}, whose children are this program started again`,
+  );
 }

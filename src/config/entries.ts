@@ -49,6 +49,7 @@ export function readEntries(
     }
     checkSettings(s);
     checkBatchSize(s);
+    checkChildSettings(s);
     checkDuplicate(s, firstAt);
     return prefix === INVALID ? INVALID : entry(s, prefix);
   });
@@ -92,6 +93,19 @@ function checkBatchSize(s: Section<typeof ENTRY_FIELDS>): void {
   (sizeAt ?? s.at).fail(
     `must be at most max_in_flight (${maxInFlight}), or the batch could never fill, got ${batch.size}`,
   );
+}
+
+/**
+ * `memory_limit` and `kill_grace` bound child processes: written on an entry
+ * without any, they would promise a protection that does not happen.
+ */
+function checkChildSettings(s: Section<typeof ENTRY_FIELDS>): void {
+  if (s.values.processes !== 0) return;
+  for (const key of ["memory_limit", "kill_grace"] as const) {
+    const at = s.present.get(key);
+    if (at === undefined || (key === "memory_limit" && s.values.memoryLimitMib === null)) continue;
+    at.fail(`applies only with processes of 1 or more, and this entry's processes is 0`);
+  }
 }
 
 /** Two entries on one topic and channel would share (and split) its messages. */

@@ -39,6 +39,7 @@ import {
   filePath,
   hostPort,
   lookupdAddress,
+  memorySize,
   nsqdHttpAddresses,
   nsqName,
   rateLimit,
@@ -96,6 +97,24 @@ export const SETTING_FIELDS = {
     nullable(traceFieldName),
     "traceparent",
     "top-level field of JSON bodies holding a W3C traceparent, read and written when tracing is on (OTEL_DENO=true); null: none",
+  ),
+  processes: field(
+    "processes",
+    integer(0, 64),
+    0,
+    "child processes that run the worker's decode, validation, handler, setup and teardown; 0: the daemon's own thread",
+  ),
+  kill_grace: field(
+    "killGraceMs",
+    duration("0ms", "1h"),
+    5_000,
+    "with processes: how long a handler may run on after its timeout aborted ctx.signal before its child is killed and replaced",
+  ),
+  memory_limit: field(
+    "memoryLimitMib",
+    nullable(memorySize),
+    null,
+    "with processes: the heap limit of each child, like 256MiB or 2GiB; a child past it is replaced; null: V8's default",
   ),
 } as const;
 

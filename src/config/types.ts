@@ -79,6 +79,12 @@ export interface EntrySettings {
   readonly rateLimit: RateLimit | null;
   /** The top-level JSON field holding a W3C `traceparent`; null: none read or written. */
   readonly traceField: string | null;
+  /** Child processes that run the worker; 0: the daemon's own thread. */
+  readonly processes: number;
+  /** With processes: how long a handler may run on after its timeout before its child is killed. */
+  readonly killGraceMs: number;
+  /** With processes: each child's V8 heap limit in MiB; null: V8's default. */
+  readonly memoryLimitMib: number | null;
 }
 
 /** An entry's `batch:`: overrides of its worker's batch defaults. */

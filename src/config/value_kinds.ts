@@ -253,3 +253,32 @@ function redisStore(at: At, value: string): DedupeStoreSpec | Invalid {
   if (url.search !== "" || url.hash !== "") return refuse("(no query or fragment)");
   return { kind: "redis", url: value };
 }
+
+const SIZE = /^([1-9]\d{0,6})(MiB|GiB)$/;
+/** The bounds of `memory_limit`, in MiB: below 32 MiB a Deno process cannot start. */
+export const MEMORY_LIMIT_MIB = { min: 32, max: 65_536 } as const;
+
+/**
+ * `memory_limit`: a heap size in MiB or GiB (`256MiB`, `2GiB`), from 32MiB
+ * to 64GiB, given to a child's V8 as `--max-old-space-size` (in MiB). Units
+ * are binary and required: `256MB` would leave it open whether 10^6 or 2^20
+ * was meant.
+ */
+export const memorySize: Kind<number> = writtenAs(
+  textWith(
+    `a size like 256MiB or 2GiB, from ${MEMORY_LIMIT_MIB.min}MiB to 64GiB, or null`,
+    { type: "string", pattern: SIZE.source },
+    (value) => {
+      const [, count, unit] = SIZE.exec(value) ?? [];
+      if (count === undefined) return undefined;
+      const mib = Number(count) * (unit === "GiB" ? 1024 : 1);
+      return mib >= MEMORY_LIMIT_MIB.min && mib <= MEMORY_LIMIT_MIB.max ? mib : undefined;
+    },
+  ),
+  formatMemorySize,
+);
+
+/** A size in MiB as `memory_limit` writes it: whole GiB as GiB, else MiB. */
+export function formatMemorySize(mib: number): string {
+  return mib % 1024 === 0 ? `${mib / 1024}GiB` : `${mib}MiB`;
+}

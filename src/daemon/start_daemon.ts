@@ -17,6 +17,7 @@ import { supervisorDeps } from "./http/supervisor_deps.ts";
 import { flushLogging, logger, setupLogging } from "../observe/log.ts";
 import type { ConsumerTimings } from "../nsq/consumer.ts";
 import type { Prepared } from "./prepare.ts";
+import type { ChildProgram } from "../child/child_program.ts";
 import type { ReloadPlan } from "./reload_plan.ts";
 import { setEntryPaused } from "./set_entry_paused.ts";
 import { runShutdownSteps } from "./shutdown_steps.ts";
@@ -37,6 +38,8 @@ export interface StartDaemonOptions {
    * changing them set 0.
    */
   readonly renderMaxAgeMs?: number;
+  /** How entries with `processes` start their children (default: this program's command line). */
+  readonly childProgram?: ChildProgram;
 }
 
 /** A running daemon. */
@@ -107,6 +110,7 @@ export async function startDaemon(
     store,
     connection,
     ...(options.timings ? { timings: options.timings } : {}),
+    ...(options.childProgram ? { childProgram: options.childProgram } : {}),
   });
   const info = { version: VERSION, startedAt: Date.now() };
   const http = await listenHttp(config, supervisor, info, options);

@@ -18,6 +18,7 @@ import { CurrentPublisher, type EntryPublisher } from "../context/entry_context.
 import { RunningEntry } from "../entry/running_entry.ts";
 import type { LoadedWorker } from "../worker/worker_loader.ts";
 import { withTimeout } from "../with_timeout.ts";
+import type { ChildProgram } from "../child/child_program.ts";
 
 /** What the supervisor is built from. */
 export interface SupervisorOptions {
@@ -28,6 +29,8 @@ export interface SupervisorOptions {
   /** nsqd connection settings (TLS material already read). */
   readonly connection: ConnectionOptions;
   readonly timings?: Partial<ConsumerTimings>;
+  /** How entries with `processes` start their children (default: this program's command line). */
+  readonly childProgram?: ChildProgram;
 }
 
 /** Whether the daemon takes messages, and if not, why. */
@@ -93,6 +96,7 @@ export class Supervisor {
         lookupdPollIntervalMs: config.nsq.lookupdPollIntervalMs,
         ...this.#options.timings,
       },
+      ...(this.#options.childProgram ? { childProgram: this.#options.childProgram } : {}),
     });
   }
 

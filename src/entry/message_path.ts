@@ -16,6 +16,8 @@ import { type BatchSettings, batchSettings } from "../batch/batch_settings.ts";
 import { Batcher, type BatchReport } from "../batch/batcher.ts";
 import { type Attempt, type TaskMessage, TaskRunner } from "../runner/task_runner.ts";
 import type { EntryTracer } from "./tracing/entry_tracer.ts";
+import { localWorkerCode } from "../runner/local_worker_code.ts";
+import type { WorkerCode } from "../runner/worker_code.ts";
 import type { LoadedWorker } from "../worker/worker_loader.ts";
 import type { Logger } from "../worker/worker.ts";
 
@@ -48,6 +50,8 @@ export interface MessagePathOptions {
   readonly onBatch?: (report: BatchReport) => void;
   /** Told of each message once it has joined a batch. */
   readonly onJoin?: (attempt: Attempt) => void;
+  /** Where the worker's code runs; by default its own functions, in this thread. */
+  readonly code?: WorkerCode;
 }
 
 /** One entry's message path. */
@@ -55,8 +59,13 @@ export interface MessagePath {
   /** The `ctx` of `setup()` and `teardown()`, and the base of every handler's. */
   readonly context: EntryContext;
   readonly runner: TaskRunner;
-  /** Null unless the worker has `handleBatch`. */
-  readonly batcher: Batcher | null;
+  /** Where the worker's code runs: setup and teardown go through it too. */
+  readonly code: WorkerCode;
+  /**
+   * One per slot of the code (a child process's bodies are batched
+   * together); empty unless the worker has `handleBatch`.
+   */
+  readonly batchers: readonly Batcher[];
   /** The batch size and wait; null unless the worker has `handleBatch`. */
   readonly batch: BatchSettings | null;
 }
@@ -91,35 +100,54 @@ export function createMessagePath(options: MessagePathOptions): MessagePath {
     : (message: TaskMessage) => tracer.publisherOf(message);
   const batch = batchSettings(entry, worker.definition);
   const onJoin = options.onJoin;
-  let batcher: Batcher | null = null;
+  const code = options.code ?? localWorkerCode(worker.definition);
+  const batchers: Batcher[] = [];
   const runner = new TaskRunner({
-    worker: tracer?.worker(worker.definition) ?? worker.definition,
+    worker: worker.definition,
+    code: tracer === null ? code : tracedHandle(code, tracer),
     scope: `${entry.nsqTopic}/${entry.channel}`,
     settings: entry,
     store,
     context: (task, signal) => new MessageContext(context, task, signal, publisherOf),
     ...(batch === null ? {} : {
       join: (attempt: Attempt) => {
-        const outcome = batcher!.join(attempt);
+        const outcome = batchers[code.slot(attempt.body)]!.join(attempt);
         onJoin?.(attempt);
         return outcome;
       },
     }),
   });
-  if (batch !== null) {
-    batcher = new Batcher({
-      handleBatch: worker.definition.handleBatch!,
-      size: batch.size,
-      waitMs: batch.waitMs,
-      timeoutMs: entry.timeoutMs,
-      store,
-      settle: (attempt, state, error, durationMs) =>
-        runner.settle(attempt, state, error, durationMs),
-      context: (touch, signal) => new BatchContext(context, touch, signal),
-      onBatch: options.onBatch ?? (() => {}),
-      log,
-      tracing: tracer?.batches() ?? null,
-    });
+  for (let slot = 0; batch !== null && slot < code.slots; slot++) {
+    batchers.push(
+      new Batcher({
+        handleBatch: (items, ctx) => code.handleBatch(items, ctx),
+        size: batch.size,
+        waitMs: batch.waitMs,
+        timeoutMs: entry.timeoutMs,
+        store,
+        settle: (attempt, state, error, durationMs) =>
+          runner.settle(attempt, state, error, durationMs),
+        context: (touch, signal) => new BatchContext(context, touch, signal),
+        onBatch: options.onBatch ?? (() => {}),
+        log,
+        tracing: tracer?.batches() ?? null,
+      }),
+    );
   }
-  return { context, runner, batcher, batch };
+  return { context, runner, code, batchers, batch };
+}
+
+/** `code` with its handler's errors recorded on the delivery's span. */
+function tracedHandle(code: WorkerCode, tracer: EntryTracer): WorkerCode {
+  const handle = tracer.worker({ handle: (body, ctx) => code.handle(body, ctx) as void }).handle!;
+  return {
+    check: (message) => code.check(message),
+    handle,
+    drop: (body) => code.drop(body),
+    handleBatch: (items, ctx) => code.handleBatch(items, ctx),
+    slots: code.slots,
+    slot: (body) => code.slot(body),
+    setup: (ctx) => code.setup(ctx),
+    teardown: (ctx) => code.teardown(ctx),
+  };
 }

@@ -27,6 +27,11 @@ import type { Batcher, BatchReport } from "../batch/batcher.ts";
 import { createMessagePath } from "./message_path.ts";
 import type { LoadedWorker } from "../worker/worker_loader.ts";
 import type { Logger } from "../worker/worker.ts";
+import type { WorkerCode } from "../runner/worker_code.ts";
+import { ChildPool } from "../child/child_pool.ts";
+import { type ChildProgram, currentChildProgram } from "../child/child_program.ts";
+import { LOG_LEVELS } from "../child/protocol.ts";
+import { WORKERS_DIR } from "../worker/worker_loader.ts";
 
 /** What an entry needs from the daemon around it. */
 export interface RunningEntryOptions {
@@ -39,6 +44,11 @@ export interface RunningEntryOptions {
   readonly connection: ConnectionOptions;
   readonly log: Logger;
   readonly timings?: Partial<ConsumerTimings>;
+  /**
+   * How a child process is started, for an entry with `processes`; by
+   * default this program's own command line (see `currentChildProgram`).
+   */
+  readonly childProgram?: ChildProgram;
 }
 
 /** Where an entry is in its life. */
@@ -57,10 +67,14 @@ export class RunningEntry {
   #executor: OutcomeExecutor;
   /** Null when tracing is off: then the message path makes no span. */
   #tracer: EntryTracer | null;
-  /** Null unless the worker has `handleBatch`. */
-  #batcher: Batcher | null;
+  /** Where the worker's code runs. */
+  #code: WorkerCode;
+  /** Empty unless the worker has `handleBatch`. */
+  #batchers: readonly Batcher[];
   /** The batch figures; null unless the worker has `handleBatch`. */
   readonly batchStats: BatchStats | null;
+  /** The child processes that run the worker; null with `processes: 0`. */
+  readonly children: ChildPool | null;
   #state: EntryState = "starting";
   #failure: string | null = null;
   #stop = new AbortController();
@@ -86,6 +100,21 @@ export class RunningEntry {
       })
       : null;
     this.#tracer = tracer;
+    this.children = entry.processes === 0 ? null : new ChildPool({
+      processes: entry.processes,
+      program: options.childProgram ?? currentChildProgram(WORKERS_DIR),
+      init: {
+        worker: worker.name,
+        options: entry.options,
+        topic: entry.topic,
+        channel: entry.channel,
+        logLevel: LOG_LEVELS.find((level) => isLogged(level)) ?? "error",
+      },
+      timeoutMs: entry.timeoutMs,
+      killGraceMs: entry.killGraceMs,
+      memoryLimitMib: entry.memoryLimitMib,
+      log: options.log,
+    });
     this.#executor = new OutcomeExecutor({
       entry,
       stats: this.stats,
@@ -101,10 +130,12 @@ export class RunningEntry {
       log: options.log,
       tracer,
       onBatch: (report) => this.#batchEnded(report),
+      ...(this.children === null ? {} : { code: this.children }),
     });
     this.#context = path.context;
     this.#runner = path.runner;
-    this.#batcher = path.batcher;
+    this.#code = path.code;
+    this.#batchers = path.batchers;
     this.batchStats = path.batch && new BatchStats(path.batch.size, path.batch.waitMs);
     this.#consumer = new Consumer({
       topic: entry.nsqTopic,
@@ -140,9 +171,8 @@ export class RunningEntry {
    * entry in state `failed` (logged); it never throws.
    */
   async start(): Promise<void> {
-    const setup = this.#options.worker.definition.setup;
     try {
-      await setup?.(this.#context);
+      await this.#code.setup(this.#context);
     } catch (error) {
       this.#state = "failed";
       this.#failure = `setup() failed: ${describeError(error)}`;
@@ -165,7 +195,7 @@ export class RunningEntry {
     if (!this.#setUp || this.#tornDown) return;
     this.#tornDown = true;
     try {
-      await this.#options.worker.definition.teardown?.(this.#context);
+      await this.#code.teardown(this.#context);
     } catch (error) {
       this.#log.error("teardown() failed", { error: describeError(error) });
     }
@@ -183,7 +213,7 @@ export class RunningEntry {
   async #shutdown(timeoutMs: number): Promise<void> {
     this.#state = "draining";
     const deadline = Date.now() + timeoutMs;
-    this.#batcher?.drain();
+    for (const batcher of this.#batchers) batcher.drain();
     await this.#consumer.drain(Math.min(timeoutMs, 2000) || 1);
     if (!(await this.#whenIdle(deadline - Date.now()))) {
       this.#log.warning("handlers still running after the shutdown timeout: aborting them", {

@@ -16,10 +16,12 @@ import { Claims, type KeyClaim, LEASE_MARGIN_MS } from "./claims.ts";
 import { readNow, turnNow } from "./clock.ts";
 import { Deadline, touchPeriod } from "./deadline.ts";
 import { describeError, truncate } from "../error_text.ts";
-import { checkMessage, type MessageCheck } from "./message_check.ts";
 import type { DeadReason, Outcome, StoreFailure } from "./outcome.ts";
 import { TimerQueue } from "./timer_queue.ts";
 import { requeueDelay, type RequeueSettings } from "./requeue_delay.ts";
+import { HandlerLost } from "./handler_lost.ts";
+import { localWorkerCode } from "./local_worker_code.ts";
+import type { CheckResult, WorkerCode } from "./worker_code.ts";
 
 /** A message as the runner sees it: the worker's {@linkcode Message} plus what the connection offers. */
 export interface TaskMessage extends Message {
@@ -43,6 +45,11 @@ export type { TaskSettings };
 export interface TaskRunnerOptions {
   /** The entry's worker module. */
   readonly worker: WorkerDefinition;
+  /**
+   * Where the worker's code runs (its checks and handler); by default
+   * `worker`'s own functions, in this thread.
+   */
+  readonly code?: WorkerCode;
   /** `"<topic>/<channel>"`: the dedupe scope of the entry's custom `dedupeKey`s. */
   readonly scope: string;
   /** The entry's settings. */
@@ -123,7 +130,7 @@ export interface Attempt extends KeyClaim {
  * ```
  */
 export class TaskRunner {
-  readonly #worker: WorkerDefinition;
+  readonly #code: WorkerCode;
   readonly #scope: string;
   readonly #maxAttempts: number;
   readonly #requeue: RequeueSettings;
@@ -144,7 +151,7 @@ export class TaskRunner {
   constructor(options: TaskRunnerOptions) {
     checkTaskSettings(options.settings);
     const { maxAttempts, requeueDelayMs, maxRequeueDelayMs, timeoutMs } = options.settings;
-    this.#worker = options.worker;
+    this.#code = options.code ?? localWorkerCode(options.worker);
     this.#scope = options.scope;
     this.#maxAttempts = maxAttempts;
     this.#requeue = { requeueDelayMs, maxRequeueDelayMs };
@@ -168,20 +175,31 @@ export class TaskRunner {
    */
   run(message: TaskMessage, stop?: AbortSignal): Outcome | Promise<Outcome> {
     if (stop?.aborted) return STOPPED_BEFORE;
-    const checked = checkMessage(this.#worker, message, this.#scope);
-    return checked instanceof Promise
-      ? checked.then((checked) => this.#keyed(message, checked, stop))
-      : this.#keyed(message, checked, stop);
+    const checked = this.#code.check(message);
+    if (checked instanceof Promise) {
+      return checked.then(
+        (checked) => this.#keyed(message, checked, stop),
+        (error) => this.#failure(message, describeError(error), null, lostDelay(error)),
+      );
+    }
+    return this.#keyed(message, checked, stop);
   }
 
-  /** From the dedupe key on, for a message the worker's checks passed or failed. */
+  /** From the dedupe key on, for a message its worker's checks let through. */
   #keyed(
     message: TaskMessage,
-    checked: MessageCheck,
+    checked: CheckResult,
     stop?: AbortSignal,
   ): Outcome | Promise<Outcome> {
-    if (!checked.ok) return dead(checked.reason, checked.error, null);
-    const { body, scope, key } = checked;
+    if (checked.kind === "dead") return checked;
+    const { body } = checked;
+    let key: string | null = message.id;
+    let scope = message.idScope;
+    if (checked.key !== undefined) {
+      key = checked.key;
+      scope = this.#scope;
+    }
+
     const periodMs = touchPeriod(message.msgTimeoutMs, this.#timeoutMs);
     const attempt: Attempt = {
       message,
@@ -197,7 +215,9 @@ export class TaskRunner {
     };
     if (key === null) {
       // The worker asked for no dedupe of this message: nothing to claim or mark done.
-      if (message.attempts > this.#maxAttempts) return this.#beyondLimit(message);
+      if (message.attempts > this.#maxAttempts) {
+        return this.#unrun(attempt, this.#beyondLimit(message));
+      }
       return this.#handle(attempt);
     }
     const status = this.#claims.check(attempt);
@@ -218,17 +238,20 @@ export class TaskRunner {
   }
 
   #claimed(attempt: Attempt, claim: Claim): Outcome | Promise<Outcome> {
-    if (claim.status === "done") return DUPLICATE;
+    if (claim.status === "done") return this.#unrun(attempt, DUPLICATE);
     if (claim.status === "busy") {
-      return {
+      return this.#unrun(attempt, {
         kind: "busy",
         delayMs: requeueDelay("busy", attempt.message.attempts, this.#requeue, this.#random),
-      };
+      });
     }
     attempt.token = claim.token;
     if (attempt.message.attempts > this.#maxAttempts) {
       // Checked after the claim: a copy whose key is done is still a duplicate.
-      return this.#claims.release(attempt, this.#beyondLimit(attempt.message));
+      return this.#claims.release(
+        attempt,
+        this.#unrun(attempt, this.#beyondLimit(attempt.message)),
+      );
     }
     return this.#handle(attempt);
   }
@@ -242,7 +265,9 @@ export class TaskRunner {
     status: "free" | "done" | "busy",
   ): Outcome | Promise<Outcome> {
     if (status !== "free") return this.#claimed(attempt, status === "done" ? DONE : BUSY);
-    if (attempt.message.attempts > this.#maxAttempts) return this.#beyondLimit(attempt.message);
+    if (attempt.message.attempts > this.#maxAttempts) {
+      return this.#unrun(attempt, this.#beyondLimit(attempt.message));
+    }
     attempt.checked = true;
     return this.#handle(attempt);
   }
@@ -255,14 +280,14 @@ export class TaskRunner {
     };
     if (!failure.bypassed) {
       const retry = this.#retry(attempt.message, `dedupe store failed: ${failure.error}`, null);
-      return { ...retry, storeFailure: failure };
+      return this.#unrun(attempt, { ...retry, storeFailure: failure });
     }
     const withFailure = (outcome: Outcome): Outcome =>
       outcome.kind === "duplicate" || outcome.kind === "busy"
         ? outcome
         : { ...outcome, storeFailure: failure };
     const outcome = attempt.message.attempts > this.#maxAttempts
-      ? this.#beyondLimit(attempt.message)
+      ? this.#unrun(attempt, this.#beyondLimit(attempt.message))
       : this.#handle(attempt);
     return outcome instanceof Promise ? outcome.then(withFailure) : withFailure(outcome);
   }
@@ -288,13 +313,15 @@ export class TaskRunner {
    * done mark is a best effort), or without dedupe (`key` null).
    */
   #handle(attempt: Attempt): Outcome | Promise<Outcome> {
-    if (attempt.stop?.aborted) return this.#claims.release(attempt, STOPPED_BEFORE);
+    if (attempt.stop?.aborted) {
+      return this.#claims.release(attempt, this.#unrun(attempt, STOPPED_BEFORE));
+    }
     if (this.#join !== null) return this.#join(attempt);
     const controller = new AbortController();
     const startedAt = this.#now();
     let result: unknown;
     try {
-      result = this.#worker.handle!(
+      result = this.#code.handle(
         attempt.body,
         this.#context(attempt.message, controller.signal),
       );
@@ -378,23 +405,43 @@ export class TaskRunner {
   #failed(attempt: Attempt, error: unknown, durationMs: number): Outcome | Promise<Outcome> {
     const outcome = error instanceof PermanentError
       ? dead("permanent", truncate(String(error.message)), durationMs)
-      : this.#failure(attempt.message, describeError(error), durationMs);
+      : this.#failure(attempt.message, describeError(error), durationMs, lostDelay(error));
     return this.#claims.release(attempt, outcome);
   }
 
-  #failure(message: TaskMessage, error: string, durationMs: number): Outcome {
+  /** A failed attempt: retried after `delayMs` (the backoff by default), dead at `maxAttempts`. */
+  #failure(
+    message: TaskMessage,
+    error: string,
+    durationMs: number | null,
+    delayMs?: number,
+  ): Outcome {
     if (message.attempts >= this.#maxAttempts) return dead("max_attempts", error, durationMs);
-    return this.#retry(message, error, durationMs);
+    return this.#retry(message, error, durationMs, delayMs);
   }
 
   #retry(
     message: TaskMessage,
     error: string,
     durationMs: number | null,
+    delayMs: number = requeueDelay("retry", message.attempts, this.#requeue, this.#random),
   ): Extract<Outcome, { kind: "retry" }> {
-    const delayMs = requeueDelay("retry", message.attempts, this.#requeue, this.#random);
     return { kind: "retry", delayMs, error, durationMs };
   }
+
+  /** `outcome` for an attempt whose handler will not run: its checked body is let go. */
+  #unrun<O extends Outcome>(attempt: Attempt, outcome: O): O {
+    this.#code.drop(attempt.body);
+    return outcome;
+  }
+}
+
+/**
+ * A handler whose process was lost is requeued at once: the message itself
+ * may be blameless, and nsqd's attempts still bound one that is not.
+ */
+function lostDelay(error: unknown): number | undefined {
+  return error instanceof HandlerLost ? 0 : undefined;
 }
 
 function dead(reason: DeadReason, error: string, durationMs: number | null): Outcome {

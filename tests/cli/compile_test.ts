@@ -19,12 +19,12 @@ import { waitFor } from "../helpers/wait_for.ts";
 
 const options = { configDir: "/etc/nsqworker", dataDir: "/var/lib/nsqworker", output: "x" };
 
-Deno.test("the binary embeds workers/ and gets no run, ffi or blanket permission", () => {
+Deno.test("the binary embeds workers/, may run only itself, and gets no ffi or blanket permission", () => {
   const args = compileArgs({ ...options, target: "x86_64-unknown-linux-gnu" });
   assert.deepEqual(args.slice(-3), ["--target", "x86_64-unknown-linux-gnu", "main.ts"]);
   assert.ok(args.includes("--include") && args[args.indexOf("--include") + 1] === "workers/");
   for (const flag of args) {
-    assert.doesNotMatch(flag, /^(-A|--allow-all|--allow-run|--allow-ffi)/);
+    assert.doesNotMatch(flag, /^(-A|--allow-all|--allow-run$|--allow-ffi)/);
   }
   assert.deepEqual(permissionFlags(options), [
     "--allow-net",
@@ -32,7 +32,12 @@ Deno.test("the binary embeds workers/ and gets no run, ffi or blanket permission
     "--allow-sys=hostname",
     "--allow-read=/etc/nsqworker,/var/lib/nsqworker",
     "--allow-write=/var/lib/nsqworker",
+    "--allow-run=/usr/local/bin/nsqworker",
   ]);
+  assert.equal(
+    permissionFlags({ ...options, installPath: "/opt/nsqworker/bin/nsqworker" }).at(-1),
+    "--allow-run=/opt/nsqworker/bin/nsqworker",
+  );
 });
 
 Deno.test("every module under workers/ loads through the loader", async () => {

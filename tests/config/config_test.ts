@@ -61,6 +61,9 @@ Deno.test("the documented example gives every documented default, deeply frozen"
     deadLetterTopic: "{topic}.dead",
     rateLimit: null,
     traceField: "traceparent",
+    processes: 0,
+    killGraceMs: 5_000,
+    memoryLimitMib: null,
   });
   assert.deepEqual(config.dedupe, {
     store: { kind: "memory" },
@@ -88,6 +91,9 @@ Deno.test("the documented example gives every documented default, deeply frozen"
     deadLetterTopic: "pageviews.dead",
     rateLimit: null,
     traceField: "traceparent",
+    processes: 0,
+    killGraceMs: 5_000,
+    memoryLimitMib: null,
     workerLocation: { file: DOCUMENTED_EXAMPLE.pathname, line: 37, col: 13 },
   }]);
 
@@ -147,6 +153,9 @@ Deno.test("entries inherit defaults and override each setting", () => {
     deadLetterTopic: "dead.{topic}",
     rateLimit: { count: 10, perMs: 1_000 },
     traceField: "traceparent",
+    processes: 0,
+    killGraceMs: 5_000,
+    memoryLimitMib: null,
   });
   const { workerLocation: _a, ...a } = entry(config, 0);
   assert.deepEqual(a, {
@@ -175,6 +184,9 @@ Deno.test("entries inherit defaults and override each setting", () => {
     deadLetterTopic: null,
     rateLimit: { count: 3, perMs: 3_600_000 },
     traceField: "traceparent",
+    processes: 0,
+    killGraceMs: 5_000,
+    memoryLimitMib: null,
   });
   assert.deepEqual(workerLocation, { file: FILE, line: 17, col: 13 });
   assert.ok(Object.isFrozen((b.options.nested as { list: unknown[] }).list));
@@ -341,6 +353,48 @@ Deno.test("trace_field names a JSON field or is null; an empty one is refused", 
   assert.deepEqual(errors(yaml(...MINIMAL, `    trace_field: ""`)), [
     `config.yaml:7:18: workers[0].trace_field must be a JSON field name (1 to 256 characters), ` +
     `or null, got ""`,
+  ]);
+});
+
+Deno.test("processes is 0 to 64, kill_grace a duration, memory_limit a size in MiB or GiB", () => {
+  const one = (...lines: string[]) => parse(yaml(...MINIMAL, ...lines)).workers[0]!;
+  assert.deepEqual(
+    [one().processes, one().killGraceMs, one().memoryLimitMib],
+    [0, 5_000, null],
+  );
+  const child = one("    processes: 3", "    kill_grace: 250ms", "    memory_limit: 256MiB");
+  assert.deepEqual([child.processes, child.killGraceMs, child.memoryLimitMib], [3, 250, 256]);
+  assert.equal(one("    processes: 1", "    memory_limit: 2GiB").memoryLimitMib, 2048);
+  // From defaults: inherited by every entry, and no complaint on an entry without children.
+  const inherited = parse(
+    yaml(
+      ...NSQ,
+      "defaults:",
+      "  memory_limit: 1GiB",
+      "  kill_grace: 1s",
+      ...WORKERS.slice(0, 1),
+      ...WORKERS.slice(1),
+    ),
+  ).workers[0]!;
+  assert.deepEqual([inherited.memoryLimitMib, inherited.killGraceMs], [1024, 1000]);
+  assert.deepEqual(errors(yaml(...MINIMAL, "    processes: 65")), [
+    `config.yaml:7:16: workers[0].processes must be an integer from 0 to 64, got 65`,
+  ]);
+  assert.deepEqual(errors(yaml(...MINIMAL, "    processes: 1", "    memory_limit: 256MB")), [
+    `config.yaml:8:19: workers[0].memory_limit must be a size like 256MiB or 2GiB, from 32MiB ` +
+    `to 64GiB, or null, got "256MB"`,
+  ]);
+  assert.deepEqual(errors(yaml(...MINIMAL, "    processes: 1", "    memory_limit: 16MiB")), [
+    `config.yaml:8:19: workers[0].memory_limit must be a size like 256MiB or 2GiB, from 32MiB ` +
+    `to 64GiB, or null, got "16MiB"`,
+  ]);
+  assert.deepEqual(errors(yaml(...MINIMAL, "    memory_limit: 256MiB")), [
+    `config.yaml:7:19: workers[0].memory_limit applies only with processes of 1 or more, and ` +
+    `this entry's processes is 0`,
+  ]);
+  assert.deepEqual(errors(yaml(...MINIMAL, "    kill_grace: 1s")), [
+    `config.yaml:7:17: workers[0].kill_grace applies only with processes of 1 or more, and ` +
+    `this entry's processes is 0`,
   ]);
 });
 

@@ -174,6 +174,7 @@ Deno.test("renderMetrics: every family of a snapshot, with types and labels", ()
     nsqworker_connections: "gauge",
     nsqworker_paused: "gauge",
     nsqworker_handler_duration_seconds: "histogram",
+    nsqworker_child_restarts_total: "counter",
   });
   const a = { topic: "pageviews", channel: "counter" };
   const b = { topic: "clicks", channel: "archive#ephemeral" };
@@ -232,6 +233,26 @@ Deno.test("renderMetrics: every family of a snapshot, with types and labels", ()
   assert.equal(
     find(parsed, "nsqworker_handler_duration_seconds_bucket", { ...b, le: "+Inf" }),
     0,
+  );
+});
+
+Deno.test("child restarts: one counter per reason for an entry with processes, none for one without", () => {
+  const withChildren = fakeEntry({
+    children: [{ pid: 4242, rssBytes: 50_000_000, restarts: 3, inFlight: 1 }],
+    childRestarts: { exit: 1, crash: 0, timeout_kill: 2, memory: 0, killed: 0 },
+  });
+  const without = fakeEntry({ topic: "clicks" });
+  const parsed = parseExposition(renderMetrics(fakeSnapshot([withChildren, without])));
+  const restarts = parsed.samples.filter((s) => s.name === "nsqworker_child_restarts_total");
+  assert.deepEqual(
+    restarts.map((s) => [s.labels.topic, s.labels.reason, s.value]),
+    [
+      ["pageviews", "exit", 1],
+      ["pageviews", "crash", 0],
+      ["pageviews", "timeout_kill", 2],
+      ["pageviews", "memory", 0],
+      ["pageviews", "killed", 0],
+    ],
   );
 });
 

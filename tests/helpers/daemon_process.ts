@@ -94,6 +94,11 @@ export interface SpawnOptions {
    * (tools/compile.ts): nsqjs puts the host name in IDENTIFY.
    */
   readonly sysHostname?: boolean;
+  /**
+   * Adds `--allow-run` for this Deno executable only, which an entry with
+   * `processes` needs to start its children (default false).
+   */
+  readonly runSelf?: boolean;
 }
 
 /** Options of {@linkcode CliProcess.waitForLines}. */
@@ -127,13 +132,14 @@ export class CliProcess implements AsyncDisposable {
   #exited: Deno.CommandStatus | null = null;
 
   constructor(args: readonly string[], options: SpawnOptions = {}) {
-    const { entry = "fixture", writeDir, env = {}, sysHostname = true } = options;
+    const { entry = "fixture", writeDir, env = {}, sysHostname = true, runSelf = false } = options;
     const permissions = [
       "--allow-net",
       "--allow-read",
       "--allow-env",
       ...(writeDir === undefined ? [] : [`--allow-write=${writeDir}`]),
       ...(sysHostname ? ["--allow-sys=hostname"] : []),
+      ...(runSelf ? [`--allow-run=${Deno.execPath()}`] : []),
     ];
     const denoArgs = [
       "run",
@@ -170,6 +176,11 @@ export class CliProcess implements AsyncDisposable {
       this.#waiters.clear();
       return status;
     });
+  }
+
+  /** The process id. */
+  get pid(): number {
+    return this.#child.pid;
   }
 
   /** The exit status once the process exited and its output was read, else null. */

@@ -24,6 +24,7 @@ import type { DaemonSnapshot, EntrySnapshot } from "./snapshot.ts";
 import { entryLabels, formatFamilies, histogramSamples, type MetricFamily } from "./prometheus.ts";
 import type { EntryState } from "../../entry/running_entry.ts";
 import { OUTCOME_KINDS } from "../../runner/outcome.ts";
+import { RESTART_REASONS } from "../../child/child_end.ts";
 
 const ENTRY_STATES: readonly EntryState[] = [
   "starting",
@@ -192,5 +193,17 @@ export function metricFamilies(snapshot: DaemonSnapshot): MetricFamily[] {
       ),
     },
     ...batchFamilies(entries),
+    {
+      name: "nsqworker_child_restarts_total",
+      help: "Child processes replaced (processes: N), by why the one before ended: exit, crash, " +
+        "timeout_kill, memory or killed.",
+      type: "counter",
+      samples: entries.flatMap((entry) =>
+        entry.childRestarts === null ? [] : RESTART_REASONS.map((reason) => ({
+          labels: { ...entryLabels(entry), reason },
+          value: entry.childRestarts![reason],
+        }))
+      ),
+    },
   ];
 }

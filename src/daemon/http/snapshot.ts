@@ -11,6 +11,7 @@ import type { EntryStatsSnapshot } from "../../observe/entry_stats.ts";
 import type { ConsumerStatus } from "../../nsq/consumer.ts";
 import type { EntryState, RunningEntry } from "../../entry/running_entry.ts";
 import type { Readiness, Supervisor } from "../supervisor.ts";
+import type { ChildRestarts, ChildStatus } from "../../child/child_pool.ts";
 
 /** One entry's figures. */
 export interface EntrySnapshot {
@@ -28,6 +29,10 @@ export interface EntrySnapshot {
   readonly stats: EntryStatsSnapshot;
   /** Batch figures of a worker with `handleBatch`; null for one with `handle`. */
   readonly batches: BatchStatsSnapshot | null;
+  /** The child processes of an entry with `processes`; null for one without. */
+  readonly children: readonly ChildStatus[] | null;
+  /** Its children's restarts by reason; null for an entry without `processes`. */
+  readonly childRestarts: ChildRestarts | null;
 }
 
 /** The whole daemon's figures. */
@@ -73,6 +78,8 @@ export function snapshotEntry(running: RunningEntry): EntrySnapshot {
     consumer: running.consumer.status(),
     stats: running.stats.snapshot(),
     batches: running.batchStats?.snapshot() ?? null,
+    children: running.children?.status() ?? null,
+    childRestarts: running.children === null ? null : { ...running.children.restartsByReason },
   };
 }
 

@@ -72,6 +72,17 @@ export function entryJson(entry: EntrySnapshot): Record<string, unknown> {
       p99: stats.durationP99Ms,
     },
     ...(entry.batches ? { batches: batchJson(entry.batches) } : {}),
+    ...(entry.children
+      ? {
+        children: entry.children.map((child) => ({
+          pid: child.pid,
+          rss_bytes: child.rssBytes,
+          restarts: child.restarts,
+          in_flight: child.inFlight,
+        })),
+        child_restarts: entry.childRestarts,
+      }
+      : {}),
   };
 }
 
