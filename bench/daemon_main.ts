@@ -29,7 +29,8 @@ function disableDedupe(): void {
 }
 
 if (import.meta.main) {
-  exitWithParent(MAX_LIFE_MS);
+  // A child process of `processes: N` speaks its frames on stdin: only the daemon watches it.
+  if (Deno.args[0] !== "child") exitWithParent(MAX_LIFE_MS);
   let args = Deno.args;
   if (args[0] === "--no-dedupe") {
     disableDedupe();
