@@ -16,22 +16,25 @@ import { type BatchSettings, batchSettings } from "../batch/batch_settings.ts";
 import { Batcher, type BatchReport } from "../batch/batcher.ts";
 import { type Attempt, type TaskMessage, TaskRunner } from "../runner/task_runner.ts";
 import type { EntryTracer } from "./tracing.ts";
+import { entryKeyGate } from "./entry_key_gate.ts";
 import type { LoadedWorker } from "../worker/worker_loader.ts";
 import type { Logger } from "../worker/worker.ts";
 
 /** The settings of an entry that its message path reads (a config `Entry` has them all). */
-export type MessagePathEntry = Pick<
-  Entry,
-  | "topic"
-  | "nsqTopic"
-  | "channel"
-  | "maxAttempts"
-  | "requeueDelayMs"
-  | "maxRequeueDelayMs"
-  | "timeoutMs"
-  | "maxInFlight"
-  | "batch"
->;
+export type MessagePathEntry =
+  & Pick<
+    Entry,
+    | "topic"
+    | "nsqTopic"
+    | "channel"
+    | "maxAttempts"
+    | "requeueDelayMs"
+    | "maxRequeueDelayMs"
+    | "timeoutMs"
+    | "maxInFlight"
+    | "batch"
+  >
+  & Partial<Pick<Entry, "keyConcurrency">>;
 
 /** What {@linkcode createMessagePath} builds from. */
 export interface MessagePathOptions {
@@ -91,6 +94,7 @@ export function createMessagePath(options: MessagePathOptions): MessagePath {
     : (message: TaskMessage) => tracer.publisherOf(message);
   const batch = batchSettings(entry, worker.definition);
   const onJoin = options.onJoin;
+  const gate = entryKeyGate(entry, worker.definition, store, log);
   let batcher: Batcher | null = null;
   const runner = new TaskRunner({
     worker: tracer?.worker(worker.definition) ?? worker.definition,
@@ -98,6 +102,7 @@ export function createMessagePath(options: MessagePathOptions): MessagePath {
     settings: entry,
     store,
     context: (task, signal) => new MessageContext(context, task, signal, publisherOf),
+    ...(gate === null ? {} : { gate }),
     ...(batch === null ? {} : {
       join: (attempt: Attempt) => {
         const outcome = batcher!.join(attempt);

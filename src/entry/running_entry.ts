@@ -26,6 +26,9 @@ import type { Batcher, BatchReport } from "../batch/batcher.ts";
 import { createMessagePath } from "./message_path.ts";
 import type { LoadedWorker } from "../worker/worker_loader.ts";
 import type { Logger } from "../worker/worker.ts";
+import { BreakerGuard } from "./breaker_guard.ts";
+import { sharedRate } from "./shared_rate.ts";
+import type { RedisRateBucket } from "../dedupe/redis_rate_bucket.ts";
 
 /** What an entry needs from the daemon around it. */
 export interface RunningEntryOptions {
@@ -60,6 +63,10 @@ export class RunningEntry {
   #batcher: Batcher | null;
   /** The batch figures; null unless the worker has `handleBatch`. */
   readonly batchStats: BatchStats | null;
+  /** Null unless the entry has a `breaker`. */
+  readonly #breaker: BreakerGuard | null;
+  /** The rate kept with the entry's other processes; null unless `rate_limit` is shared. */
+  readonly #sharedRate: RedisRateBucket | null;
   #state: EntryState = "starting";
   #failure: string | null = null;
   #stop = new AbortController();
@@ -105,11 +112,13 @@ export class RunningEntry {
     this.#runner = path.runner;
     this.#batcher = path.batcher;
     this.batchStats = path.batch && new BatchStats(path.batch.size, path.batch.waitMs);
+    this.#sharedRate = sharedRate(entry, options.store, options.log);
     this.#consumer = new Consumer({
       topic: entry.nsqTopic,
       channel: entry.channel,
       maxInFlight: entry.maxInFlight,
       rateLimit: entry.rateLimit,
+      ...(this.#sharedRate === null ? {} : { rateBucket: this.#sharedRate }),
       nsqdAddresses: options.nsqdAddresses,
       lookupdUrls: options.lookupdUrls,
       connection: options.connection,
@@ -117,6 +126,22 @@ export class RunningEntry {
       onMessage: (message) => this.#receive(message),
       ...(options.timings ? { timings: options.timings } : {}),
     });
+    this.#breaker = entry.breaker && new BreakerGuard({
+      settings: entry.breaker,
+      requeue: entry,
+      consumer: this.#consumer,
+      log: options.log,
+    });
+  }
+
+  /** The entry's circuit breaker; null without `breaker`. */
+  get breaker(): BreakerGuard | null {
+    return this.#breaker;
+  }
+
+  /** Whether a shared rate limit is kept in redis now (false while falling back); null unless shared. */
+  get rateShared(): boolean | null {
+    return this.#sharedRate?.shared ?? null;
   }
 
   /** Where the entry is in its life. */
@@ -181,6 +206,7 @@ export class RunningEntry {
 
   async #shutdown(timeoutMs: number): Promise<void> {
     this.#state = "draining";
+    this.#breaker?.close();
     const deadline = Date.now() + timeoutMs;
     this.#batcher?.drain();
     await this.#consumer.drain(Math.min(timeoutMs, 2000) || 1);
@@ -224,12 +250,14 @@ export class RunningEntry {
   }
 
   #receive(message: NsqMessage): void {
+    if (this.#breaker?.refuse(message)) return this.#answered();
     const span = this.#tracer === null ? null : this.#tracer.start(message);
+    const task = this.#breaker === null ? message : this.#breaker.task(message);
     let outcome: Outcome | Promise<Outcome>;
     try {
       outcome = span === null
-        ? this.#runner.run(message, this.#stop.signal)
-        : span.run(() => this.#runner.run(message, this.#stop.signal));
+        ? this.#runner.run(task, this.#stop.signal)
+        : span.run(() => this.#runner.run(task, this.#stop.signal));
     } catch (error) {
       outcome = this.#unexpected(message, error);
     }
@@ -255,6 +283,7 @@ export class RunningEntry {
 
   /** With a span, the outcome is carried out inside it (a dead letter's span is its child), then it ends. */
   #answer(message: NsqMessage, outcome: Outcome, span: DeliverySpan | null): void {
+    if (this.#breaker !== null) outcome = this.#breaker.settle(message, outcome);
     let pending: void | Promise<void>;
     try {
       pending = span === null

@@ -18,6 +18,7 @@ import { Deadline, touchPeriod } from "./deadline.ts";
 import { describeError, truncate } from "../error_text.ts";
 import { checkMessage, type MessageCheck } from "./message_check.ts";
 import type { DeadReason, Outcome, StoreFailure } from "./outcome.ts";
+import type { KeyGate } from "./key_gate.ts";
 import { TimerQueue } from "./timer_queue.ts";
 import { requeueDelay, type RequeueSettings } from "./requeue_delay.ts";
 
@@ -63,6 +64,11 @@ export interface TaskRunnerOptions {
    * outcome later (see {@linkcode TaskRunner.settle}).
    */
   readonly join?: (attempt: Attempt) => Promise<Outcome>;
+  /**
+   * `key_concurrency`: a message whose checks passed waits here for a place
+   * of its order key before its claim and handler.
+   */
+  readonly gate?: KeyGate;
   /** A source of numbers in [0, 1) for the jitter (default `Math.random`). */
   readonly random?: () => number;
   /**
@@ -132,6 +138,7 @@ export class TaskRunner {
   readonly #bypassOnStoreError: boolean;
   readonly #context: (message: TaskMessage, signal: AbortSignal) => WorkerContext;
   readonly #join: ((attempt: Attempt) => Promise<Outcome>) | null;
+  readonly #gate: KeyGate | null;
   readonly #random: () => number;
   /** Start times and due times: may give the turn's earlier reading. */
   readonly #now: () => number;
@@ -153,6 +160,7 @@ export class TaskRunner {
     this.#bypassOnStoreError = options.store.onError === "process";
     this.#context = options.context;
     this.#join = options.join ?? null;
+    this.#gate = options.gate ?? null;
     this.#random = options.random ?? Math.random;
     this.#now = options.now ?? turnNow;
     this.#read = options.now ?? readNow;
@@ -181,6 +189,16 @@ export class TaskRunner {
     stop?: AbortSignal,
   ): Outcome | Promise<Outcome> {
     if (!checked.ok) return dead(checked.reason, checked.error, null);
+    if (this.#gate === null) return this.#claim(message, checked, stop);
+    return this.#gate.run(message, checked.body, stop, () => this.#claim(message, checked, stop));
+  }
+
+  /** From the claim of its dedupe key on, for a message the worker's checks passed. */
+  #claim(
+    message: TaskMessage,
+    checked: Extract<MessageCheck, { ok: true }>,
+    stop?: AbortSignal,
+  ): Outcome | Promise<Outcome> {
     const { body, scope, key } = checked;
     const periodMs = touchPeriod(message.msgTimeoutMs, this.#timeoutMs);
     const attempt: Attempt = {

@@ -28,6 +28,8 @@ export function fakeEntry(
     consumer: { connected: ["127.0.0.1:4150"], disconnected: [], paused: false, rdy: 10 },
     stats: stats.snapshot(),
     batches: null,
+    breaker: null,
+    rateShared: null,
     ...overrides,
   };
 }

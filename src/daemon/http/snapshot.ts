@@ -10,6 +10,7 @@ import type { BatchStatsSnapshot } from "../../observe/batch_stats.ts";
 import type { EntryStatsSnapshot } from "../../observe/entry_stats.ts";
 import type { ConsumerStatus } from "../../nsq/consumer.ts";
 import type { EntryState, RunningEntry } from "../../entry/running_entry.ts";
+import type { BreakerSnapshot } from "../../entry/breaker_guard.ts";
 import type { Readiness, Supervisor } from "../supervisor.ts";
 
 /** One entry's figures. */
@@ -28,6 +29,13 @@ export interface EntrySnapshot {
   readonly stats: EntryStatsSnapshot;
   /** Batch figures of a worker with `handleBatch`; null for one with `handle`. */
   readonly batches: BatchStatsSnapshot | null;
+  /** The circuit breaker; null without `breaker`. */
+  readonly breaker: BreakerSnapshot | null;
+  /**
+   * A shared `rate_limit`: whether it is kept in redis now (false while
+   * falling back to this process's own); null when the rate is not shared.
+   */
+  readonly rateShared: boolean | null;
 }
 
 /** The whole daemon's figures. */
@@ -73,6 +81,8 @@ export function snapshotEntry(running: RunningEntry): EntrySnapshot {
     consumer: running.consumer.status(),
     stats: running.stats.snapshot(),
     batches: running.batchStats?.snapshot() ?? null,
+    breaker: running.breaker?.snapshot() ?? null,
+    rateShared: running.rateShared,
   };
 }
 
