@@ -145,12 +145,11 @@ export class BreakerGuard {
       return false;
     }
     this.#excuse(message);
-    const delayMs = Math.ceil(breaker.msUntilHalfOpen() ?? 0);
-    message.requeue(delayMs);
+    // At once: with RDY 0 nsqd keeps it until the breaker takes messages again.
+    message.requeue(0);
     this.#log.info("breaker open: requeued without running", {
       msg_id: message.id,
       attempts: message.attempts,
-      delay_ms: delayMs,
     });
     return true;
   }
