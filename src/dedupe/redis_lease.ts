@@ -7,7 +7,14 @@
 
 import { ClaimTokens } from "./claim_token.ts";
 import type { KeyLease, KeyLeases } from "./key_lease.ts";
-import { evalScript, RELEASE_SCRIPT, RENEW_SCRIPT, type Script, script } from "./redis_scripts.ts";
+import {
+  evalScript,
+  RELEASE_SCRIPT,
+  RENEW_SCRIPT,
+  type Script,
+  script,
+  type SendCommand,
+} from "./redis_scripts.ts";
 import type { SharedRedis } from "./shared_redis.ts";
 
 /**
@@ -47,7 +54,7 @@ return 0`);
  */
 export class RedisKeyLeases implements KeyLeases {
   readonly leaseMs: number;
-  readonly #redis: SharedRedis;
+  readonly #send: SendCommand;
   readonly #prefix: string;
   readonly #lease: string;
   readonly #tokens = new ClaimTokens();
@@ -59,7 +66,7 @@ export class RedisKeyLeases implements KeyLeases {
         `Cannot create order leases as 'leaseMs' must be an integer of at least 3: current value is ${leaseMs}`,
       );
     }
-    this.#redis = redis;
+    this.#send = (firstKey, args) => redis.send(firstKey, args);
     this.#prefix = `nsqworker:order:{${scope}:`;
     this.leaseMs = leaseMs;
     this.#lease = String(leaseMs);
@@ -70,28 +77,20 @@ export class RedisKeyLeases implements KeyLeases {
     const base = this.#prefix + key + "}:";
     if (limit === 1) {
       const place = base + "0";
-      const set = await this.#redis.send(place, ["SET", place, token, "NX", "PX", this.#lease]);
+      const set = await this.#send(place, ["SET", place, token, "NX", "PX", this.#lease]);
       return set === null ? null : { place, token };
     }
     const places = Array.from({ length: limit }, (_, i) => base + i);
-    const taken = await this.#eval(ACQUIRE_SCRIPT, places, [token, this.#lease]);
+    const taken = await evalScript(this.#send, ACQUIRE_SCRIPT, places, [token, this.#lease]);
     return typeof taken === "number" && taken > 0 ? { place: places[taken - 1]!, token } : null;
   }
 
   async renew(lease: KeyLease): Promise<boolean> {
-    return await this.#eval(RENEW_SCRIPT, [lease.place], [lease.token, this.#lease]) === 1;
+    const { place, token } = lease;
+    return await evalScript(this.#send, RENEW_SCRIPT, [place], [token, this.#lease]) === 1;
   }
 
   async release(lease: KeyLease): Promise<void> {
-    await this.#eval(RELEASE_SCRIPT, [lease.place], [lease.token]);
-  }
-
-  #eval(script: Script, keys: string[], args: string[]): Promise<unknown> {
-    return evalScript(
-      (firstKey, command) => this.#redis.send(firstKey, command),
-      script,
-      keys,
-      args,
-    );
+    await evalScript(this.#send, RELEASE_SCRIPT, [lease.place], [lease.token]);
   }
 }

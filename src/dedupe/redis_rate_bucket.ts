@@ -146,25 +146,23 @@ export class RedisRateBucket implements RateBucket {
     // Debts (messages taken on credit) are paid back first.
     const wanted = Math.ceil(this.#share - this.#tokens);
     this.#asking = true;
-    evalScript(
-      (firstKey, args) => this.#redis.send(firstKey, args),
-      TAKE_SCRIPT,
-      [this.#key],
-      [this.#rate, this.#size, String(wanted)],
-    ).then((reply) => {
-      this.#asking = false;
-      const [granted, waitMs] = Array.isArray(reply) ? reply as number[] : [];
-      if (typeof granted !== "number" || typeof waitMs !== "number") {
-        this.#failed(new Error(`redis answered ${JSON.stringify(reply)} for tokens`));
-        return;
-      }
-      this.#reachable();
-      this.#tokens += granted;
-      this.#askAt = granted < wanted ? this.#now() + Math.max(MIN_POLL_MS, waitMs) : -Infinity;
-    }, (error) => {
-      this.#asking = false;
-      this.#failed(error);
-    });
+    const redis = this.#redis;
+    const args = [this.#rate, this.#size, String(wanted)];
+    evalScript((firstKey, command) => redis.send(firstKey, command), TAKE_SCRIPT, [this.#key], args)
+      .then((reply) => {
+        this.#asking = false;
+        const [granted, waitMs] = Array.isArray(reply) ? reply as number[] : [];
+        if (typeof granted !== "number" || typeof waitMs !== "number") {
+          this.#failed(new Error(`redis answered ${JSON.stringify(reply)} for tokens`));
+          return;
+        }
+        this.#reachable();
+        this.#tokens += granted;
+        this.#askAt = granted < wanted ? this.#now() + Math.max(MIN_POLL_MS, waitMs) : -Infinity;
+      }, (error) => {
+        this.#asking = false;
+        this.#failed(error);
+      });
   }
 
   #failed(error: unknown): void {

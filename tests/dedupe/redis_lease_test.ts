@@ -7,77 +7,51 @@
 import assert from "node:assert/strict";
 import { ORDER_LEASE_MS, RedisKeyLeases } from "../../src/dedupe/redis_lease.ts";
 import { RedisStore } from "../../src/dedupe/redis_store.ts";
-import { type CliProcess, startDaemon, TempDir } from "../helpers/daemon_process.ts";
+import { type CliProcess, TempDir } from "../helpers/daemon_process.ts";
 import type { NsqCluster } from "../helpers/nsq/nsq_cluster.ts";
 import { startNsq } from "../helpers/nsq/start_nsq.ts";
 import { uniqueTopic } from "../helpers/nsq/unique_topic.ts";
 import { startRedis } from "../helpers/redis_server.ts";
 import { waitFor } from "../helpers/wait_for.ts";
+import {
+  LEDGER_CHANNEL,
+  ledgerConfig,
+  readMarks,
+  startConnected,
+} from "../helpers/timed_ledger.ts";
 
-const CHANNEL = "work";
-
-/** One line of the timed ledger: a handler's start or end. */
-interface Mark {
-  readonly what: "start" | "end";
-  readonly pid: number;
-  readonly key: string;
-  readonly seq: string;
-  readonly at: number;
-}
-
-async function marks(dir: TempDir): Promise<Mark[]> {
-  return (await dir.readLines("ledger")).map((line) => {
-    const [what, pid, key, seq, at] = line.split(" ");
-    return { what: what as Mark["what"], pid: Number(pid), key: key!, seq: seq!, at: Number(at) };
-  });
-}
-
-function config(
+/** A daemon process on redis, one handler at a time per key, each `sleepMs` long. */
+function keyed(
   nsq: NsqCluster,
   redisUrl: string,
   topic: string,
   dir: TempDir,
   sleepMs: number,
   maxInFlight = 20,
-) {
-  const nsqd = nsq.nsqds[0]!.tcpAddress;
-  return {
-    nsq: { nsqd_tcp_addresses: [nsqd], publish_nsqd_tcp_address: nsqd },
-    dedupe: { store: redisUrl },
-    http: { listen: null },
-    shutdown_timeout: "1s",
-    workers: [{
-      topic,
-      channel: CHANNEL,
-      worker: "timed_ledger",
-      max_in_flight: maxInFlight,
-      key_concurrency: 1,
-      options: { out: dir.join("ledger"), sleep_ms: sleepMs },
-    }],
-  };
+): Promise<CliProcess> {
+  const entry = { max_in_flight: maxInFlight, key_concurrency: 1 };
+  return startConnected(dir, ledgerConfig(nsq, topic, dir, { store: redisUrl }, entry, sleepMs));
 }
-
-const connected = (line: string) => line.includes('"connected to nsqd"');
 
 Deno.test("key_concurrency 1 over 3 daemon processes on redis: no two handlers of one key overlap anywhere", async () => {
   await using nsq = await startNsq({ lookupd: false });
   await using redis = await startRedis();
   await using dir = await TempDir.create();
   const topic = uniqueTopic("leased");
-  await nsq.createChannel(topic, CHANNEL);
+  await nsq.createChannel(topic, LEDGER_CHANNEL);
   const daemons: CliProcess[] = [];
   try {
-    for (let i = 0; i < 3; i++) {
-      daemons.push(await startDaemon(dir, config(nsq, redis.url, topic, dir, 3)));
-    }
-    await Promise.all(daemons.map((daemon) => daemon.waitForLine(connected)));
+    for (let i = 0; i < 3; i++) daemons.push(await keyed(nsq, redis.url, topic, dir, 3));
     const bodies = Array.from({ length: 900 }, (_, seq) => `k${seq % 20} ${seq}`);
     await nsq.publishMany(topic, bodies);
-    await waitFor(async () => (await marks(dir)).filter((m) => m.what === "end").length >= 900, {
-      timeoutMs: 60_000,
-      message: "900 handlers ended",
-    });
-    const all = await marks(dir);
+    await waitFor(
+      async () => (await readMarks(dir)).filter((m) => m.what === "end").length >= 900,
+      {
+        timeoutMs: 60_000,
+        message: "900 handlers ended",
+      },
+    );
+    const all = await readMarks(dir);
     const pids = new Set(all.map((mark) => mark.pid));
     assert.equal(pids.size, 3, "every process handled some");
     const runs = new Map<string, { key: string; start: number; end: number; pid: number }>();
@@ -112,33 +86,35 @@ Deno.test("a key whose holder died by SIGKILL is free within the lease time, not
   await using redis = await startRedis();
   await using dir = await TempDir.create();
   const topic = uniqueTopic("holder");
-  await nsq.createChannel(topic, CHANNEL);
+  await nsq.createChannel(topic, LEDGER_CHANNEL);
   // One message at a time: with k 0 running there, nsqd sends k 1 to the second.
-  await using first = await startDaemon(dir, config(nsq, redis.url, topic, dir, 0, 1));
-  await first.waitForLine(connected);
+  await using first = await keyed(nsq, redis.url, topic, dir, 0, 1);
   // The holder's handler would run for a minute.
   await nsq.publish(topic, "k 0 60000");
-  await waitFor(async () => (await marks(dir)).some((m) => m.what === "start"), {
+  await waitFor(async () => (await readMarks(dir)).some((m) => m.what === "start"), {
     message: "the first process runs k",
   });
-  const holder = (await marks(dir))[0]!.pid;
-  await using second = await startDaemon(dir, config(nsq, redis.url, topic, dir, 0));
-  await second.waitForLine(connected);
+  const holder = (await readMarks(dir))[0]!.pid;
+  await using _second = await keyed(nsq, redis.url, topic, dir, 0);
   await nsq.publish(topic, "k 1");
-  await waitFor(async () => (await nsq.channel(topic, CHANNEL))?.in_flight_count === 2, {
+  await waitFor(async () => (await nsq.channel(topic, LEDGER_CHANNEL))?.in_flight_count === 2, {
     message: "k 1 delivered, waiting for k",
   });
   await new Promise((resolve) => setTimeout(resolve, 300));
-  assert.deepEqual((await marks(dir)).filter((m) => m.pid !== holder), [], "nothing else ran k");
+  assert.deepEqual(
+    (await readMarks(dir)).filter((m) => m.pid !== holder),
+    [],
+    "nothing else ran k",
+  );
 
   const killedAt = performance.timeOrigin + performance.now();
   first.signal("SIGKILL");
   await first.status;
-  await waitFor(async () => (await marks(dir)).some((m) => m.pid !== holder), {
+  await waitFor(async () => (await readMarks(dir)).some((m) => m.pid !== holder), {
     timeoutMs: ORDER_LEASE_MS + 5_000,
     message: "k running in the second process",
   });
-  const freedAfter = (await marks(dir)).find((m) => m.pid !== holder)!.at - killedAt;
+  const freedAfter = (await readMarks(dir)).find((m) => m.pid !== holder)!.at - killedAt;
   // Renewed every third of the lease: it lapses between two and three thirds after the kill.
   assert.ok(freedAfter <= ORDER_LEASE_MS + 1_000, `k free ${freedAfter} ms after the kill`);
   assert.ok(freedAfter >= ORDER_LEASE_MS * 2 / 3 - 200, `k free only ${freedAfter} ms after`);

@@ -5,27 +5,23 @@
  * and says so, and says so again when redis is back.
  */
 import assert from "node:assert/strict";
-import { type CliProcess, startDaemon, TempDir } from "../helpers/daemon_process.ts";
+import { type CliProcess, TempDir } from "../helpers/daemon_process.ts";
 import { startNsq } from "../helpers/nsq/start_nsq.ts";
 import { uniqueTopic } from "../helpers/nsq/unique_topic.ts";
 import { startRedis } from "../helpers/redis_server.ts";
+import {
+  LEDGER_CHANNEL,
+  ledgerConfig,
+  readMarks,
+  startConnected,
+} from "../helpers/timed_ledger.ts";
 
-const CHANNEL = "work";
 const RATE = 200;
-
-/** When each handler started, per process: the ledger's start marks. */
-async function starts(dir: TempDir): Promise<{ pid: number; at: number }[]> {
-  return (await dir.readLines("ledger"))
-    .filter((line) => line.startsWith("start "))
-    .map((line) => {
-      const [, pid, , , at] = line.split(" ");
-      return { pid: Number(pid), at: Number(at) };
-    });
-}
 
 /** Handlers started in [from, from + ms), per process and in all. */
 async function countIn(dir: TempDir, from: number, ms: number) {
-  const within = (await starts(dir)).filter(({ at }) => at >= from && at < from + ms);
+  const within = (await readMarks(dir))
+    .filter(({ what, at }) => what === "start" && at >= from && at < from + ms);
   return { total: within.length, byPid: Map.groupBy(within, ({ pid }) => pid) };
 }
 
@@ -42,30 +38,16 @@ Deno.test("a shared rate_limit of 200/s over 3 processes: within 10 % together; 
   await using redis = await startRedis();
   await using dir = await TempDir.create();
   const topic = uniqueTopic("shared_rate");
-  await nsq.createChannel(topic, CHANNEL);
+  await nsq.createChannel(topic, LEDGER_CHANNEL);
   await nsq.publishMany(topic, Array.from({ length: 5_000 }, (_, i) => `r ${i}`));
-  const nsqd = nsq.nsqds[0]!.tcpAddress;
-  const config = {
-    nsq: { nsqd_tcp_addresses: [nsqd], publish_nsqd_tcp_address: nsqd },
-    // Handled without dedupe while redis is down: the rate is what is measured.
-    dedupe: { store: redis.url, on_store_error: "process" },
-    http: { listen: null },
-    shutdown_timeout: "1s",
-    workers: [{
-      topic,
-      channel: CHANNEL,
-      worker: "timed_ledger",
-      max_in_flight: 20,
-      rate_limit: { rate: `${RATE}/s`, shared: true },
-      options: { out: dir.join("ledger") },
-    }],
-  };
+  // Handled without dedupe while redis is down: the rate is what is measured.
+  const config = ledgerConfig(nsq, topic, dir, { store: redis.url, on_store_error: "process" }, {
+    max_in_flight: 20,
+    rate_limit: { rate: `${RATE}/s`, shared: true },
+  });
   const daemons: CliProcess[] = [];
   try {
-    for (let i = 0; i < 3; i++) daemons.push(await startDaemon(dir, config));
-    await Promise.all(
-      daemons.map((daemon) => daemon.waitForLine((line) => line.includes('"connected to nsqd"'))),
-    );
+    for (let i = 0; i < 3; i++) daemons.push(await startConnected(dir, config));
     // Shared: 7 s once all three take messages.
     const from = now() + 500;
     await sleepUntil(from + 7_000);

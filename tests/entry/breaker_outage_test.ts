@@ -7,7 +7,7 @@
 import assert from "node:assert/strict";
 import type { BreakerState } from "../../src/entry/breaker.ts";
 import type { RunningEntry } from "../../src/entry/running_entry.ts";
-import { startInProcess } from "../helpers/in_process.ts";
+import { oneEntryYaml, startInProcess } from "../helpers/in_process.ts";
 import type { NsqCluster } from "../helpers/nsq/nsq_cluster.ts";
 import { startNsq } from "../helpers/nsq/start_nsq.ts";
 import { uniqueTopic } from "../helpers/nsq/unique_topic.ts";
@@ -54,24 +54,14 @@ function callingWorker(url: string, entry: () => RunningEntry, starts: Start[], 
   };
 }
 
-function yamlFor(nsq: NsqCluster, topic: string, breaker: string): string {
-  const nsqd = nsq.nsqds[0]!.tcpAddress;
-  return `
-nsq:
-  nsqd_tcp_addresses: [${nsqd}]
-  publish_nsqd_tcp_address: ${nsqd}
-http: { listen: null }
-workers:
-  - topic: ${topic}
-    channel: ${CHANNEL}
-    worker: test/caller
-    max_in_flight: 5
-    max_attempts: 3
-    requeue_delay: 0ms
-    max_requeue_delay: 0ms
-    timeout: 2s
-    breaker: ${breaker}
-`;
+/** One entry of `test/worker` at max_attempts 3, retried at once, with `breaker`. */
+function yamlFor(nsq: NsqCluster, topic: string, breaker: string, maxAttempts = 3): string {
+  return oneEntryYaml(
+    nsq.nsqds[0]!.tcpAddress,
+    topic,
+    `max_in_flight: 5, max_attempts: ${maxAttempts}, requeue_delay: 0ms, ` +
+      `max_requeue_delay: 0ms, timeout: 2s, breaker: ${breaker}`,
+  );
 }
 
 /** RDY nsqd holds for the channel's clients, summed. */
@@ -92,7 +82,7 @@ Deno.test("breaker: a downstream outage longer than the retries dead-letters not
   let running: RunningEntry | null = null;
   await using daemon = await startInProcess({
     yaml: yamlFor(nsq, topic, "{ failure_rate: 50%, min_runs: 5, window: 2s, open_for: 200ms }"),
-    workers: { "test/caller": callingWorker(downstream.url, () => running!, starts, done) },
+    workers: { "test/worker": callingWorker(downstream.url, () => running!, starts, done) },
     logLevel: "info",
   });
   running = daemon.supervisor.entries[0]!;
@@ -162,9 +152,8 @@ Deno.test("breaker: fewer failed runs than min_runs never open it", async () => 
   const starts: Start[] = [];
   let running: RunningEntry | null = null;
   await using daemon = await startInProcess({
-    yaml: yamlFor(nsq, topic, "{ failure_rate: 50%, min_runs: 10, window: 10s, open_for: 10s }")
-      .replace("max_attempts: 3", "max_attempts: 1"),
-    workers: { "test/caller": callingWorker(downstream.url, () => running!, starts, new Set()) },
+    yaml: yamlFor(nsq, topic, "{ failure_rate: 50%, min_runs: 10, window: 10s, open_for: 10s }", 1),
+    workers: { "test/worker": callingWorker(downstream.url, () => running!, starts, new Set()) },
     logLevel: "info",
   });
   running = daemon.supervisor.entries[0]!;

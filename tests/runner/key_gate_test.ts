@@ -8,7 +8,7 @@ import assert from "node:assert/strict";
 import { KeyGate } from "../../src/runner/key_gate.ts";
 import type { Outcome } from "../../src/runner/outcome.ts";
 import { runCli, TempDir } from "../helpers/daemon_process.ts";
-import { deferred, startInProcess } from "../helpers/in_process.ts";
+import { deferred, oneEntryYaml, startInProcess } from "../helpers/in_process.ts";
 import { startNsq } from "../helpers/nsq/start_nsq.ts";
 import { uniqueTopic } from "../helpers/nsq/unique_topic.ts";
 import { waitFor } from "../helpers/wait_for.ts";
@@ -22,17 +22,6 @@ interface Run {
   end: number;
 }
 
-function yamlFor(tcpAddress: string, topic: string, settings: string): string {
-  return `
-nsq:
-  nsqd_tcp_addresses: [${tcpAddress}]
-  publish_nsqd_tcp_address: ${tcpAddress}
-http: { listen: null }
-workers:
-  - { topic: ${topic}, channel: ${CHANNEL}, worker: test/keyed, ${settings} }
-`;
-}
-
 Deno.test("key_concurrency 1: 2,000 messages over 20 keys, each key's handlers one at a time, in the order received", async () => {
   await using nsq = await startNsq({ lookupd: false });
   const topic = uniqueTopic("keys");
@@ -41,9 +30,9 @@ Deno.test("key_concurrency 1: 2,000 messages over 20 keys, each key's handlers o
   await nsq.publishMany(topic, bodies);
   const runs: Run[] = [];
   await using daemon = await startInProcess({
-    yaml: yamlFor(nsq.nsqds[0]!.tcpAddress, topic, "max_in_flight: 50, key_concurrency: 1"),
+    yaml: oneEntryYaml(nsq.nsqds[0]!.tcpAddress, topic, "max_in_flight: 50, key_concurrency: 1"),
     workers: {
-      "test/keyed": {
+      "test/worker": {
         decode: "text",
         orderKey: (body: string) => body.split(" ")[0],
         async handle(body: string) {
@@ -104,9 +93,9 @@ Deno.test("a message waiting for its key is TOUCHed past nsqd's message timeout,
   const release = deferred();
   const handled: string[] = [];
   await using daemon = await startInProcess({
-    yaml: yamlFor(nsq.nsqds[0]!.tcpAddress, topic, "key_concurrency: 1, timeout: 30s"),
+    yaml: oneEntryYaml(nsq.nsqds[0]!.tcpAddress, topic, "key_concurrency: 1, timeout: 30s"),
     workers: {
-      "test/keyed": {
+      "test/worker": {
         decode: "text",
         orderKey: (body: string) => body.split(" ")[0],
         async handle(body: string) {
