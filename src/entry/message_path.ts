@@ -16,9 +16,9 @@ import { type BatchSettings, batchSettings } from "../batch/batch_settings.ts";
 import { Batcher, type BatchReport } from "../batch/batcher.ts";
 import { type Attempt, type TaskMessage, TaskRunner } from "../runner/task_runner.ts";
 import type { EntryTracer } from "./tracing.ts";
-import { entryKeyGate } from "./entry_key_gate.ts";
 import type { LoadedWorker } from "../worker/worker_loader.ts";
 import type { Logger } from "../worker/worker.ts";
+import { entryKeyGate } from "./entry_key_gate.ts";
 
 /** The settings of an entry that its message path reads (a config `Entry` has them all). */
 export type MessagePathEntry =
