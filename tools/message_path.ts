@@ -41,6 +41,12 @@ export const MESSAGE_PATH: readonly PathStep[] = [
     does: "from setup() to teardown(); hands each message on",
   },
   {
+    word: "breaker",
+    file: "src/entry/breaker_guard.ts",
+    exports: "BreakerGuard",
+    does: "with breaker: nothing taken while open, one message while half open",
+  },
+  {
     word: "message path",
     file: "src/entry/message_path.ts",
     exports: "createMessagePath",
@@ -51,6 +57,12 @@ export const MESSAGE_PATH: readonly PathStep[] = [
     file: "src/runner/task_runner.ts",
     exports: "TaskRunner",
     does: "decode, validate, dedupe key, claim, handler under timeout",
+  },
+  {
+    word: "key gate",
+    file: "src/runner/key_gate.ts",
+    exports: "KeyGate",
+    does: "with key_concurrency: N handlers at once per key, the rest wait",
   },
   {
     word: "claim",

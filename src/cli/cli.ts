@@ -225,7 +225,15 @@ function formatEntries(config: Config): string {
 function describeEntry(entry: Entry): string[] {
   const rate = entry.rateLimit === null
     ? "none"
-    : `${entry.rateLimit.count} per ${formatDuration(entry.rateLimit.perMs)}`;
+    : `${entry.rateLimit.count} per ${formatDuration(entry.rateLimit.perMs)}${
+      entry.rateLimit.shared ? ", shared by every process (redis)" : ""
+    }`;
+  const breaker = entry.breaker === null
+    ? "none"
+    : `opens at ${entry.breaker.failureRate * 100}% of at least ${entry.breaker.minRuns} runs ` +
+      `failed in ${formatDuration(entry.breaker.windowMs)}, for ${
+        formatDuration(entry.breaker.openForMs)
+      }`;
   return [
     `${entry.nsqTopic}/${entry.channel} → ${entry.worker}`,
     `  max_in_flight      ${entry.maxInFlight}`,
@@ -241,6 +249,8 @@ function describeEntry(entry: Entry): string[] {
         entry.memoryLimitMib === null ? "none" : formatMemorySize(entry.memoryLimitMib)
       })`,
     ]),
+    `  breaker            ${breaker}`,
+    `  key_concurrency    ${entry.keyConcurrency ?? "none"}`,
     `  options            ${JSON.stringify(entry.options)}`,
   ];
 }

@@ -25,6 +25,7 @@ import { type At, describe, INVALID, type Invalid } from "./reader.ts";
 import { AS_EMPTY, complete, field, REQUIRED, type Section, section } from "./section.ts";
 import type {
   BatchConfig,
+  BreakerConfig,
   DedupeConfig,
   DedupeStoreSpec,
   HostPort,
@@ -42,11 +43,41 @@ import {
   memorySize,
   nsqdHttpAddresses,
   nsqName,
+  percent,
   rateLimit,
   topicPrefix,
   traceFieldName,
   workerName,
 } from "./value_kinds.ts";
+
+const BREAKER_FIELDS = {
+  failure_rate: field(
+    "failureRate",
+    percent(1, 100),
+    0.5,
+    "the share of failed handler runs (throws and timeouts) in the window that opens it",
+  ),
+  min_runs: field(
+    "minRuns",
+    integer(1, 1_000_000),
+    20,
+    "the fewest handler runs in the window for it to open",
+  ),
+  window: field(
+    "windowMs",
+    duration("100ms", "1h"),
+    30_000,
+    "how far back handler runs count",
+  ),
+  open_for: field(
+    "openForMs",
+    duration("100ms", "1h"),
+    30_000,
+    "how long it stays open (no messages taken) before one message goes through",
+  ),
+} as const;
+
+const breaker: Kind<BreakerConfig> = section(BREAKER_FIELDS, (s) => complete(s.values));
 
 /** The settings of `defaults:`, which every entry of `workers:` may override. */
 export const SETTING_FIELDS = {
@@ -90,7 +121,13 @@ export const SETTING_FIELDS = {
     "rateLimit",
     nullable(rateLimit),
     null,
-    "at most this many messages per second, minute or hour (200/s, 50/m, 1000/h), enforced through RDY; null: no limit",
+    "at most this many messages per second, minute or hour (200/s, 50/m, 1000/h), enforced through RDY; { rate: 200/s, shared: true }: one limit for every process, kept in the redis dedupe store; null: no limit",
+  ),
+  breaker: field(
+    "breaker",
+    nullable(breaker),
+    null,
+    "a circuit breaker: failed handler runs over window open it, and the entry takes no messages for open_for, then one; null: none",
   ),
   trace_field: field(
     "traceField",
@@ -151,6 +188,12 @@ export const ENTRY_FIELDS = {
     nullable(batch),
     null,
     "for a worker with handleBatch: size and wait of its batches, over the worker's own",
+  ),
+  key_concurrency: field(
+    "keyConcurrency",
+    nullable(integer(1, 2500)),
+    null,
+    "at most this many handlers at once per key of the worker's orderKey (across processes with a redis store); null: no limit",
   ),
   ...SETTING_FIELDS,
 } as const;

@@ -62,6 +62,25 @@ export interface NsqConfig {
 export interface RateLimit {
   readonly count: number;
   readonly perMs: number;
+  /**
+   * Kept by every process of the entry together, in one token bucket in the
+   * redis dedupe store (`rate_limit: { rate: 200/s, shared: true }`).
+   */
+  readonly shared: boolean;
+}
+
+/**
+ * An entry's circuit breaker (`breaker:`): failed handler runs over a
+ * sliding window open it; open, the entry takes no messages.
+ */
+export interface BreakerConfig {
+  /** The share of failed runs in the window that opens it, from 0.01 to 1. */
+  readonly failureRate: number;
+  /** The fewest runs in the window for it to open. */
+  readonly minRuns: number;
+  readonly windowMs: number;
+  /** How long it stays open before one message goes through. */
+  readonly openForMs: number;
 }
 
 /** The settings of `defaults:` that every entry may override. */
@@ -77,6 +96,8 @@ export interface EntrySettings {
    */
   readonly deadLetterTopic: string | null;
   readonly rateLimit: RateLimit | null;
+  /** Null: no breaker. */
+  readonly breaker: BreakerConfig | null;
   /** The top-level JSON field holding a W3C `traceparent`; null: none read or written. */
   readonly traceField: string | null;
   /** Child processes that run the worker; 0: the daemon's own thread. */
@@ -113,6 +134,8 @@ export interface Entry extends EntrySettings {
   readonly deadLetterTopic: string | null;
   /** The entry's `batch:` for a worker with `handleBatch`; null keys keep the worker's defaults. */
   readonly batch: BatchConfig | null;
+  /** At most this many handlers at once per key of the worker's `orderKey`; null: no limit. */
+  readonly keyConcurrency: number | null;
   /** Where this entry's `worker:` value is written, for loader errors. */
   readonly workerLocation: SourceLocation;
 }

@@ -7,7 +7,7 @@
 
 import { dirname, isAbsolute, join } from "node:path";
 import { formatHostPort, normalizeLookupdAddress, parseHostPort } from "./address.ts";
-import { describedAs, ENV_REFERENCE, type Kind, textWith, writtenAs } from "./kinds.ts";
+import { boolean, describedAs, ENV_REFERENCE, type Kind, textWith, writtenAs } from "./kinds.ts";
 import {
   hasNameCharsOnly,
   isNsqName,
@@ -18,6 +18,7 @@ import {
   workerNameProblem,
 } from "./names.ts";
 import { type At, INVALID, type Invalid } from "./reader.ts";
+import { complete, field, REQUIRED, section } from "./section.ts";
 import type { DedupeStoreSpec, HostPort, NsqdHttpAddress, RateLimit } from "./types.ts";
 import { redact } from "../redact.ts";
 import { isRedisClusterUrl, parseRedisClusterUrl } from "./redis_cluster_url.ts";
@@ -127,8 +128,8 @@ export const nsqdHttpAddresses: Kind<NsqdHttpAddress[]> = describedAs(
 const RATE = /^([1-9]\d*)\/(s|m|h)$/;
 const PER_MS: Readonly<Record<string, number>> = { s: 1_000, m: 60_000, h: 3_600_000 };
 
-/** A rate such as `200/s`, `50/m` or `1000/h`. */
-export const rateLimit: Kind<RateLimit> = textWith(
+/** A rate such as `200/s`, `50/m` or `1000/h`, kept by each process on its own. */
+const rateText: Kind<RateLimit> = textWith(
   "a rate like 200/s, 50/m or 1000/h",
   { type: "string", pattern: RATE.source },
   (value) => {
@@ -136,9 +137,61 @@ export const rateLimit: Kind<RateLimit> = textWith(
     const perMs = PER_MS[unit ?? ""];
     if (count === undefined || perMs === undefined) return undefined;
     const n = Number(count);
-    return Number.isSafeInteger(n) ? { count: n, perMs } : undefined;
+    return Number.isSafeInteger(n) ? { count: n, perMs, shared: false } : undefined;
   },
 );
+
+function formatRate({ count, perMs }: RateLimit): string {
+  const unit = Object.entries(PER_MS).find(([, ms]) => ms === perMs)?.[0] ?? "s";
+  return `${count}/${unit}`;
+}
+
+const RATE_FIELDS = {
+  rate: field("rate", rateText, REQUIRED, "a rate like 200/s, 50/m or 1000/h"),
+  shared: field(
+    "shared",
+    boolean,
+    false,
+    "one token bucket in the redis dedupe store for every process of the entry",
+  ),
+} as const;
+
+const rateSection = section(RATE_FIELDS, (s): RateLimit | Invalid => {
+  const values = complete(s.values);
+  return values === INVALID ? INVALID : { ...values.rate, shared: values.shared };
+});
+
+/**
+ * `rate_limit`: a rate such as `200/s`, `50/m` or `1000/h`, or a mapping
+ * `{ rate: 200/s, shared: true }` for a rate every process keeps together.
+ */
+export const rateLimit: Kind<RateLimit> = describedAs(
+  (at) => {
+    const found = at.found();
+    if (found === INVALID) return INVALID;
+    return found.shape === "mapping" ? rateSection(at) : rateText(at);
+  },
+  (of) => ({ anyOf: [of(rateText), of(rateSection)] }),
+  (rate) => rate.shared ? { rate: formatRate(rate), shared: true } : formatRate(rate),
+);
+
+const PERCENT = /^(\d+(?:\.\d+)?)%$/;
+
+/** A share written as a percentage, `50%`, from `min`% to `max`%; read as a fraction (0.5). */
+export function percent(min: number, max: number): Kind<number> {
+  return writtenAs(
+    textWith(
+      `a percentage from ${min}% to ${max}%, like 50%`,
+      { type: "string", pattern: PERCENT.source },
+      (value) => {
+        const [, digits] = PERCENT.exec(value) ?? [];
+        const n = Number(digits);
+        return digits !== undefined && n >= min && n <= max ? n / 100 : undefined;
+      },
+    ),
+    (fraction) => `${Math.round(fraction * 10_000) / 100}%`,
+  );
+}
 
 const PLACEHOLDER = /\{[^{}]*\}/g;
 const STATIC_PART = /^[.a-zA-Z0-9_-]*(#ephemeral)?$/;

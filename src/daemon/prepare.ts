@@ -88,6 +88,7 @@ export async function prepare(draft: ConfigDraft, options: PrepareOptions = {}):
     if (problem !== null) issues.push(issueAt(draft, "dedupe.store", problem));
   }
   if (draft.config !== null) issues.push(...batchIssues(draft, draft.config, loaded.workers));
+  if (draft.config !== null) issues.push(...protectIssues(draft, draft.config, loaded.workers));
   if (draft.config === null || issues.length > 0) throw new ConfigError(inFileOrder(issues));
   const config = draft.config;
   return {
@@ -131,6 +132,62 @@ function batchIssues(
           `max_in_flight on this entry`,
       });
     }
+  }
+  return issues;
+}
+
+/**
+ * `key_concurrency` needs the worker's `orderKey` (and no `processes`), and a shared
+ * `rate_limit` a redis dedupe store to be shared in (reported once, where it
+ * is written, when entries inherit it from `defaults:`).
+ */
+function protectIssues(
+  draft: ConfigDraft,
+  config: Config,
+  workers: ReadonlyMap<number, LoadedWorker>,
+): ConfigIssue[] {
+  const issues: ConfigIssue[] = [];
+  const redis = config.dedupe.store.kind === "redis";
+  const sharedAt = new Set<string>();
+  for (const [i, entry] of config.workers.entries()) {
+    const worker = workers.get(i);
+    if (entry.keyConcurrency !== null && worker && worker.definition.orderKey === undefined) {
+      const path = `workers[${i}].key_concurrency`;
+      issues.push(
+        issueAt(
+          draft,
+          path,
+          `${path} needs an orderKey(body, msg) in the worker, to say which messages share a ` +
+            `key; ${worker.file} has none`,
+        ),
+      );
+    }
+    if (entry.keyConcurrency !== null && entry.processes > 0) {
+      // orderKey reads the decoded body, which with processes lives only in the child.
+      const path = `workers[${i}].key_concurrency`;
+      issues.push(
+        issueAt(
+          draft,
+          path,
+          `${path} cannot be used with processes (${entry.processes}) yet: the order key is ` +
+            `read in the daemon, the body in the child; use processes: 0 for this entry`,
+        ),
+      );
+    }
+    if (!redis && entry.rateLimit?.shared) {
+      const own = `workers[${i}].rate_limit`;
+      sharedAt.add(own in draft.keys ? own : "defaults.rate_limit");
+    }
+  }
+  for (const path of sharedAt) {
+    issues.push(
+      issueAt(
+        draft,
+        `${path}.shared`,
+        `${path}.shared needs a redis dedupe store to keep the rate in (dedupe.store: ` +
+          `redis://HOST:PORT/DB), got ${config.dedupe.store.kind}`,
+      ),
+    );
   }
   return issues;
 }

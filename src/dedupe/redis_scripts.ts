@@ -13,7 +13,8 @@ export interface Script {
   readonly sha: string;
 }
 
-function script(source: string): Script {
+/** A {@linkcode Script} of `source`, with its SHA1. */
+export function script(source: string): Script {
   return { source, sha: createHash("sha1").update(source).digest("hex") };
 }
 

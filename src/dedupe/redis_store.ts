@@ -21,6 +21,7 @@ import {
   type Script,
 } from "./redis_scripts.ts";
 import { redisTarget } from "./redis_target.ts";
+import type { SharedRedis } from "./shared_redis.ts";
 
 /** Options of {@linkcode RedisStore}. */
 export interface RedisStoreOptions {
@@ -129,6 +130,7 @@ export class RedisStore implements DedupeStore {
   #closed: Promise<void> | null = null;
   /** The claims and done marks of this turn, sent when it ends. */
   #queued: Queued[] = [];
+  #shared: SharedRedis | null = null;
 
   /** Starts connecting in the background; throws a `RangeError` on bad options or URL. */
   constructor(options: RedisStoreOptions) {
@@ -172,6 +174,18 @@ export class RedisStore implements DedupeStore {
   /** Whether the client is connected and can answer now. */
   get connected(): boolean {
     return this.#redis.connected;
+  }
+
+  /** The store's connection, for the order leases and shared rate limits. */
+  get redis(): SharedRedis {
+    const redis = this.#redis;
+    return this.#shared ??= {
+      where: redis.where,
+      send: (firstKey, args) =>
+        redis.send(firstKey, args).catch((error) => {
+          throw redis.redacted(error);
+        }),
+    };
   }
 
   /** Claims `key` in `scope` for `leaseMs`, unless it is done or claimed by a live lease. */

@@ -10,6 +10,8 @@
  * @module
  */
 
+import type { SharedRedis } from "./shared_redis.ts";
+
 /**
  * The answer of {@linkcode DedupeStore.claim}: `"claimed"` (run the handler,
  * then call `done` or `release` with `token`), `"done"` (already handled) or
@@ -78,4 +80,9 @@ export interface DedupeStore {
   check?(scope: string, key: string): "free" | "done" | "busy";
   /** Marks `key` done, as `done` does, without a token; cheapest just after its `check`. */
   markDone?(scope: string, key: string): void;
+  /**
+   * The redis stores only: their redis, for the order leases and shared rate
+   * limits that every process of an entry keeps together.
+   */
+  readonly redis?: SharedRedis;
 }

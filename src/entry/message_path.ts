@@ -20,20 +20,23 @@ import { localWorkerCode } from "../runner/local_worker_code.ts";
 import type { WorkerCode } from "../runner/worker_code.ts";
 import type { LoadedWorker } from "../worker/worker_loader.ts";
 import type { Logger } from "../worker/worker.ts";
+import { entryKeyGate } from "./entry_key_gate.ts";
 
 /** The settings of an entry that its message path reads (a config `Entry` has them all). */
-export type MessagePathEntry = Pick<
-  Entry,
-  | "topic"
-  | "nsqTopic"
-  | "channel"
-  | "maxAttempts"
-  | "requeueDelayMs"
-  | "maxRequeueDelayMs"
-  | "timeoutMs"
-  | "maxInFlight"
-  | "batch"
->;
+export type MessagePathEntry =
+  & Pick<
+    Entry,
+    | "topic"
+    | "nsqTopic"
+    | "channel"
+    | "maxAttempts"
+    | "requeueDelayMs"
+    | "maxRequeueDelayMs"
+    | "timeoutMs"
+    | "maxInFlight"
+    | "batch"
+  >
+  & Partial<Pick<Entry, "keyConcurrency">>;
 
 /** What {@linkcode createMessagePath} builds from. */
 export interface MessagePathOptions {
@@ -102,6 +105,7 @@ export function createMessagePath(options: MessagePathOptions): MessagePath {
   const onJoin = options.onJoin;
   const code = options.code ?? localWorkerCode(worker.definition);
   const batchers: Batcher[] = [];
+  const gate = entryKeyGate(entry, worker.definition, store, log);
   const runner = new TaskRunner({
     worker: worker.definition,
     code: tracer === null ? code : tracedHandle(code, tracer),
@@ -109,6 +113,7 @@ export function createMessagePath(options: MessagePathOptions): MessagePath {
     settings: entry,
     store,
     context: (task, signal) => new MessageContext(context, task, signal, publisherOf),
+    ...(gate === null ? {} : { gate }),
     ...(batch === null ? {} : {
       join: (attempt: Attempt) => {
         const outcome = batchers[code.slot(attempt.body)]!.join(attempt);

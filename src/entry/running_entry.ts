@@ -32,6 +32,9 @@ import { ChildPool } from "../child/child_pool.ts";
 import { type ChildProgram, currentChildProgram } from "../child/child_program.ts";
 import { LOG_LEVELS } from "../child/protocol.ts";
 import { WORKERS_DIR } from "../worker/worker_loader.ts";
+import { BreakerGuard } from "./breaker_guard.ts";
+import { sharedRate } from "./shared_rate.ts";
+import type { RedisRateBucket } from "../dedupe/redis_rate_bucket.ts";
 
 /** What an entry needs from the daemon around it. */
 export interface RunningEntryOptions {
@@ -75,6 +78,10 @@ export class RunningEntry {
   readonly batchStats: BatchStats | null;
   /** The child processes that run the worker; null with `processes: 0`. */
   readonly children: ChildPool | null;
+  /** Null unless the entry has a `breaker`. */
+  readonly #breaker: BreakerGuard | null;
+  /** The rate kept with the entry's other processes; null unless `rate_limit` is shared. */
+  readonly #sharedRate: RedisRateBucket | null;
   #state: EntryState = "starting";
   #failure: string | null = null;
   #stop = new AbortController();
@@ -137,11 +144,13 @@ export class RunningEntry {
     this.#code = path.code;
     this.#batchers = path.batchers;
     this.batchStats = path.batch && new BatchStats(path.batch.size, path.batch.waitMs);
+    this.#sharedRate = sharedRate(entry, options.store, options.log);
     this.#consumer = new Consumer({
       topic: entry.nsqTopic,
       channel: entry.channel,
       maxInFlight: entry.maxInFlight,
       rateLimit: entry.rateLimit,
+      ...(this.#sharedRate === null ? {} : { rateBucket: this.#sharedRate }),
       nsqdAddresses: options.nsqdAddresses,
       lookupdUrls: options.lookupdUrls,
       connection: options.connection,
@@ -149,6 +158,22 @@ export class RunningEntry {
       onMessage: (message) => this.#receive(message),
       ...(options.timings ? { timings: options.timings } : {}),
     });
+    this.#breaker = entry.breaker && new BreakerGuard({
+      settings: entry.breaker,
+      requeue: entry,
+      consumer: this.#consumer,
+      log: options.log,
+    });
+  }
+
+  /** The entry's circuit breaker; null without `breaker`. */
+  get breaker(): BreakerGuard | null {
+    return this.#breaker;
+  }
+
+  /** Whether a shared rate limit is kept in redis now (false while falling back); null unless shared. */
+  get rateShared(): boolean | null {
+    return this.#sharedRate?.shared ?? null;
   }
 
   /** Where the entry is in its life. */
@@ -212,6 +237,7 @@ export class RunningEntry {
 
   async #shutdown(timeoutMs: number): Promise<void> {
     this.#state = "draining";
+    this.#breaker?.close();
     const deadline = Date.now() + timeoutMs;
     for (const batcher of this.#batchers) batcher.drain();
     await this.#consumer.drain(Math.min(timeoutMs, 2000) || 1);
@@ -255,12 +281,14 @@ export class RunningEntry {
   }
 
   #receive(message: NsqMessage): void {
+    if (this.#breaker?.refuse(message)) return this.#answered();
     const span = this.#tracer === null ? null : this.#tracer.start(message);
+    const task = this.#breaker === null ? message : this.#breaker.task(message);
     let outcome: Outcome | Promise<Outcome>;
     try {
       outcome = span === null
-        ? this.#runner.run(message, this.#stop.signal)
-        : span.run(() => this.#runner.run(message, this.#stop.signal));
+        ? this.#runner.run(task, this.#stop.signal)
+        : span.run(() => this.#runner.run(task, this.#stop.signal));
     } catch (error) {
       outcome = this.#unexpected(message, error);
     }
@@ -286,6 +314,7 @@ export class RunningEntry {
 
   /** With a span, the outcome is carried out inside it (a dead letter's span is its child), then it ends. */
   #answer(message: NsqMessage, outcome: Outcome, span: DeliverySpan | null): void {
+    if (this.#breaker !== null) outcome = this.#breaker.settle(message, outcome);
     let pending: void | Promise<void>;
     try {
       pending = span === null

@@ -21,6 +21,7 @@ import {
 import type { NsqMessage } from "./nsq_message.ts";
 import { ReaderConnection } from "./reader_connection.ts";
 import { planRdy, scarceSliceMs } from "./rdy_planner.ts";
+import type { RateBucket } from "./rate_bucket.ts";
 import { TokenBucket } from "./token_bucket.ts";
 
 /** Timings of discovery, reconnection and RDY; the defaults suit production. */
@@ -53,6 +54,8 @@ export interface ConsumerOptions {
   readonly maxInFlight: number;
   /** Messages taken per unit of time; enforced through RDY, never by holding messages. */
   readonly rateLimit?: RateLimit | null;
+  /** Keeps the rate in place of a bucket of this process (a rate shared with other processes). */
+  readonly rateBucket?: RateBucket;
   readonly nsqdAddresses: readonly HostPort[];
   readonly lookupdUrls: readonly string[];
   readonly connection: ConnectionOptions;
@@ -123,7 +126,9 @@ export class Consumer {
    * RDY just taken away) so that handlers never exceed `max_in_flight`.
    */
   #backlog: NsqMessage[] = [];
-  #bucket: TokenBucket | null;
+  #bucket: RateBucket | null;
+  /** Messages taken beyond those in flight, at most; null: no such limit (see `admit`). */
+  #admit: number | null = null;
   #refillTimer: ReturnType<typeof setTimeout> | null = null;
 
   constructor(options: ConsumerOptions) {
@@ -131,7 +136,7 @@ export class Consumer {
     this.#timings = { ...DEFAULT_TIMINGS, ...options.timings };
     this.#maxInFlight = options.maxInFlight;
     const rate = options.rateLimit;
-    this.#bucket = rate ? new TokenBucket(rate.count, rate.perMs) : null;
+    this.#bucket = options.rateBucket ?? (rate ? new TokenBucket(rate.count, rate.perMs) : null);
     const { topic, nsqdAddresses, lookupdUrls, log } = options;
     this.#discovery = new Discovery<Slot>({
       topic,
@@ -198,6 +203,16 @@ export class Consumer {
   /** Gives RDY back. */
   resume(): void {
     this.#paused = false;
+    this.#balance();
+  }
+
+  /**
+   * Takes at most `count` messages beyond those in flight now; 0 gives RDY 0
+   * everywhere, as pausing does, and null lifts the limit. Apart from pause:
+   * an entry's circuit breaker holds its consumer with this.
+   */
+  admit(count: number | null): void {
+    this.#admit = count;
     this.#balance();
   }
 
@@ -301,7 +316,8 @@ export class Consumer {
     const inFlight = this.#inFlight;
     // Closed connections' messages, and those of connections not ready.
     const inFlightElsewhere = inFlight - inFlightHere;
-    let total = this.#paused || this.#stopping ? 0 : this.#maxInFlight;
+    let total = this.#paused || this.#stopping || this.#admit === 0 ? 0 : this.#maxInFlight;
+    if (this.#admit !== null) total = Math.min(total, inFlight + this.#admit);
     // nsqd may send (RDY − in flight) more, so a rate limit allows as many
     // as there are tokens beyond what is in flight now.
     if (this.#bucket !== null && total > 0) {
@@ -385,7 +401,7 @@ export class Consumer {
       queueMicrotask(() => this.#drainBacklog());
     }
     // Only plans RDY; never delivers.
-    if (this.#short || this.#bucket !== null) this.#balance(link);
+    if (this.#short || this.#bucket !== null || this.#admit !== null) this.#balance(link);
   }
 
   #drainBacklog(): void {

@@ -5,7 +5,13 @@
  */
 
 /** Why a message was dead-lettered. */
-export type DeadReason = "max_attempts" | "permanent" | "decode" | "validate" | "dedupe_key";
+export type DeadReason =
+  | "max_attempts"
+  | "permanent"
+  | "decode"
+  | "validate"
+  | "dedupe_key"
+  | "order_key";
 
 /**
  * Set on an outcome when the dedupe store failed to answer the message's

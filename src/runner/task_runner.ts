@@ -17,11 +17,12 @@ import { readNow, turnNow } from "./clock.ts";
 import { Deadline, touchPeriod } from "./deadline.ts";
 import { describeError, truncate } from "../error_text.ts";
 import type { DeadReason, Outcome, StoreFailure } from "./outcome.ts";
+import type { KeyGate } from "./key_gate.ts";
 import { TimerQueue } from "./timer_queue.ts";
 import { requeueDelay, type RequeueSettings } from "./requeue_delay.ts";
 import { HandlerLost } from "./handler_lost.ts";
 import { localWorkerCode } from "./local_worker_code.ts";
-import type { CheckResult, WorkerCode } from "./worker_code.ts";
+import type { Checked, CheckResult, WorkerCode } from "./worker_code.ts";
 
 /** A message as the runner sees it: the worker's {@linkcode Message} plus what the connection offers. */
 export interface TaskMessage extends Message {
@@ -70,6 +71,11 @@ export interface TaskRunnerOptions {
    * outcome later (see {@linkcode TaskRunner.settle}).
    */
   readonly join?: (attempt: Attempt) => Promise<Outcome>;
+  /**
+   * `key_concurrency`: a message whose checks passed waits here for a place
+   * of its order key before its claim and handler.
+   */
+  readonly gate?: KeyGate;
   /** A source of numbers in [0, 1) for the jitter (default `Math.random`). */
   readonly random?: () => number;
   /**
@@ -139,6 +145,7 @@ export class TaskRunner {
   readonly #bypassOnStoreError: boolean;
   readonly #context: (message: TaskMessage, signal: AbortSignal) => WorkerContext;
   readonly #join: ((attempt: Attempt) => Promise<Outcome>) | null;
+  readonly #gate: KeyGate | null;
   readonly #random: () => number;
   /** Start times and due times: may give the turn's earlier reading. */
   readonly #now: () => number;
@@ -160,6 +167,7 @@ export class TaskRunner {
     this.#bypassOnStoreError = options.store.onError === "process";
     this.#context = options.context;
     this.#join = options.join ?? null;
+    this.#gate = options.gate ?? null;
     this.#random = options.random ?? Math.random;
     this.#now = options.now ?? turnNow;
     this.#read = options.now ?? readNow;
@@ -192,6 +200,12 @@ export class TaskRunner {
     stop?: AbortSignal,
   ): Outcome | Promise<Outcome> {
     if (checked.kind === "dead") return checked;
+    if (this.#gate === null) return this.#claim(message, checked, stop);
+    return this.#gate.run(message, checked.body, stop, () => this.#claim(message, checked, stop));
+  }
+
+  /** From the claim of its dedupe key on, for a message the worker's checks passed. */
+  #claim(message: TaskMessage, checked: Checked, stop?: AbortSignal): Outcome | Promise<Outcome> {
     const { body } = checked;
     let key: string | null = message.id;
     let scope = message.idScope;

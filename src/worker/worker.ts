@@ -143,6 +143,14 @@ export interface WorkerDefinition<T = any, O extends WorkerOptions = WorkerOptio
   readonly schema?: StandardSchemaV1<unknown, T>;
   readonly validate?: (body: T, message: Message) => boolean;
   readonly dedupeKey?: (body: T, message: Message) => string | number | null | undefined;
+  /**
+   * The key whose messages an entry with `key_concurrency: N` runs at most N
+   * at a time (one at a time, in the order received, with 1): an account, a
+   * document, a device. `null` or `undefined` leaves a message out of it. A
+   * message whose key is busy waits in the daemon, TOUCHed, without failing.
+   * A throw dead-letters the message (reason `order_key`).
+   */
+  readonly orderKey?: (body: T, message: Message) => string | number | null | undefined;
   /** Runs once before the consumer connects; a throw keeps this entry from starting. */
   readonly setup?: (ctx: SetupContext<O>) => void | Promise<void>;
   /** Handles one message. */

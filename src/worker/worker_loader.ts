@@ -25,13 +25,14 @@ const DEFINITION_KEYS = new Set([
   "schema",
   "validate",
   "dedupeKey",
+  "orderKey",
   "setup",
   "handle",
   "handleBatch",
   "batch",
   "teardown",
 ]);
-const FUNCTION_KEYS = ["validate", "dedupeKey", "setup", "teardown"] as const;
+const FUNCTION_KEYS = ["validate", "dedupeKey", "orderKey", "setup", "teardown"] as const;
 const DECODERS = new Set(["json", "text", "bytes"]);
 
 /** A worker module that failed to resolve, load or pass the shape check. */

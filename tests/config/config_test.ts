@@ -60,6 +60,7 @@ Deno.test("the documented example gives every documented default, deeply frozen"
     timeoutMs: 60_000,
     deadLetterTopic: "{topic}.dead",
     rateLimit: null,
+    breaker: null,
     traceField: "traceparent",
     processes: 0,
     killGraceMs: 5_000,
@@ -83,6 +84,7 @@ Deno.test("the documented example gives every documented default, deeply frozen"
     worker: "demo/pageview",
     options: { label: "demo" },
     batch: null,
+    keyConcurrency: null,
     maxInFlight: 10,
     maxAttempts: 5,
     requeueDelayMs: 5_000,
@@ -90,6 +92,7 @@ Deno.test("the documented example gives every documented default, deeply frozen"
     timeoutMs: 60_000,
     deadLetterTopic: "pageviews.dead",
     rateLimit: null,
+    breaker: null,
     traceField: "traceparent",
     processes: 0,
     killGraceMs: 5_000,
@@ -151,7 +154,8 @@ Deno.test("entries inherit defaults and override each setting", () => {
     maxRequeueDelayMs: 60_000,
     timeoutMs: 120_000,
     deadLetterTopic: "dead.{topic}",
-    rateLimit: { count: 10, perMs: 1_000 },
+    rateLimit: { count: 10, perMs: 1_000, shared: false },
+    breaker: null,
     traceField: "traceparent",
     processes: 0,
     killGraceMs: 5_000,
@@ -166,6 +170,7 @@ Deno.test("entries inherit defaults and override each setting", () => {
     worker: "w",
     options: {},
     batch: null,
+    keyConcurrency: null,
     deadLetterTopic: "dead.a",
   });
   const { workerLocation, ...b } = entry(config, 1);
@@ -176,13 +181,15 @@ Deno.test("entries inherit defaults and override each setting", () => {
     worker: "team/b_worker",
     options: { nested: { list: [1, "two"] } },
     batch: null,
+    keyConcurrency: null,
     maxInFlight: 2500,
     maxAttempts: 1000,
     requeueDelayMs: 0,
     maxRequeueDelayMs: 3_600_000,
     timeoutMs: 1,
     deadLetterTopic: null,
-    rateLimit: { count: 3, perMs: 3_600_000 },
+    rateLimit: { count: 3, perMs: 3_600_000, shared: false },
+    breaker: null,
     traceField: "traceparent",
     processes: 0,
     killGraceMs: 5_000,
@@ -401,9 +408,9 @@ Deno.test("processes is 0 to 64, kill_grace a duration, memory_limit a size in M
 Deno.test("rate_limit is N/s, N/m or N/h", () => {
   const rate = (text: string) =>
     parse(yaml(...MINIMAL, `    rate_limit: ${text}`)).workers[0]?.rateLimit;
-  assert.deepEqual(rate("200/s"), { count: 200, perMs: 1_000 });
-  assert.deepEqual(rate("50/m"), { count: 50, perMs: 60_000 });
-  assert.deepEqual(rate("1000/h"), { count: 1000, perMs: 3_600_000 });
+  assert.deepEqual(rate("200/s"), { count: 200, perMs: 1_000, shared: false });
+  assert.deepEqual(rate("50/m"), { count: 50, perMs: 60_000, shared: false });
+  assert.deepEqual(rate("1000/h"), { count: 1000, perMs: 3_600_000, shared: false });
   assert.equal(rate("null"), null);
   for (const bad of ["fast", "0/s", "2/d", "1.5/s", "200"]) {
     assert.deepEqual(errors(yaml(...MINIMAL, `    rate_limit: ${bad}`)), [

@@ -30,6 +30,8 @@ export function fakeEntry(
     batches: null,
     children: null,
     childRestarts: null,
+    breaker: null,
+    rateShared: null,
     ...overrides,
   };
 }

@@ -19,6 +19,7 @@
  */
 
 import { batchFamilies } from "./batch_metrics.ts";
+import { protectFamilies } from "./protect_metrics.ts";
 import { DURATION_BUCKETS_MS } from "../../observe/entry_stats.ts";
 import type { DaemonSnapshot, EntrySnapshot } from "./snapshot.ts";
 import { entryLabels, formatFamilies, histogramSamples, type MetricFamily } from "./prometheus.ts";
@@ -205,5 +206,6 @@ export function metricFamilies(snapshot: DaemonSnapshot): MetricFamily[] {
         }))
       ),
     },
+    ...protectFamilies(entries),
   ];
 }

@@ -10,6 +10,7 @@ import type { BatchStatsSnapshot } from "../../observe/batch_stats.ts";
 import type { EntryStatsSnapshot } from "../../observe/entry_stats.ts";
 import type { ConsumerStatus } from "../../nsq/consumer.ts";
 import type { EntryState, RunningEntry } from "../../entry/running_entry.ts";
+import type { BreakerSnapshot } from "../../entry/breaker_guard.ts";
 import type { Readiness, Supervisor } from "../supervisor.ts";
 import type { ChildRestarts, ChildStatus } from "../../child/child_pool.ts";
 
@@ -33,6 +34,13 @@ export interface EntrySnapshot {
   readonly children: readonly ChildStatus[] | null;
   /** Its children's restarts by reason; null for an entry without `processes`. */
   readonly childRestarts: ChildRestarts | null;
+  /** The circuit breaker; null without `breaker`. */
+  readonly breaker: BreakerSnapshot | null;
+  /**
+   * A shared `rate_limit`: whether it is kept in redis now (false while
+   * falling back to this process's own); null when the rate is not shared.
+   */
+  readonly rateShared: boolean | null;
 }
 
 /** The whole daemon's figures. */
@@ -80,6 +88,8 @@ export function snapshotEntry(running: RunningEntry): EntrySnapshot {
     batches: running.batchStats?.snapshot() ?? null,
     children: running.children?.status() ?? null,
     childRestarts: running.children === null ? null : { ...running.children.restartsByReason },
+    breaker: running.breaker?.snapshot() ?? null,
+    rateShared: running.rateShared,
   };
 }
 

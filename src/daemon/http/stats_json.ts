@@ -6,6 +6,7 @@
  */
 
 import type { BatchStatsSnapshot } from "../../observe/batch_stats.ts";
+import type { BreakerSnapshot } from "../../entry/breaker_guard.ts";
 import type { DaemonSnapshot, EntrySnapshot } from "./snapshot.ts";
 
 /**
@@ -83,6 +84,22 @@ export function entryJson(entry: EntrySnapshot): Record<string, unknown> {
         child_restarts: entry.childRestarts,
       }
       : {}),
+    ...(entry.breaker ? { breaker: breakerJson(entry.breaker) } : {}),
+    ...(entry.rateShared === null
+      ? {}
+      : { rate_limit: { shared: true, in_redis: entry.rateShared } }),
+  };
+}
+
+/** The circuit breaker of an entry with `breaker`. */
+function breakerJson(breaker: BreakerSnapshot): Record<string, unknown> {
+  return {
+    state: breaker.state,
+    opened_at: breaker.openedAt === null ? null : new Date(breaker.openedAt).toISOString(),
+    failure_rate: breaker.failureRate,
+    runs: breaker.runs,
+    transitions: breaker.transitions,
+    excused_deliveries: breaker.excused,
   };
 }
 
