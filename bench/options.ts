@@ -39,6 +39,7 @@ export const SECTIONS = [
   "dedupe",
   "tracing",
   "processes",
+  "page",
 ] as const;
 
 export const USAGE = `deno task bench [options]
@@ -53,6 +54,7 @@ Options:
   --only A,B            only these peers and/or sections
                         (throughput, handler, latency, memory, dedupe, tracing,
                         processes: 1, 2 and 4 daemons on one channel,
+                        page: the drain with 5 open pages vs none,
                         profile, profile-handler: the handler-bound worker)
   --rounds N            throughput rounds (default 5, quick 3)
   --messages N          messages per drain (default 200000, quick 50000)

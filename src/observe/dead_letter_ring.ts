@@ -83,7 +83,11 @@ function utf8Head(head: Uint8Array, cut: boolean): string | null {
 
 /**
  * The last `capacity` dead letters of one entry. Its array grows only as
- * dead letters come, so an entry that writes none costs nothing.
+ * dead letters come, so an entry that writes none costs nothing. Each is
+ * held as one JSON string: a flat string is the most compact thing the
+ * engine keeps (no object headers, and none of the linked pieces an error
+ * built by concatenation is made of), about half the memory of the
+ * record's objects; reading them back is rare (the page, on a change).
  *
  * @example
  * ```ts
@@ -100,7 +104,7 @@ function utf8Head(head: Uint8Array, cut: boolean): string | null {
  */
 export class DeadLetterRing {
   readonly capacity: number;
-  readonly #records: DeadLetterRecord[] = [];
+  readonly #records: string[] = [];
   readonly #now: () => number;
   /** Dead letters recorded since the start; the next goes to `written % capacity`. */
   #written = 0;
@@ -124,16 +128,20 @@ export class DeadLetterRing {
     reason: string,
     error: string,
   ): void {
-    const record: DeadLetterRecord = {
-      at: this.#now(),
-      messageId: message.id,
-      attempts: message.attempts,
+    const preview = bodyPreview(message.body);
+    const kept: Packed = [
+      this.#now(),
+      message.id,
+      message.attempts,
       reason,
-      error: error.length > MAX_ERROR_CHARS ? `${error.slice(0, MAX_ERROR_CHARS - 1)}…` : error,
-      bodyBytes: message.body.length,
-      preview: bodyPreview(message.body),
-    };
-    this.#records[this.#written % this.capacity] = record;
+      // An ASCII mark: one character beyond Latin-1 would double the whole record's size.
+      error.length > MAX_ERROR_CHARS ? `${error.slice(0, MAX_ERROR_CHARS - 3)}...` : error,
+      message.body.length,
+      preview.encoding,
+      preview.text,
+      preview.cut,
+    ];
+    this.#records[this.#written % this.capacity] = JSON.stringify(kept);
     this.#written++;
   }
 
@@ -142,8 +150,32 @@ export class DeadLetterRing {
     const out: DeadLetterRecord[] = [];
     const held = this.#records.length;
     for (let i = 1; i <= held; i++) {
-      out.push(this.#records[(this.#written - i) % this.capacity]!);
+      const [at, messageId, attempts, reason, error, bodyBytes, encoding, text, cut] = JSON.parse(
+        this.#records[(this.#written - i) % this.capacity]!,
+      ) as Packed;
+      out.push({
+        at,
+        messageId,
+        attempts,
+        reason,
+        error,
+        bodyBytes,
+        preview: { encoding, text, cut },
+      });
     }
     return out;
   }
 }
+
+/** A record as kept: its fields in order. */
+type Packed = [
+  at: number,
+  messageId: string,
+  attempts: number,
+  reason: string,
+  error: string,
+  bodyBytes: number,
+  encoding: BodyPreview["encoding"],
+  text: string,
+  cut: boolean,
+];

@@ -62,5 +62,5 @@ Deno.test("DeadLetterRing keeps the newest, counts them all, cuts long errors", 
   ring.record({ id: "f", attempts: 1, body: utf8("x") }, "permanent", "y".repeat(1000));
   const error = ring.records()[0]!.error;
   assert.equal(error.length, MAX_ERROR_CHARS);
-  assert.ok(error.endsWith("…"));
+  assert.ok(error.endsWith("..."));
 });
