@@ -315,4 +315,8 @@ Deno.test("the live state streams as server-sent events and ends when the daemon
   assert.equal(state.entries[0].outcomes.finish, 1);
   closing.abort();
   while (!(await reader.read()).done);
+  // HEAD starts no stream whose body nobody would read.
+  const head = await handler(new Request(url("/page/events"), { method: "HEAD" }));
+  assert.equal(head.status, 200);
+  assert.equal(head.body, null);
 });

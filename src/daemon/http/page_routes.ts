@@ -153,19 +153,29 @@ export function pageRoutes(
     const topics = deadLetterTopics(snapshot, page, filter.entry);
     return text(200, JSON.stringify(deadLettersJson(list, await depths(topics))), JSON_TYPE);
   });
-  app.get("/page/events", readGuard, (c) =>
-    streamSSE(c, async (stream) => {
-      const stop = new AbortController();
-      stream.onAbort(() => stop.abort());
-      const signal = AbortSignal.any([stop.signal, page.closing]);
-      while (!signal.aborted) {
-        const data = state.get(() =>
-          JSON.stringify(pageState(deps.snapshot(), page, token !== null))
-        );
-        await stream.writeSSE({ event: "state", data });
-        await pause(PAGE_EVENT_MS, signal);
+  app.get("/page/events", readGuard, (c) => {
+    // HEAD comes here as a GET: its body would be dropped, so none is started.
+    if (c.req.method === "HEAD") return text(200, "", "text/event-stream");
+    return streamSSE(c, async (stream) => {
+      const gone = new AbortController();
+      stream.onAbort(() => gone.abort());
+      // A viewer that stopped reading would hold a write, and the shutdown with it.
+      const end = () => stream.abort();
+      page.closing.addEventListener("abort", end);
+      const signal = AbortSignal.any([gone.signal, page.closing]);
+      try {
+        while (!signal.aborted) {
+          const data = state.get(() =>
+            JSON.stringify(pageState(deps.snapshot(), page, token !== null))
+          );
+          await stream.writeSSE({ event: "state", data });
+          await pause(PAGE_EVENT_MS, signal);
+        }
+      } finally {
+        page.closing.removeEventListener("abort", end);
       }
-    }));
+    });
+  });
   for (
     const path of [
       "/",
