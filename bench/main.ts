@@ -48,6 +48,13 @@ import {
   prepareCpuBound,
 } from "./cpu_bound.ts";
 import { summarizeCpuBound } from "./cpu_bound_report.ts";
+import {
+  measureIdleViewers,
+  measurePageMemory,
+  PAGE_METHOD,
+  PAGE_VIEWERS,
+  pagePeer,
+} from "./page.ts";
 
 const LAST_JSON = join(CACHE_DIR, "last.json");
 
@@ -363,6 +370,10 @@ async function bench(
   await prepareCpuBound(cpuPeers, options.maxInFlight);
   rotation.push(...cpuPeers.map(({ peer }) => peer));
   if (batchPeer !== null) rotation.push(batchPeer);
+  const pagePeers = wants("page")
+    ? { none: pagePeer(0, tools), viewed: pagePeer(PAGE_VIEWERS, tools) }
+    : null;
+  if (pagePeers !== null) rotation.push(pagePeers.none, pagePeers.viewed);
 
   const biggest = Math.max(options.messages, options.memoryMessages, 200_000);
   const nsq = await startNsq({
@@ -507,6 +518,46 @@ async function bench(
         processes,
       })),
     });
+    let page: BenchResult["page"] = null;
+    if (pagePeers !== null) {
+      const row = (peer: Peer) => {
+        const { msgs_per_sec, cpu_s_per_million, rounds_msgs_per_sec, window_ms_median, error } =
+          summarize(peer, runs, base);
+        return {
+          msgs_per_sec,
+          cpu_s_per_million,
+          rounds_msgs_per_sec,
+          window_ms_median,
+          ...(error ? { error } : {}),
+        };
+      };
+      const none = row(pagePeers.none);
+      const viewed = row(pagePeers.viewed);
+      const measure = async <T>(what: () => Promise<T>): Promise<T | { error: string }> => {
+        try {
+          return await what();
+        } catch (error) {
+          if (signal.aborted) throw error;
+          return { error: firstLine(error) };
+        }
+      };
+      const idleCpu = await measure(() =>
+        measureIdleViewers(nsq, tools, options.quick ? 5 : 15, signal)
+      );
+      const memory = await measure(() => measurePageMemory(tools));
+      page = {
+        viewers: PAGE_VIEWERS,
+        method: PAGE_METHOD,
+        none,
+        viewed,
+        ratio_viewed_to_none: none.msgs_per_sec && viewed.msgs_per_sec !== null
+          ? Math.round((viewed.msgs_per_sec / none.msgs_per_sec) * 1000) / 1000
+          : null,
+        events_received: pagePeers.viewed.events,
+        idle_cpu: idleCpu,
+        memory,
+      };
+    }
 
     let latency: BenchResult["latency"] = null;
     if (wants("latency")) {
@@ -583,6 +634,7 @@ async function bench(
       tracing,
       processes,
       cpu_bound: cpuBound,
+      page,
       ...(profile ? { profile } : {}),
       elapsed_s: (performance.now() - started) / 1000,
     };

@@ -40,6 +40,7 @@ export const SECTIONS = [
   "tracing",
   "processes",
   "cpu-bound",
+  "page",
 ] as const;
 
 export const USAGE = `deno task bench [options]
@@ -56,6 +57,7 @@ Options:
                         processes: 1, 2 and 4 daemons on one channel,
                         cpu-bound: 20 µs of CPU a message, processes 0/1/2/4
                         and go-nsq,
+                        page: the drain with 5 open pages vs none,
                         profile, profile-handler: the handler-bound worker)
   --rounds N            throughput rounds (default 5, quick 3)
   --messages N          messages per drain (default 200000, quick 50000)

@@ -7,6 +7,7 @@
 import { type CpuBoundResult, cpuBoundTable } from "./cpu_bound_report.ts";
 import type { LatencyResult } from "./latency.ts";
 import type { MemoryResult } from "./memory.ts";
+import type { PageIdleCpu, PageMemory } from "./page.ts";
 import type { ProfileSummary } from "./profile.ts";
 
 /** One throughput peer's figures: the median over rounds, and every round. */
@@ -100,6 +101,21 @@ export interface TracingRow {
   readonly window_ms_median?: number | null;
 }
 
+/** What open pages cost the consumer, and the memory of what the page keeps. */
+export interface PageResult {
+  readonly viewers: number;
+  readonly method: string;
+  readonly none: TracingRow & { readonly error?: string };
+  readonly viewed: TracingRow & { readonly error?: string };
+  /** Throughput with the viewers as a ratio to none. */
+  readonly ratio_viewed_to_none: number | null;
+  /** Server-sent events the viewers read over every round. */
+  readonly events_received: number;
+  /** The CPU the viewers cost an idle daemon. */
+  readonly idle_cpu: PageIdleCpu | { readonly error: string };
+  readonly memory: PageMemory | { readonly error: string };
+}
+
 /** Everything a run measured. */
 export interface BenchResult {
   readonly date: string;
@@ -124,6 +140,7 @@ export interface BenchResult {
   readonly processes?: { method: string; rows: ProcessesEntry[] } | null;
   /** A handler that costs 20 µs of CPU a message: the entry's `processes` 0, 1, 2, 4 and go-nsq. */
   readonly cpu_bound?: CpuBoundResult | null;
+  readonly page?: PageResult | null;
   readonly profile?: ProfileSummary | { error: string };
   readonly elapsed_s: number;
 }
@@ -158,6 +175,8 @@ function windows(result: BenchResult): (number | null | undefined)[] {
     result.tracing?.on.window_ms_median,
     ...(result.processes?.rows ?? []).map((row) => row.window_ms_median),
     ...(result.cpu_bound?.rows ?? []).map((row) => row.window_ms_median),
+    result.page?.none.window_ms_median,
+    result.page?.viewed.window_ms_median,
   ];
 }
 const mib = (kb: number) => `${(kb / 1024).toFixed(0)} MiB`;
@@ -367,6 +386,44 @@ export function formatResult(result: BenchResult): string {
   if (result.cpu_bound) {
     const { title, rows, after } = cpuBoundTable(result.cpu_bound, { rate, cpu, int });
     lines.push(title, ...table(rows), ...after, "");
+  }
+  const page = result.page;
+  if (page) {
+    lines.push(`Page cost: the drain with ${page.viewers} open pages (server-sent events) vs none`);
+    const rows = [["viewers", "msg/s", "× none", "CPU s / 1M", "rounds (msg/s)"]];
+    for (
+      const [viewers, row, ratio] of [[0, page.none, 1], [
+        page.viewers,
+        page.viewed,
+        page.ratio_viewed_to_none,
+      ]] as const
+    ) {
+      rows.push([
+        String(viewers),
+        rate(row.msgs_per_sec, row.window_ms_median),
+        ratio?.toFixed(3) ?? "—",
+        cpu(row.cpu_s_per_million),
+        row.error ?? row.rounds_msgs_per_sec.map(int).join(" "),
+      ]);
+    }
+    const memory = "error" in page.memory
+      ? `memory not measured: ${page.memory.error}`
+      : `memory at ${page.memory.entries} entries: history ${page.memory.history_kib} KiB; ` +
+        `dead letter rings full ${page.memory.rings_typical_kib} KiB (small records), ` +
+        `${page.memory.rings_largest_kib} KiB (largest)`;
+    const idle = "error" in page.idle_cpu
+      ? `idle CPU not measured: ${page.idle_cpu.error}`
+      : `idle daemon over ${page.idle_cpu.seconds} s each: ${page.idle_cpu.cpu_ms_per_s_none} ms ` +
+        `CPU/s without viewers, ${page.idle_cpu.cpu_ms_per_s_viewed} with them: the page costs ` +
+        `${page.idle_cpu.page_cpu_ms_per_s} ms/s, at most ` +
+        `${(page.idle_cpu.page_cpu_ms_per_s / 10).toFixed(2)} % of a saturated daemon`;
+    lines.push(
+      ...table(rows),
+      `  (${page.method}; events read: ${page.events_received})`,
+      `  (${idle})`,
+      `  (${memory})`,
+      "",
+    );
   }
   lines.push(`Took ${result.elapsed_s.toFixed(0)} s.`);
   return lines.join("\n");

@@ -21,6 +21,7 @@ import type { ChildProgram } from "../child/child_program.ts";
 import type { ReloadPlan } from "./reload_plan.ts";
 import { setEntryPaused } from "./set_entry_paused.ts";
 import { runShutdownSteps } from "./shutdown_steps.ts";
+import { HistorySampler } from "./history_sampler.ts";
 import { Supervisor } from "./supervisor.ts";
 import { VERSION } from "../version.ts";
 
@@ -40,6 +41,8 @@ export interface StartDaemonOptions {
   readonly renderMaxAgeMs?: number;
   /** How entries with `processes` start their children (default: this program's command line). */
   readonly childProgram?: ChildProgram;
+  /** How often the page's history takes a sample (default 5 s); tests take one faster. */
+  readonly historySampleMs?: number;
 }
 
 /** A running daemon. */
@@ -158,17 +161,29 @@ async function listenHttp(
   const { listen, token } = config.http;
   if (listen === null) return null;
   const log = logger("http");
+  const history = new HistorySampler(() => supervisor.entries, {
+    ...(options.historySampleMs ? { intervalMs: options.historySampleMs } : {}),
+  });
+  const closing = new AbortController();
   const handler = createHandler({
-    ...supervisorDeps(supervisor, { ...info, token, log }),
+    ...supervisorDeps(supervisor, { ...info, token, log, history, closing: closing.signal }),
     ...(options.renderMaxAgeMs === undefined ? {} : { renderMaxAgeMs: options.renderMaxAgeMs }),
   });
-  let server: HttpServer;
+  let listening: HttpServer;
   try {
-    server = startHttpServer(handler, listen);
+    listening = startHttpServer(handler, listen);
   } catch (error) {
     await supervisor.shutdown();
     throw error;
   }
+  history.start();
+  // The page's live streams end first, or the server would wait on them.
+  const shutdown = () => {
+    history.stop();
+    closing.abort();
+    return listening.shutdown();
+  };
+  const server: HttpServer = { ...listening, shutdown, [Symbol.asyncDispose]: shutdown };
   log.info("http listening", {
     address: server.addressText,
     pause_resume: token === null ? "disabled (no http.token)" : "enabled",

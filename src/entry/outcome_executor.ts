@@ -9,6 +9,7 @@ import type { Entry } from "../config/types.ts";
 import { deadLetterEnvelope } from "./dead_letter.ts";
 import type { EntryPublisher } from "../context/entry_context.ts";
 import type { EntryStats } from "../observe/entry_stats.ts";
+import type { DeadLetterRing } from "../observe/dead_letter_ring.ts";
 import { isLogged } from "../observe/log.ts";
 import type { NsqMessage } from "../nsq/nsq_message.ts";
 import { describeError } from "../error_text.ts";
@@ -26,6 +27,8 @@ export interface OutcomeExecutorOptions {
   readonly publisher: EntryPublisher;
   /** Traces dead letters; null when tracing is off. */
   readonly tracer?: EntryTracer | null;
+  /** Keeps the last dead letters written, for the page. */
+  readonly deadLetters?: DeadLetterRing;
 }
 
 /** One entry's executor of outcomes. */
@@ -35,9 +38,11 @@ export class OutcomeExecutor {
   readonly #log: Logger;
   readonly #publisher: EntryPublisher;
   readonly #tracer: EntryTracer | null;
+  readonly #deadLetters: DeadLetterRing | null;
 
   constructor(options: OutcomeExecutorOptions) {
     this.#tracer = options.tracer ?? null;
+    this.#deadLetters = options.deadLetters ?? null;
     this.#entry = options.entry;
     this.#stats = options.stats;
     this.#log = options.log;
@@ -128,6 +133,7 @@ export class OutcomeExecutor {
       return;
     }
     message.finish();
+    this.#deadLetters?.record(message, outcome.reason, outcome.error);
     this.#log.error("dead; sent to the dead letter topic", {
       ...logFields,
       dead_letter_topic: entry.deadLetterTopic,

@@ -22,6 +22,7 @@ import type { DeliverySpan } from "./tracing/delivery_span.ts";
 import { EntryTracer } from "./tracing/entry_tracer.ts";
 import { TRACING_ON } from "../observe/tracing_switch.ts";
 import { BatchStats } from "../observe/batch_stats.ts";
+import { DeadLetterRing } from "../observe/dead_letter_ring.ts";
 import { isLogged } from "../observe/log.ts";
 import type { Batcher, BatchReport } from "../batch/batcher.ts";
 import { createMessagePath } from "./message_path.ts";
@@ -62,6 +63,8 @@ export class RunningEntry {
   readonly entry: Entry;
   /** The entry's figures; in flight is the consumer's count. */
   readonly stats: EntryStats = new EntryStats(() => this.#consumer.inFlight);
+  /** The last dead letters this entry wrote. */
+  readonly deadLetters: DeadLetterRing = new DeadLetterRing();
   #options: RunningEntryOptions;
   #log: Logger;
   #context: EntryContext;
@@ -128,6 +131,7 @@ export class RunningEntry {
       log: options.log,
       publisher,
       tracer,
+      deadLetters: this.deadLetters,
     });
     const path = createMessagePath({
       entry,

@@ -74,6 +74,20 @@ export interface ConsumerStatus {
   readonly paused: boolean;
   /** RDY currently given, summed over connections. */
   readonly rdy: number;
+  /** Each nsqd known, with its connection's RDY and messages in flight. */
+  readonly nsqds: readonly NsqdStatus[];
+}
+
+/** One nsqd of a consumer. */
+export interface NsqdStatus {
+  /** Its TCP address, `host:port`. */
+  readonly address: string;
+  /** Whether a subscribed connection to it is open. */
+  readonly connected: boolean;
+  /** RDY given on that connection; 0 without one. */
+  readonly rdy: number;
+  /** Messages it sent on that connection and not yet answered. */
+  readonly inFlight: number;
 }
 
 /** An nsqd with its RDY bookkeeping, kept across its connections. */
@@ -181,17 +195,25 @@ export class Consumer {
   status(): ConsumerStatus {
     const connected: string[] = [];
     const disconnected: string[] = [];
+    const nsqds: NsqdStatus[] = [];
     let rdy = 0;
     for (const slot of this.#discovery.nsqds()) {
       const connection = slot.link?.connection;
-      if (connection?.isReady) {
+      const ready = connection?.isReady ?? false;
+      if (ready) {
         connected.push(slot.address);
-        rdy += connection.rdy;
+        rdy += connection!.rdy;
       } else {
         disconnected.push(slot.address);
       }
+      nsqds.push({
+        address: slot.address,
+        connected: ready,
+        rdy: ready ? connection!.rdy : 0,
+        inFlight: slot.link?.inFlight ?? 0,
+      });
     }
-    return { connected, disconnected, paused: this.#paused, rdy };
+    return { connected, disconnected, paused: this.#paused, rdy, nsqds };
   }
 
   /** RDY 0 everywhere; messages already delivered carry on. */

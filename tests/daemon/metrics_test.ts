@@ -151,7 +151,13 @@ Deno.test("renderMetrics: every family of a snapshot, with types and labels", ()
     channel: "archive#ephemeral",
     state: "failed",
     failure: "setup() failed: nope",
-    consumer: { connected: [], disconnected: ["127.0.0.1:4150"], paused: true, rdy: 0 },
+    consumer: {
+      connected: [],
+      disconnected: ["127.0.0.1:4150"],
+      paused: true,
+      rdy: 0,
+      nsqds: [{ address: "127.0.0.1:4150", connected: false, rdy: 0, inFlight: 0 }],
+    },
   });
   const parsed = parseExposition(
     renderMetrics(fakeSnapshot([entry, other], { uptimeMs: 1500, draining: true })),

@@ -49,6 +49,8 @@ export interface StartInProcessOptions {
   readonly waitForStart?: boolean;
   /** See `StartDaemonOptions.renderMaxAgeMs`. */
   readonly renderMaxAgeMs?: number;
+  /** See `StartDaemonOptions.historySampleMs`. */
+  readonly historySampleMs?: number;
 }
 
 /** Test timings: lookupd asked every 200 ms, reconnects after 100 ms. */
@@ -71,6 +73,7 @@ export async function startInProcess(options: StartInProcessOptions): Promise<In
     writeLog: (line) => logs.push(JSON.parse(line)),
     timings: { ...FAST_TIMINGS, ...options.timings },
     ...(options.renderMaxAgeMs === undefined ? {} : { renderMaxAgeMs: options.renderMaxAgeMs }),
+    ...(options.historySampleMs === undefined ? {} : { historySampleMs: options.historySampleMs }),
   });
   if (options.waitForStart ?? true) await daemon.started;
   return Object.assign(daemon, { logs });

@@ -300,6 +300,11 @@ Deno.test("direct nsqd addresses that refuse or never finish the handshake take 
     disconnected: [refusedAddress, `${HOST}:${stuck.port}`],
     paused: false,
     rdy: 4,
+    nsqds: [
+      { address: healthy.tcpAddress, connected: true, rdy: 4, inFlight: 0 },
+      { address: refusedAddress, connected: false, rdy: 0, inFlight: 0 },
+      { address: `${HOST}:${stuck.port}`, connected: false, rdy: 0, inFlight: 0 },
+    ],
   });
 
   await nsq.publishMany(topic, Array.from({ length: 40 }, (_, i) => `${i}`));

@@ -1,7 +1,12 @@
 /**
  * The HTTP surface as one function, `(Request) => Response`, built from
  * injected functions: tests call it directly, and only the composition root
- * puts it behind a server.
+ * puts it behind a server. Routing, the security headers and server-sent
+ * events are Hono's. The token check (bearer_auth.ts) and the body limit
+ * (body_limit.ts) are this project's own: Hono's `bearerAuth` answers 400 to
+ * a malformed header where a client is owed a 401 challenge, and refuses
+ * any token outside RFC 6750's characters while `http.token` may be any
+ * text; its `bodyLimit` leaves an oversized chunked body hanging.
  *
  * | route                                    | answer                                        |
  * | ---------------------------------------- | --------------------------------------------- |
@@ -11,28 +16,35 @@
  * | `GET /metrics`                           | 200 Prometheus text format 0.0.4              |
  * | `POST /entries/{topic}/{channel}/pause`  | 200 the entry's stats, RDY 0 on its nsqd      |
  * | `POST /entries/{topic}/{channel}/resume` | 200 the entry's stats, RDY given back         |
+ * | `…/pause?scope=nsqd`, `…/resume?scope=nsqd` | the channel paused on every nsqd itself    |
+ * | `POST /dead-letters/replay`              | 200 the replay's counts                       |
+ * | `GET /`                                  | the page (page_routes.ts)                     |
  *
- * Pause and resume need `Authorization: Bearer <http.token>`: without a
- * configured token they are disabled (403, whatever the request carries);
- * without the header, or with another token, 401 with `WWW-Authenticate`.
- * The token check comes before the entry lookup, so that a caller without
- * the token cannot probe which entries exist. Errors are JSON:
- * `{"error": "…"}`.
+ * Actions need `Authorization: Bearer <http.token>`: without a configured
+ * token they are disabled (403, whatever the request carries); without the
+ * header, or with another token, 401 with `WWW-Authenticate`. The token
+ * check comes before the entry lookup, so that a caller without the token
+ * cannot probe which entries exist. Errors are JSON: `{"error": "…"}`.
+ * Every answer carries a Content-Security-Policy that allows nothing but
+ * script, style and requests of this origin.
  *
  * @module
  */
 
+import { Hono } from "hono";
+import { secureHeaders } from "hono/secure-headers";
 import { renderMetrics } from "./metrics.ts";
 import { METRICS_CONTENT_TYPE } from "./prometheus.ts";
 import type { Readiness } from "../supervisor.ts";
 import type { Logger } from "../../worker/worker.ts";
 import type { DaemonSnapshot, EntrySnapshot } from "./snapshot.ts";
 import { errorText } from "../../error_text.ts";
+import { controlRoutes, notAllowed } from "./control_routes.ts";
 import { FreshFor } from "./fresh_for.ts";
+import type { PageDeps } from "./page_deps.ts";
+import { pageRoutes } from "./page_routes.ts";
 import { RefusalLog } from "./refusal_log.ts";
-import { refuseLargeBody } from "./body_limit.ts";
-import { authorize } from "./bearer_auth.ts";
-import { entryJson, statsJson } from "./stats_json.ts";
+import { statsJson } from "./stats_json.ts";
 import { json, JSON_TYPE, text } from "./response.ts";
 
 /** What the HTTP surface reads and does; the composition root supplies it. */
@@ -45,7 +57,7 @@ export interface HandlerDeps {
   pause(topic: string, channel: string): EntrySnapshot | null;
   /** Resumes the entry; its figures afterwards, or null when no entry has this topic and channel. */
   resume(topic: string, channel: string): EntrySnapshot | null;
-  /** The bearer token of pause and resume; null disables them. */
+  /** The bearer token of the actions and the page; null disables the actions. */
   readonly token: string | null;
   /** Where a route that throws is reported (it answers 500). */
   readonly log?: Logger;
@@ -54,6 +66,8 @@ export interface HandlerDeps {
    * (default {@linkcode RENDER_MAX_AGE_MS}); 0 renders every request.
    */
   readonly renderMaxAgeMs?: number;
+  /** The page's reads and actions; without them there is no page, nsqd pause or replay. */
+  readonly page?: PageDeps;
 }
 
 /**
@@ -66,7 +80,23 @@ export const RENDER_MAX_AGE_MS = 100;
 /** A request handler, as `Deno.serve` takes it. */
 export type Handler = (request: Request) => Promise<Response>;
 
-const ROUTES = "GET /ping, /ready, /stats, /metrics; POST /entries/{topic}/{channel}/pause|resume";
+const ROUTES = "GET /, /ping, /ready, /stats, /metrics; " +
+  "POST /entries/{topic}/{channel}/pause|resume, /dead-letters/replay";
+
+/**
+ * What every answer allows the browser: script, style, requests and forms
+ * of this origin only; no inline script or style, no frame, no plugin.
+ */
+export const CONTENT_SECURITY_POLICY = {
+  defaultSrc: ["'none'"],
+  scriptSrc: ["'self'"],
+  styleSrc: ["'self'"],
+  imgSrc: ["'self'"],
+  connectSrc: ["'self'"],
+  formAction: ["'self'"],
+  frameAncestors: ["'none'"],
+  baseUri: ["'none'"],
+};
 
 /**
  * Builds the handler.
@@ -91,126 +121,48 @@ const ROUTES = "GET /ping, /ready, /stats, /metrics; POST /entries/{topic}/{chan
 export function createHandler(deps: HandlerDeps): Handler {
   const refusals = new RefusalLog(deps.log);
   const maxAgeMs = deps.renderMaxAgeMs ?? RENDER_MAX_AGE_MS;
-  const renders: Renders = {
-    stats: new FreshFor({ maxAgeMs }),
-    metrics: new FreshFor({ maxAgeMs }),
-  };
-  return async (request) => {
-    let response: Response;
-    try {
-      response = await route(deps, request, refusals, renders);
-    } catch (error) {
-      deps.log?.error("HTTP request failed", {
-        method: request.method,
-        path: new URL(request.url).pathname,
-        error: errorText(error),
-      });
-      response = json(500, { error: "internal error; the daemon's log has the details" });
-    }
-    return request.method === "HEAD"
-      ? new Response(null, { status: response.status, headers: response.headers })
-      : response;
-  };
-}
-
-/** The cached renderings of the figures. */
-interface Renders {
-  readonly stats: FreshFor;
-  readonly metrics: FreshFor;
-}
-
-async function route(
-  deps: HandlerDeps,
-  request: Request,
-  refusals: RefusalLog,
-  renders: Renders,
-): Promise<Response> {
-  const path = new URL(request.url).pathname;
-  const method = request.method;
-  switch (path) {
-    case "/ping":
-      return onlyGet(method, path) ?? text(200, "OK", "text/plain; charset=utf-8");
-    case "/ready":
-      return onlyGet(method, path) ?? ready(deps.readiness());
-    case "/stats":
-      return onlyGet(method, path) ??
-        text(
-          200,
-          renders.stats.get(() => JSON.stringify(statsJson(deps.snapshot()))),
-          JSON_TYPE,
-        );
-    case "/metrics":
-      return onlyGet(method, path) ??
-        text(200, renders.metrics.get(() => renderMetrics(deps.snapshot())), METRICS_CONTENT_TYPE);
-  }
-  const parts = path.split("/");
-  if (parts.length === 5 && parts[0] === "" && parts[1] === "entries") {
-    const action = parts[4];
-    if (action === "pause" || action === "resume") {
-      const response = await control(deps, request, refusals, path, parts[2]!, parts[3]!, action);
-      // A client that paused an entry reads it paused at once.
-      renders.stats.clear();
-      renders.metrics.clear();
-      return response;
-    }
-  }
-  return json(404, { error: `no such endpoint: ${path}; there are ${ROUTES}` });
-}
-
-function onlyGet(method: string, path: string): Response | null {
-  if (method === "GET" || method === "HEAD") return null;
-  return notAllowed(method, path, "GET, HEAD");
-}
-
-function notAllowed(method: string, path: string, allow: string): Response {
-  return json(405, { error: `${method} is not allowed on ${path}; use ${allow}` }, {
-    Allow: allow,
+  const stats = new FreshFor({ maxAgeMs });
+  const metrics = new FreshFor({ maxAgeMs });
+  const app = new Hono();
+  app.use(secureHeaders({
+    contentSecurityPolicy: CONTENT_SECURITY_POLICY,
+    // Plain HTTP on loopback is the usual case; HSTS belongs to a TLS proxy in front.
+    strictTransportSecurity: false,
+  }));
+  app.onError((error, c) => {
+    deps.log?.error("HTTP request failed", {
+      method: c.req.method,
+      path: c.req.path,
+      error: errorText(error),
+    });
+    return json(500, { error: "internal error; the daemon's log has the details" });
   });
+  app.notFound((c) => json(404, { error: `no such endpoint: ${c.req.path}; there are ${ROUTES}` }));
+
+  app.get("/ping", () => text(200, "OK", "text/plain; charset=utf-8"));
+  app.get("/ready", () => ready(deps.readiness()));
+  app.get(
+    "/stats",
+    () => text(200, stats.get(() => JSON.stringify(statsJson(deps.snapshot()))), JSON_TYPE),
+  );
+  app.get(
+    "/metrics",
+    () => text(200, metrics.get(() => renderMetrics(deps.snapshot())), METRICS_CONTENT_TYPE),
+  );
+  for (const path of ["/ping", "/ready", "/stats", "/metrics"]) {
+    app.all(path, (c) => notAllowed(c, "GET, HEAD"));
+  }
+  controlRoutes(app, deps, refusals, () => {
+    // A client that paused an entry reads it paused at once.
+    stats.clear();
+    metrics.clear();
+  });
+  if (deps.page) pageRoutes(app, deps, deps.page, refusals);
+  return async (request) => await app.fetch(request);
 }
 
 function ready(readiness: Readiness): Response {
   return readiness.ready
     ? json(200, { ready: true })
     : json(503, { ready: false, reasons: readiness.reasons });
-}
-
-async function control(
-  deps: HandlerDeps,
-  request: Request,
-  refusals: RefusalLog,
-  path: string,
-  rawTopic: string,
-  rawChannel: string,
-  action: "pause" | "resume",
-): Promise<Response> {
-  if (request.method !== "POST") return notAllowed(request.method, path, "POST");
-  const tooLarge = await refuseLargeBody(request, path);
-  if (tooLarge) return tooLarge;
-  const refused = await authorize(deps.token, request.headers.get("Authorization"));
-  if (refused) {
-    if (refused.status === 401) refusals.refused("wrong token", path);
-    return refused;
-  }
-  const topic = decodeSegment(rawTopic);
-  const channel = decodeSegment(rawChannel);
-  if (topic === null || channel === null) {
-    return json(400, { error: `${path} is not a valid URL path (bad percent-encoding)` });
-  }
-  const entry = action === "pause" ? deps.pause(topic, channel) : deps.resume(topic, channel);
-  if (entry === null) {
-    return json(404, {
-      error: `no entry consumes topic ${JSON.stringify(topic)} with channel ${
-        JSON.stringify(channel)
-      } (use the topic as configured, without topic_prefix)`,
-    });
-  }
-  return json(200, entryJson(entry));
-}
-
-function decodeSegment(segment: string): string | null {
-  try {
-    return decodeURIComponent(segment);
-  } catch {
-    return null;
-  }
 }
