@@ -16,6 +16,7 @@ import { entryKey, planReload, type ReloadPlan } from "./reload_plan.ts";
 import { runShutdownSteps } from "./shutdown_steps.ts";
 import { CurrentPublisher, type EntryPublisher } from "../context/entry_context.ts";
 import { RunningEntry } from "../entry/running_entry.ts";
+import { StallBoard } from "../observe/stall_board.ts";
 import type { LoadedWorker } from "../worker/worker_loader.ts";
 import { withTimeout } from "../with_timeout.ts";
 
@@ -28,6 +29,8 @@ export interface SupervisorOptions {
   /** nsqd connection settings (TLS material already read). */
   readonly connection: ConnectionOptions;
   readonly timings?: Partial<ConsumerTimings>;
+  /** Where entries tell the stall watchdog what they run; by default one no watchdog reads. */
+  readonly board?: StallBoard;
 }
 
 /** Whether the daemon takes messages, and if not, why. */
@@ -48,12 +51,14 @@ export class Supervisor {
   #reloading: Promise<unknown> = Promise.resolve();
   /** Entries reach the current publisher through this, so a reload can replace it. */
   #entryPublisher: EntryPublisher = new CurrentPublisher(() => this.#publisher);
+  readonly #board: StallBoard;
 
   constructor(options: SupervisorOptions) {
     const { config, workers } = options;
     checkWorkers(config, workers);
     this.#options = options;
     this.#config = config;
+    this.#board = options.board ?? new StallBoard();
     this.#publisher = this.#createPublisher(config);
     config.workers.forEach((entry, i) => {
       this.#entries.set(entryKey(entry), this.#createEntry(entry, workers[i]!));
@@ -93,6 +98,7 @@ export class Supervisor {
         lookupdPollIntervalMs: config.nsq.lookupdPollIntervalMs,
         ...this.#options.timings,
       },
+      board: this.#board,
     });
   }
 

@@ -20,6 +20,7 @@ import type { TaskRunner } from "../runner/task_runner.ts";
 import { type DeliverySpan, EntryTracer } from "./tracing.ts";
 import { TRACING_ON } from "../observe/tracing_switch.ts";
 import { BatchStats } from "../observe/batch_stats.ts";
+import { type BoardEntry, StallBoard } from "../observe/stall_board.ts";
 import { isLogged } from "../observe/log.ts";
 import type { Batcher, BatchReport } from "../batch/batcher.ts";
 import { createMessagePath } from "./message_path.ts";
@@ -37,6 +38,11 @@ export interface RunningEntryOptions {
   readonly connection: ConnectionOptions;
   readonly log: Logger;
   readonly timings?: Partial<ConsumerTimings>;
+  /**
+   * Where the entry tells the stall watchdog what it starts and what it has
+   * in flight; by default a board that no watchdog reads.
+   */
+  readonly board?: StallBoard;
 }
 
 /** Where an entry is in its life. */
@@ -66,12 +72,19 @@ export class RunningEntry {
   #stopping: Promise<void> | null = null;
   #setUp = false;
   #tornDown = false;
+  /** This entry on the stall watchdog's board. */
+  readonly #board: BoardEntry;
 
   constructor(options: RunningEntryOptions) {
     const { entry, worker, publisher } = options;
     this.entry = entry;
     this.#options = options;
     this.#log = options.log;
+    this.#board = (options.board ?? new StallBoard()).entry({
+      topic: entry.topic,
+      channel: entry.channel,
+      worker: entry.worker,
+    });
     const tracer = TRACING_ON
       ? new EntryTracer({
         topic: entry.topic,
@@ -140,6 +153,7 @@ export class RunningEntry {
   async start(): Promise<void> {
     const setup = this.#options.worker.definition.setup;
     try {
+      this.#board.entered("setup");
       await setup?.(this.#context);
     } catch (error) {
       this.#state = "failed";
@@ -163,6 +177,7 @@ export class RunningEntry {
     if (!this.#setUp || this.#tornDown) return;
     this.#tornDown = true;
     try {
+      this.#board.entered("teardown");
       await this.#options.worker.definition.teardown?.(this.#context);
     } catch (error) {
       this.#log.error("teardown() failed", { error: describeError(error) });
@@ -194,6 +209,7 @@ export class RunningEntry {
     }
     await this.#consumer.close();
     await this.#teardown();
+    this.#board.leave();
     this.#state = "stopped";
   }
 
@@ -223,6 +239,7 @@ export class RunningEntry {
   }
 
   #receive(message: NsqMessage): void {
+    this.#board.started(message);
     const span = this.#tracer === null ? null : this.#tracer.start(message);
     let outcome: Outcome | Promise<Outcome>;
     try {
@@ -233,9 +250,19 @@ export class RunningEntry {
       outcome = this.#unexpected(error);
     }
     if (outcome instanceof Promise) {
+      // Listed at each heartbeat until its outcome comes: a handler that
+      // resumes into an endless loop is among these.
+      const inFlight = this.#board.inFlight;
+      inFlight.add(message);
       outcome.then(
-        (outcome) => this.#answer(message, outcome, span),
-        (error) => this.#answer(message, this.#unexpected(error), span),
+        (outcome) => {
+          inFlight.delete(message);
+          this.#answer(message, outcome, span);
+        },
+        (error) => {
+          inFlight.delete(message);
+          this.#answer(message, this.#unexpected(error), span);
+        },
       );
     } else {
       this.#answer(message, outcome, span);
