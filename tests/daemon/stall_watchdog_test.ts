@@ -17,26 +17,16 @@ const STALL_MS = 2_000;
 const EXIT_MARGIN_MS = 3_000;
 const CHANNEL = "worker";
 
-interface LogRecord {
-  readonly level: string;
-  readonly msg: string;
-  readonly [field: string]: unknown;
-}
-
-function parseLog(line: string): LogRecord | null {
-  try {
-    const value = JSON.parse(line);
-    return typeof value === "object" && value !== null ? value as LogRecord : null;
-  } catch {
-    return null;
-  }
-}
-
-/** The watchdog's lines among `lines`. */
-function fatalLines(lines: readonly string[]): LogRecord[] {
-  return lines.map(parseLog).filter((record) =>
-    record?.logger === "nsqworker.watchdog"
-  ) as LogRecord[];
+/** The watchdog's lines among `lines` (stderr also holds what Deno prints), parsed. */
+function fatalLines(lines: readonly string[]): Record<string, unknown>[] {
+  return lines.flatMap((line) => {
+    try {
+      const record = JSON.parse(line);
+      return record?.logger === "nsqworker.watchdog" ? [record] : [];
+    } catch {
+      return [];
+    }
+  });
 }
 
 /** `promise`, or a failure naming `what` once `ms` have passed. */
@@ -81,8 +71,8 @@ Deno.test("a thread blocked past stall_timeout: one fatal line naming what it st
   assert.deepEqual(more, []);
   assert.ok(line, `no fatal line; stderr: ${watched.stderr.join("\n")}`);
   assert.equal(line.level, "error");
-  assert.match(line.msg, /has not turned for .* \(stall_timeout 2s\)/);
-  assert.match(line.msg, /killing the process \(SIGKILL\)/);
+  assert.match(String(line.msg), /has not turned for .* \(stall_timeout 2s\)/);
+  assert.match(String(line.msg), /killing the process \(SIGKILL\)/);
   assert.deepEqual(
     {
       in: line.in,
