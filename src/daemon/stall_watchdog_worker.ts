@@ -12,6 +12,7 @@
 import type { LogConfig } from "../config/types.ts";
 import { type EntryName, readBeat, readStallBoard } from "../observe/stall_board.ts";
 import { stallLine } from "../observe/stall_line.ts";
+import { errorText } from "../error_text.ts";
 import { writeAllSync } from "../write_all_sync.ts";
 import { heartbeatPeriodMs, StallDetector } from "./stall_detector.ts";
 
@@ -68,7 +69,20 @@ function look(watch: Watch): void {
   } catch {
     // stderr is gone: the exit status still tells.
   }
-  Deno.kill(Deno.pid, "SIGKILL");
+  try {
+    Deno.kill(Deno.pid, "SIGKILL");
+  } catch (error) {
+    // Nothing else can end the process from here: say so once, and stop.
+    clearInterval(watch.timer);
+    try {
+      writeAllSync(
+        Deno.stderr,
+        `nsqworker stall watchdog: SIGKILL failed (${errorText(error)}); it stops watching\n`,
+      );
+    } catch {
+      // As above.
+    }
+  }
 }
 
 function schedule(watch: Watch): void {
