@@ -1,6 +1,7 @@
 /**
  * `deno task compile`: builds `dist/nsqworker`, one binary with every module
- * of `workers/` embedded and the narrowest permissions that work baked in.
+ * of `workers/` and the stall watchdog's worker module embedded, and the
+ * narrowest permissions that work baked in.
  *
  * Usage: deno task compile [--target TRIPLE] [--config-dir DIR] [--data-dir DIR]
  *                          [--install-path FILE] [--output FILE] [--dry-run]
@@ -58,14 +59,19 @@ export function permissionFlags(options: CompileOptions): string[] {
 
 /** Where `deploy/` installs the binary. */
 export const DEFAULT_INSTALL_PATH = "/usr/local/bin/nsqworker";
+/**
+ * The modules loaded by path at run time, which `deno compile` finds only when
+ * told: the worker modules (imported by name from the config) and the stall
+ * watchdog's Web Worker (`src/daemon/stall_watchdog.ts` starts it).
+ */
+export const EMBEDDED = ["workers/", "src/daemon/stall_watchdog_worker.ts"] as const;
 
 /** The full `deno compile` argument list. */
 export function compileArgs(options: CompileOptions): string[] {
   return [
     "compile",
     ...permissionFlags(options),
-    "--include",
-    "workers/",
+    ...EMBEDDED.flatMap((path) => ["--include", path]),
     "--output",
     options.output,
     ...(options.target ? ["--target", options.target] : []),

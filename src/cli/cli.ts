@@ -52,7 +52,8 @@ Options:
                         overrides nsq.lookupd_poll_interval (deno task dev: 1s)
 
 Exit codes: 0 done (a graceful shutdown too), 2 bad usage or configuration,
-1 runtime failure.
+1 runtime failure; killed by SIGKILL (137 in a shell) when the daemon's thread
+did not turn for stall_timeout (one fatal line on stderr says what it ran).
 `;
 
 const COMMANDS = ["run", "check", "list", "version", "help"] as const;

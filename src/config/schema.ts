@@ -529,5 +529,13 @@ export const CONFIG_FIELDS = {
     30_000,
     "how long in-flight handlers may finish after SIGTERM",
   ),
+  stall_timeout: field(
+    "stallTimeoutMs",
+    duration("1s", "1h"),
+    30_000,
+    "how long the daemon's thread may go without turning (a handler stuck in a synchronous loop) " +
+      "before a watchdog logs the handlers that were running and kills the process (SIGKILL), " +
+      "for its service manager to restart it",
+  ),
   workers: field("workers", entryList, REQUIRED, "the entries: one consumer per topic and channel"),
 } as const;

@@ -207,5 +207,10 @@ export interface Config {
   readonly log: LogConfig;
   readonly http: HttpConfig;
   readonly shutdownTimeoutMs: number;
+  /**
+   * How long the daemon's thread may go without turning before the stall
+   * watchdog kills the process.
+   */
+  readonly stallTimeoutMs: number;
   readonly workers: readonly Entry[];
 }

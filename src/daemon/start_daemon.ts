@@ -1,6 +1,7 @@
 /**
  * The composition root: a prepared config (see `prepare`) → logging → the
- * dedupe store → the supervisor → the HTTP surface, returned as a handle.
+ * stall watchdog → the dedupe store → the supervisor → the HTTP surface,
+ * returned as a handle.
  * The command line (`nsqworker run`), the in-process test daemon and the
  * tests of the HTTP surface all start the daemon here; signals, exit codes
  * and `Deno.exit` belong to the command line alone.
@@ -22,6 +23,8 @@ import type { ReloadPlan } from "./reload_plan.ts";
 import { setEntryPaused } from "./set_entry_paused.ts";
 import { runShutdownSteps } from "./shutdown_steps.ts";
 import { HistorySampler } from "./history_sampler.ts";
+import { StallBoard } from "../observe/stall_board.ts";
+import { startStallWatchdog, type WatchdogSettings } from "./stall_watchdog.ts";
 import { Supervisor } from "./supervisor.ts";
 import { VERSION } from "../version.ts";
 
@@ -71,8 +74,9 @@ export interface Daemon extends AsyncDisposable {
   stats(): DaemonSnapshot;
   /**
    * Drains and stops the entries (the publisher and the dedupe store with
-   * them), then closes the HTTP surface, then flushes the log. Every step
-   * runs even when one fails; a second call returns the first one's promise.
+   * them), then closes the HTTP surface, then stops the stall watchdog, then
+   * flushes the log. Every step runs even when one fails; a second call
+   * returns the first one's promise.
    */
   shutdown(): Promise<void>;
 }
@@ -106,17 +110,36 @@ export async function startDaemon(
     );
   await applyLog(config.log);
   const log = logger("daemon");
-  const store = await createStore(config.dedupe, logger("dedupe"));
-  const supervisor = new Supervisor({
-    config,
-    workers,
-    store,
-    connection,
-    ...(options.timings ? { timings: options.timings } : {}),
-    ...(options.childProgram ? { childProgram: options.childProgram } : {}),
-  });
+  const watchdogSettings = (next: Config): WatchdogSettings => {
+    const { format } = { ...next.log, ...options.log };
+    return {
+      stallTimeoutMs: next.stallTimeoutMs,
+      format,
+      color: format === "pretty" && !Deno.noColor && Deno.stderr.isTerminal(),
+    };
+  };
+  // First: a worker's setup() that never returns stalls the thread as a handler can.
+  const board = new StallBoard();
+  const watchdog = await startStallWatchdog(board, watchdogSettings(config), logger("watchdog"));
+  let supervisor: Supervisor;
+  let http: HttpServer | null;
   const info = { version: VERSION, startedAt: Date.now() };
-  const http = await listenHttp(config, supervisor, info, options);
+  try {
+    const store = await createStore(config.dedupe, logger("dedupe"));
+    supervisor = new Supervisor({
+      config,
+      workers,
+      store,
+      connection,
+      board,
+      ...(options.timings ? { timings: options.timings } : {}),
+      ...(options.childProgram ? { childProgram: options.childProgram } : {}),
+    });
+    http = await listenHttp(config, supervisor, info, options);
+  } catch (error) {
+    watchdog.stop();
+    throw error;
+  }
 
   log.info("starting", { config: config.file, entries: config.workers.length });
   const started = supervisor.start();
@@ -126,6 +149,8 @@ export async function startDaemon(
       ["supervisor", () => supervisor.shutdown()],
       // Only now: while the entries drained, /ready answered 503.
       ["http", () => http?.shutdown()],
+      // Only now: a handler that blocks the drain is still caught.
+      ["watchdog", () => watchdog.stop()],
       ["log", () => flushLogging()],
     ], log);
   return {
@@ -138,6 +163,7 @@ export async function startDaemon(
     async reload(next) {
       const plan = await supervisor.reload(next.config, next.workers, next.connection);
       await applyLog(next.config.log);
+      watchdog.configure(watchdogSettings(next.config));
       return plan;
     },
     pause: (topic, channel) => setEntryPaused(supervisor, topic, channel, true),

@@ -16,6 +16,7 @@ import { entryKey, planReload, type ReloadPlan } from "./reload_plan.ts";
 import { runShutdownSteps } from "./shutdown_steps.ts";
 import { CurrentPublisher, type EntryPublisher } from "../context/entry_context.ts";
 import { RunningEntry } from "../entry/running_entry.ts";
+import { StallBoard } from "../observe/stall_board.ts";
 import type { LoadedWorker } from "../worker/worker_loader.ts";
 import { withTimeout } from "../with_timeout.ts";
 import type { ChildProgram } from "../child/child_program.ts";
@@ -31,6 +32,8 @@ export interface SupervisorOptions {
   readonly timings?: Partial<ConsumerTimings>;
   /** How entries with `processes` start their children (default: this program's command line). */
   readonly childProgram?: ChildProgram;
+  /** Where entries tell the stall watchdog what they run; by default one no watchdog reads. */
+  readonly board?: StallBoard;
 }
 
 /** Whether the daemon takes messages, and if not, why. */
@@ -51,12 +54,14 @@ export class Supervisor {
   #reloading: Promise<unknown> = Promise.resolve();
   /** Entries reach the current publisher through this, so a reload can replace it. */
   #entryPublisher: EntryPublisher = new CurrentPublisher(() => this.#publisher);
+  readonly #board: StallBoard;
 
   constructor(options: SupervisorOptions) {
     const { config, workers } = options;
     checkWorkers(config, workers);
     this.#options = options;
     this.#config = config;
+    this.#board = options.board ?? new StallBoard();
     this.#publisher = this.#createPublisher(config);
     config.workers.forEach((entry, i) => {
       this.#entries.set(entryKey(entry), this.#createEntry(entry, workers[i]!));
@@ -97,6 +102,7 @@ export class Supervisor {
         ...this.#options.timings,
       },
       ...(this.#options.childProgram ? { childProgram: this.#options.childProgram } : {}),
+      board: this.#board,
     });
   }
 

@@ -23,6 +23,7 @@ import { EntryTracer } from "./tracing/entry_tracer.ts";
 import { TRACING_ON } from "../observe/tracing_switch.ts";
 import { BatchStats } from "../observe/batch_stats.ts";
 import { DeadLetterRing } from "../observe/dead_letter_ring.ts";
+import { type BoardEntry, StallBoard } from "../observe/stall_board.ts";
 import { isLogged } from "../observe/log.ts";
 import type { Batcher, BatchReport } from "../batch/batcher.ts";
 import { createMessagePath } from "./message_path.ts";
@@ -53,6 +54,11 @@ export interface RunningEntryOptions {
    * default this program's own command line (see `currentChildProgram`).
    */
   readonly childProgram?: ChildProgram;
+  /**
+   * Where the entry tells the stall watchdog what it starts and what it has
+   * in flight; by default a board that no watchdog reads.
+   */
+  readonly board?: StallBoard;
 }
 
 /** Where an entry is in its life. */
@@ -92,12 +98,19 @@ export class RunningEntry {
   #stopping: Promise<void> | null = null;
   #setUp = false;
   #tornDown = false;
+  /** This entry on the stall watchdog's board. */
+  readonly #board: BoardEntry;
 
   constructor(options: RunningEntryOptions) {
     const { entry, worker, publisher } = options;
     this.entry = entry;
     this.#options = options;
     this.#log = options.log;
+    this.#board = (options.board ?? new StallBoard()).entry({
+      topic: entry.topic,
+      channel: entry.channel,
+      worker: entry.worker,
+    });
     const tracer = TRACING_ON
       ? new EntryTracer({
         topic: entry.topic,
@@ -201,6 +214,7 @@ export class RunningEntry {
    */
   async start(): Promise<void> {
     try {
+      this.#board.entered("setup");
       await this.#code.setup(this.#context);
     } catch (error) {
       this.#state = "failed";
@@ -224,6 +238,7 @@ export class RunningEntry {
     if (!this.#setUp || this.#tornDown) return;
     this.#tornDown = true;
     try {
+      this.#board.entered("teardown");
       await this.#code.teardown(this.#context);
     } catch (error) {
       this.#log.error("teardown() failed", { error: describeError(error) });
@@ -256,6 +271,7 @@ export class RunningEntry {
     }
     await this.#consumer.close();
     await this.#teardown();
+    this.#board.leave();
     this.#state = "stopped";
   }
 
@@ -286,6 +302,7 @@ export class RunningEntry {
 
   #receive(message: NsqMessage): void {
     if (this.#breaker?.refuse(message)) return this.#answered();
+    this.#board.started(message);
     const span = this.#tracer === null ? null : this.#tracer.start(message);
     const task = this.#breaker === null ? message : this.#breaker.task(message);
     let outcome: Outcome | Promise<Outcome>;
@@ -297,9 +314,19 @@ export class RunningEntry {
       outcome = this.#unexpected(message, error);
     }
     if (outcome instanceof Promise) {
+      // Listed at each heartbeat until its outcome comes: a handler that
+      // resumes into an endless loop is among these.
+      const inFlight = this.#board.inFlight;
+      inFlight.add(message);
       outcome.then(
-        (outcome) => this.#answer(message, outcome, span),
-        (error) => this.#answer(message, this.#unexpected(message, error), span),
+        (outcome) => {
+          inFlight.delete(message);
+          this.#answer(message, outcome, span);
+        },
+        (error) => {
+          inFlight.delete(message);
+          this.#answer(message, this.#unexpected(message, error), span);
+        },
       );
     } else {
       this.#answer(message, outcome, span);

@@ -8,10 +8,12 @@ import assert from "node:assert/strict";
 import {
   compileArgs,
   denortBesideDeno as besideDeno,
+  EMBEDDED,
   findDenort,
   permissionFlags,
 } from "../../tools/compile.ts";
 import { loadWorkers, moduleSource, WORKERS_DIR } from "../../src/worker/worker_loader.ts";
+import { WATCHDOG_MODULE } from "../../src/daemon/stall_watchdog.ts";
 import { workerNames } from "../../src/worker/worker_names.ts";
 import { startNsq } from "../helpers/nsq/start_nsq.ts";
 import { uniqueTopic } from "../helpers/nsq/unique_topic.ts";
@@ -22,7 +24,8 @@ const options = { configDir: "/etc/nsqworker", dataDir: "/var/lib/nsqworker", ou
 Deno.test("the binary embeds workers/, may run only itself, and gets no ffi or blanket permission", () => {
   const args = compileArgs({ ...options, target: "x86_64-unknown-linux-gnu" });
   assert.deepEqual(args.slice(-3), ["--target", "x86_64-unknown-linux-gnu", "main.ts"]);
-  assert.ok(args.includes("--include") && args[args.indexOf("--include") + 1] === "workers/");
+  const included = args.flatMap((flag, i) => flag === "--include" ? [args[i + 1]] : []);
+  assert.deepEqual(included, ["workers/", "src/daemon/stall_watchdog_worker.ts"]);
   for (const flag of args) {
     assert.doesNotMatch(flag, /^(-A|--allow-all|--allow-run$|--allow-ffi)/);
   }
@@ -38,6 +41,12 @@ Deno.test("the binary embeds workers/, may run only itself, and gets no ffi or b
     permissionFlags({ ...options, installPath: "/opt/nsqworker/bin/nsqworker" }).at(-1),
     "--allow-run=/opt/nsqworker/bin/nsqworker",
   );
+});
+
+Deno.test("the stall watchdog's worker module is embedded: the one the daemon starts", () => {
+  const root = new URL("../../", import.meta.url);
+  const embedded = EMBEDDED.map((path) => new URL(path, root).href);
+  assert.ok(embedded.includes(WATCHDOG_MODULE.href), `${WATCHDOG_MODULE.href} not in ${embedded}`);
 });
 
 Deno.test("every module under workers/ loads through the loader", async () => {
@@ -87,6 +96,7 @@ Deno.test({
         args: ["check", "-c", `${dir}/config.yaml`],
       }).output();
       assert.equal(check.code, 0, new TextDecoder().decode(check.stderr));
+      // It consumes only once its stall watchdog runs: the embedded worker module loaded.
       const daemon = new Deno.Command(binary, {
         args: ["run", "-c", `${dir}/config.yaml`],
         stdout: "null",

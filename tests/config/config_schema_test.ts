@@ -41,6 +41,7 @@ const DAEMON_ONLY = new Set([
   "bounds_output_buffer_timeout.yaml",
   "bounds_max_requeue_delay.yaml",
   "bounds_shutdown_timeout.yaml",
+  "bounds_stall_timeout.yaml",
   "bounds_timeout_zero.yaml",
   // what a ${VAR} holds, or how it is written inside a value
   "env_bad_name.yaml",

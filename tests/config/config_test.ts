@@ -76,6 +76,7 @@ Deno.test("the documented example gives every documented default, deeply frozen"
   assert.deepEqual(config.log, { level: "info", format: "json" });
   assert.deepEqual(config.http, { listen: { host: "127.0.0.1", port: 4190 }, token: null });
   assert.equal(config.shutdownTimeoutMs, 30_000);
+  assert.equal(config.stallTimeoutMs, 30_000);
   assert.equal(config.file, DOCUMENTED_EXAMPLE.pathname);
   assert.deepEqual(config.workers, [{
     topic: "pageviews",
@@ -270,7 +271,7 @@ Deno.test("unknown keys are errors at the key, with a suggestion when close", ()
   ]);
   assert.deepEqual(errors(yaml(...MINIMAL, "version: 2")), [
     "config.yaml:7:1: version is not a known key (known keys: nsq, defaults, dedupe, log, http, " +
-    "shutdown_timeout, workers)",
+    "shutdown_timeout, stall_timeout, workers)",
   ]);
 });
 
@@ -336,6 +337,12 @@ Deno.test("durations: units, combinations, plain milliseconds, bounds", () => {
   ]);
   assert.deepEqual(errors(yaml(...MINIMAL, "shutdown_timeout: 2h")), [
     `config.yaml:7:19: shutdown_timeout must be a duration from 0ms to 1h, got "2h"`,
+  ]);
+  assert.deepEqual(errors(yaml(...MINIMAL, "stall_timeout: 500ms")), [
+    `config.yaml:7:16: stall_timeout must be a duration from 1s to 1h, got "500ms"`,
+  ]);
+  assert.deepEqual(errors(yaml(...MINIMAL, "stall_timeout: 2h")), [
+    `config.yaml:7:16: stall_timeout must be a duration from 1s to 1h, got "2h"`,
   ]);
 });
 

@@ -30,6 +30,8 @@ const ENTRY_POINTS = {
   main: join(REPO_DIR, "main.ts"),
   /** The same command line with the test workers of `tests/fixtures/workers/`. */
   fixture: join(REPO_DIR, "tests", "fixtures", "daemon_main.ts"),
+  /** The stall watchdog alone, on a thread that runs the steps it is given. */
+  stall: join(REPO_DIR, "tests", "fixtures", "stall_main.ts"),
 } as const;
 
 const DEFAULT_WAIT_MS = 15_000;
@@ -81,7 +83,10 @@ export class TempDir implements AsyncDisposable {
 
 /** Options of {@linkcode spawnCli}. */
 export interface SpawnOptions {
-  /** `"fixture"` (default): `tests/fixtures/daemon_main.ts`; `"main"`: the real `main.ts`. */
+  /**
+   * `"fixture"` (default): `tests/fixtures/daemon_main.ts`; `"main"`: the real `main.ts`;
+   * `"stall"`: `tests/fixtures/stall_main.ts`.
+   */
   readonly entry?: keyof typeof ENTRY_POINTS;
   /** The only directory the child may write to; it gets no write permission without one. */
   readonly writeDir?: string;
