@@ -14,7 +14,7 @@ import type { Context, Hono, MiddlewareHandler } from "hono";
 import { authorize } from "./bearer_auth.ts";
 import { limitBody } from "./body_limit.ts";
 import { entryKey } from "../history_sampler.ts";
-import type { HandlerDeps } from "./handler.ts";
+import type { HandlerDeps } from "./handler_deps.ts";
 import { deadLetterTopics } from "./page_state.ts";
 import type { RefusalLog } from "./refusal_log.ts";
 import { json } from "./response.ts";

@@ -16,7 +16,7 @@ import { limitBody } from "./body_limit.ts";
 import { notAllowed } from "./control_routes.ts";
 import type { TopicDepth } from "../dead_letter_depth.ts";
 import { FreshFor } from "./fresh_for.ts";
-import type { HandlerDeps } from "./handler.ts";
+import type { HandlerDeps } from "./handler_deps.ts";
 import type { PageDeps } from "./page_deps.ts";
 import { renderPage } from "./page_html.ts";
 import { PAGE_SCRIPT } from "./page_script.ts";

@@ -6,7 +6,7 @@
 
 import type { Supervisor } from "../supervisor.ts";
 import type { Logger } from "../../worker/worker.ts";
-import type { HandlerDeps } from "./handler.ts";
+import type { HandlerDeps } from "./handler_deps.ts";
 import type { PageDeps } from "./page_deps.ts";
 import { findEntry, snapshotSupervisor } from "./snapshot.ts";
 import { setEntryPaused } from "../set_entry_paused.ts";
