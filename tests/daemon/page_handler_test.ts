@@ -8,6 +8,7 @@
 import assert from "node:assert/strict";
 import { createHandler, type HandlerDeps } from "../../src/daemon/http/handler.ts";
 import type { PageDeps } from "../../src/daemon/http/page_deps.ts";
+import type { EntrySnapshot } from "../../src/daemon/http/snapshot.ts";
 import type { ReplayFilter } from "../../src/daemon/replay_dead_letters.ts";
 import { EntryHistory } from "../../src/observe/entry_history.ts";
 import { DeadLetterRing } from "../../src/observe/dead_letter_ring.ts";
@@ -24,10 +25,15 @@ interface Calls {
 }
 
 function pageHandler(
-  options: { token?: string | null; replay?: PageDeps["replay"]; failNsqd?: boolean } = {},
+  options: {
+    token?: string | null;
+    replay?: PageDeps["replay"];
+    failNsqd?: boolean;
+    entry?: Partial<EntrySnapshot>;
+  } = {},
 ) {
   const calls: Calls = { replays: [], channelPauses: [], warnings: [] };
-  const entry = fakeEntry({}, [{ kind: "finish", durationMs: 3 }]);
+  const entry = fakeEntry(options.entry, [{ kind: "finish", durationMs: 3 }]);
   const ring = new DeadLetterRing();
   ring.record({ id: "0a", attempts: 5, body: new TextEncoder().encode(XSS) }, "max_attempts", XSS);
   const history = new EntryHistory();
@@ -210,6 +216,53 @@ Deno.test("a message's markup is escaped in the rendered page", async () => {
   }]);
   const none = await (await handler(new Request(url("/page/dead-letters?reason=decode")))).json();
   assert.equal(none.matching, 0);
+});
+
+Deno.test("the rendered page shows an entry's breaker and each of its children", async () => {
+  // As a fresh `breaker: {}` and `processes: 1` report them.
+  const { handler } = pageHandler({
+    token: null,
+    entry: {
+      breaker: {
+        state: "closed",
+        openedAt: null,
+        failureRate: null,
+        runs: 0,
+        transitions: { closed: 0, open: 0, half_open: 0 },
+        excused: 0,
+      },
+      children: [{ pid: 4242, rssBytes: 61_234_567, restarts: 1, inFlight: 3 }],
+    },
+  });
+  const html = await (await handler(new Request(url("/")))).text();
+  const cell = html.match(/<td data-field="state">(.*?)<\/td>/s)?.[1] ?? "";
+  assert.match(cell, /^running<br><small data-field="breaker">breaker closed<\/small>/);
+  assert.match(
+    cell,
+    /<ul data-field="children"><li>pid 4242 · 61\.2 MB · 1 restart · 3 in flight<\/li><\/ul>/,
+  );
+
+  // Opened, and its child being replaced.
+  const opened = pageHandler({
+    token: null,
+    entry: {
+      breaker: {
+        state: "open",
+        openedAt: Date.parse("2025-01-02T12:00:03.250Z"),
+        failureRate: 0.6,
+        runs: 0,
+        transitions: { closed: 0, open: 1, half_open: 0 },
+        excused: 4,
+      },
+      children: [{ pid: null, rssBytes: 0, restarts: 2, inFlight: 0 }],
+    },
+  }).handler;
+  const openedHtml = await (await opened(new Request(url("/")))).text();
+  assert.match(
+    openedHtml,
+    /<small data-field="breaker">breaker open since 12:00:03 UTC · failure rate 60% · 4 requeued while open<\/small>/,
+  );
+  assert.match(openedHtml, /<li>no process \(restarting\) · 2 restarts · 0 in flight<\/li>/);
 });
 
 Deno.test("replay: POST with the token and a JSON filter; one at a time; GET is 405", async () => {

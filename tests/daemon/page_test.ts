@@ -8,7 +8,10 @@
 
 import assert from "node:assert/strict";
 import type { Page } from "puppeteer-core";
+import { createHandler } from "../../src/daemon/http/handler.ts";
+import type { PageDeps } from "../../src/daemon/http/page_deps.ts";
 import { launchBrowser } from "../helpers/browser.ts";
+import { fakeEntry, fakeSnapshot } from "../helpers/fake_snapshot.ts";
 import { startInProcess } from "../helpers/in_process.ts";
 import { startNsq } from "../helpers/nsq/start_nsq.ts";
 import { uniqueTopic } from "../helpers/nsq/unique_topic.ts";
@@ -42,7 +45,7 @@ Deno.test("the page in a real browser: entries live, actions by POST with the to
       "  listen: 127.0.0.1:0",
       `  token: ${TOKEN}`,
       "workers:",
-      `  - { topic: ${okTopic}, channel: work, worker: counter, max_in_flight: 5 }`,
+      `  - { topic: ${okTopic}, channel: work, worker: counter, max_in_flight: 5, breaker: {} }`,
       `  - { topic: ${failTopic}, channel: work, worker: flaky, max_attempts: 1 }`,
       "",
     ].join("\n"),
@@ -114,6 +117,11 @@ Deno.test("the page in a real browser: entries live, actions by POST with the to
           (trs) => trs.map((tr) => tr.dataset.entry),
         );
         assert.deepEqual(rows, [okKey, failKey]);
+        // The rows were made by the script (the page was a 401 until now).
+        const shownBreaker = (key: string) =>
+          texts(page, `tr[data-entry="${key}"] td[data-field=state] [data-field=breaker]`);
+        assert.deepEqual(await shownBreaker(okKey), ["breaker closed"]);
+        assert.deepEqual(await shownBreaker(failKey), [], "no breaker configured");
         const nsqds = await texts(page, `tr[data-entry="${okKey}"] td[data-field=nsqds]`);
         assert.match(nsqds[0]!, new RegExp(`${nsqd.tcpAddress}: RDY \\d+, \\d+ in flight`));
       },
@@ -257,9 +265,82 @@ Deno.test("the page in a real browser: entries live, actions by POST with the to
           "40",
         );
         assert.equal(await plain.$$eval("#dl-rows tr", (trs) => trs.length), 3);
+        assert.match(
+          await plain.$eval(`tr[data-entry="${okKey}"] [data-field=breaker]`, (b) => b.textContent),
+          /^breaker closed( · failure rate 0%)?$/,
+        );
         assert.equal(await plain.$$eval("#dl-rows img, #dl-rows script", (n) => n.length), 0);
         assert.equal(await plain.title(), "nsqworker");
         await plain.close();
+      },
+    });
+
+    await t.step({
+      ...steps,
+      name:
+        "an entry's children and breaker stay live: a replaced child's new pid, the breaker opening",
+      fn: async () => {
+        // processes: 1 needs a worker file a child can load: the figures come from a fake here.
+        let restarted = false;
+        const entry = () =>
+          fakeEntry({
+            children: [{
+              pid: restarted ? 5151 : 4242,
+              rssBytes: 0,
+              restarts: restarted ? 1 : 0,
+              inFlight: 0,
+            }],
+            breaker: {
+              state: restarted ? "open" : "closed",
+              openedAt: restarted ? Date.parse("2025-01-02T12:00:03Z") : null,
+              failureRate: restarted ? 0.6 : null,
+              runs: 0,
+              transitions: { closed: 0, open: restarted ? 1 : 0, half_open: 0 },
+              excused: 0,
+            },
+          });
+        const closing = new AbortController();
+        const fake: PageDeps = {
+          sampleMs: 5000,
+          historyTaken: () => 0,
+          history: () => null,
+          deadLetters: () => null,
+          topicDepth: (topic) => Promise.resolve({ topic, depth: 0, channels: [], problems: [] }),
+          pauseChannel: () => Promise.resolve(null),
+          replay: () => Promise.reject(new Error("not in this test")),
+          closing: closing.signal,
+        };
+        const server = Deno.serve(
+          { hostname: "127.0.0.1", port: 0, onListen() {} },
+          createHandler({
+            readiness: () => ({ ready: true, reasons: [] }),
+            snapshot: () => fakeSnapshot([entry()]),
+            pause: () => null,
+            resume: () => null,
+            token: null,
+            page: fake,
+          }),
+        );
+        const live = await browser.newPage();
+        try {
+          await live.goto(`http://127.0.0.1:${server.addr.port}/`);
+          const children = `tr[data-entry="pageviews/counter"] [data-field=children] li`;
+          const breaker = `tr[data-entry="pageviews/counter"] [data-field=breaker]`;
+          assert.deepEqual(await texts(live, children), ["pid 4242 · 0 restarts · 0 in flight"]);
+          restarted = true;
+          await live.waitForFunction(
+            `document.querySelector('${children}')?.textContent.startsWith("pid 5151")`,
+            { timeout: 5_000 },
+          );
+          assert.deepEqual(await texts(live, children), ["pid 5151 · 1 restart · 0 in flight"]);
+          assert.deepEqual(await texts(live, breaker), [
+            "breaker open since 12:00:03 UTC · failure rate 60%",
+          ]);
+        } finally {
+          await live.close();
+          closing.abort();
+          await server.shutdown();
+        }
       },
     });
 

@@ -14,6 +14,7 @@ import type {
   PageStateJson,
   SampleJson,
 } from "./page_state.ts";
+import { breakerLine, childLine, stateWords } from "./page_words.ts";
 
 /** What a rendering shows. */
 export interface PageView {
@@ -117,21 +118,6 @@ function loginSection(view: PageView): string {
 </section>`;
 }
 
-/** The words of an entry's state: its life, paused, and what other features add. */
-export function stateWords(entry: EntryStateJson): string[] {
-  const words = [entry.state];
-  if (entry.paused) words.push("paused");
-  const breaker = entry.breaker as { state?: unknown } | string | undefined;
-  const breakerState = typeof breaker === "string" ? breaker : breaker?.state;
-  if (typeof breakerState === "string" && breakerState !== "closed") {
-    words.push(`breaker ${breakerState}`);
-  }
-  const children = entry.children;
-  const count = Array.isArray(children) ? children.length : children;
-  if (typeof count === "number") words.push(`children ${count}`);
-  return words;
-}
-
 function entryRow(entry: EntryStateJson, history: readonly SampleJson[]): string {
   const nsqds = entry.nsqds.map((n) =>
     `<li>${e(n.address)}: ${
@@ -150,7 +136,7 @@ function entryRow(entry: EntryStateJson, history: readonly SampleJson[]): string
   const { p50, p99 } = entry.handler_duration_ms;
   return `<tr data-entry="${e(entry.key)}">
 <td><b>${e(entry.topic)}</b>/${e(entry.channel)}<br><small>${e(entry.worker)}</small></td>
-<td data-field="state">${e(stateWords(entry).join(" · "))}${
+<td data-field="state">${e(stateWords(entry).join(" · "))}${breakerAndChildrenHtml(entry)}${
     entry.failure ? `<br><small>${e(entry.failure)}</small>` : ""
   }</td>
 <td data-field="nsqds"><ul>${nsqds}</ul></td>
@@ -159,6 +145,18 @@ function entryRow(entry: EntryStateJson, history: readonly SampleJson[]): string
 <td data-field="chart">${answered} answered, ${failed} failed</td>
 <td data-field="actions"></td>
 </tr>`;
+}
+
+/** The breaker's line and the list of children, for an entry that has them. */
+function breakerAndChildrenHtml(entry: EntryStateJson): string {
+  const breaker = breakerLine(entry.breaker);
+  const children = Array.isArray(entry.children) ? entry.children : null;
+  return (breaker === null ? "" : `<br><small data-field="breaker">${e(breaker)}</small>`) +
+    (children === null
+      ? ""
+      : `<ul data-field="children">${
+        children.map((child) => `<li>${e(childLine(child))}</li>`).join("")
+      }</ul>`);
 }
 
 function ms(value: number | null): string {

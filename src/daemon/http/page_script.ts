@@ -10,6 +10,8 @@
  * @module
  */
 
+import { breakerLine, childLine, stateWords } from "./page_words.ts";
+
 /** The script's source. */
 export const PAGE_SCRIPT = `"use strict";
 (() => {
@@ -159,19 +161,10 @@ export const PAGE_SCRIPT = `"use strict";
     return b;
   }
 
-  function stateWords(entry) {
-    const words = [entry.state];
-    if (entry.paused) words.push("paused");
-    const breaker = entry.breaker;
-    const breakerState = typeof breaker === "string" ? breaker : breaker && breaker.state;
-    if (typeof breakerState === "string" && breakerState !== "closed") {
-      words.push("breaker " + breakerState);
-    }
-    const children = entry.children;
-    const count = Array.isArray(children) ? children.length : children;
-    if (typeof count === "number") words.push("children " + count);
-    return words;
-  }
+  // The same words as the page the daemon renders (page_words.ts).
+  ${stateWords}
+  ${breakerLine}
+  ${childLine}
 
   function ms(value) {
     return value === null || value === undefined ? "—" : "≤ " + value + " ms";
@@ -260,6 +253,12 @@ export const PAGE_SCRIPT = `"use strict";
     }
     const { cells } = row;
     cells.state.replaceChildren(stateWords(entry).join(" · "));
+    const breaker = breakerLine(entry.breaker);
+    if (breaker !== null) cells.state.append(el("br"), el("small", { "data-field": "breaker" }, breaker));
+    if (Array.isArray(entry.children)) {
+      cells.state.append(el("ul", { "data-field": "children" },
+        ...entry.children.map((child) => el("li", {}, childLine(child)))));
+    }
     if (entry.failure) cells.state.append(el("br"), el("small", {}, entry.failure));
     cells.nsqds.replaceChildren(el("ul", {}, ...entry.nsqds.map((n) =>
       el("li", {}, n.address + ": " +
