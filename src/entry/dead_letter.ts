@@ -9,7 +9,7 @@ import { NSQD_LIMITS } from "../config/nsqd_limits.ts";
 
 /** What {@linkcode deadLetterEnvelope} needs to know about a dead message. */
 export interface DeadLetterInput {
-  /** The topic as written in the config (without `topic_prefix`). */
+  /** The topic on nsqd (with `topic_prefix`): replay publishes there as it is. */
   readonly topic: string;
   readonly channel: string;
   /** The worker name, e.g. `demo/pageview`. */

@@ -240,7 +240,9 @@ async function handle(shared: Shared, message: NsqMessage): Promise<Answer> {
   tally.addMatching(found.reason, found.worker, found.error);
   if (shared.publisher === null) return "hold";
   await shared.pace?.wait();
-  const topic = shared.topicPrefix + (options.to ?? found.topic);
+  // The envelope names the topic on nsqd, `topic_prefix` already on it; `--to` is
+  // a topic as the config names them, and gets the prefix as they do.
+  const topic = options.to === null ? found.topic : shared.topicPrefix + options.to;
   try {
     await shared.publisher.publishRaw(topic, found.body);
   } catch (error) {

@@ -6,10 +6,11 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { main } from "../../src/cli/cli.ts";
+import { replayDeadLetters } from "../../src/daemon/replay_dead_letters.ts";
 import { deadLetterEnvelope } from "../../src/entry/dead_letter.ts";
 import { PermanentError } from "../../src/mod.ts";
 import { REPO_DIR } from "../helpers/daemon_process.ts";
-import { startInProcess } from "../helpers/in_process.ts";
+import { envelope, prepareInProcess, startInProcess } from "../helpers/in_process.ts";
 import type { NsqCluster } from "../helpers/nsq/nsq_cluster.ts";
 import { startNsq } from "../helpers/nsq/start_nsq.ts";
 import { uniqueTopic } from "../helpers/nsq/unique_topic.ts";
@@ -188,6 +189,79 @@ Deno.test("replay: dry run, filters, limit, then every body back on its topic, b
   await waitFor(() => handled.length === 200, { message: "200 replayed bodies handled" });
   assert.deepEqual(handled.toSorted(), originals.map(hex).toSorted());
   assert.equal((await nsq.topic(dead))?.message_count, 202, "nothing dead-lettered again");
+});
+
+Deno.test("replay with topic_prefix: a body goes back to its envelope's topic as written, --to gets the prefix, the page's replay too", async () => {
+  await using nsq = await startNsq({ lookupd: false });
+  const nsqd = nsq.nsqds[0]!;
+  const prefix = "pfx_";
+  const topic = uniqueTopic("replay_prefix");
+  const other = uniqueTopic("replay_to");
+  const yaml = `
+nsq:
+  nsqd_tcp_addresses: [${nsqd.tcpAddress}]
+  nsqd_http_addresses: { "${nsqd.tcpAddress}": "${nsqd.httpUrl}" }
+  topic_prefix: ${prefix}
+defaults:
+  max_attempts: 1
+http:
+  listen: null
+workers:
+  - { topic: ${topic}, channel: work, worker: test/worker }
+`;
+  const dead = `${prefix}${topic}.dead`;
+  const workers = {
+    "test/worker": { decode: "bytes" as const, handle: () => Promise.reject(new Error("down")) },
+  };
+  // A channel on each topic a body may go to, so that nsqd keeps what reaches it.
+  await nsq.createChannel(`${prefix}${other}`, "check");
+  await nsq.createChannel(`${prefix}${prefix}${topic}`, "check");
+  await nsq.createChannel(dead, "replay");
+  await nsq.createChannel(dead, "peek");
+  {
+    await using _daemon = await startInProcess({
+      yaml,
+      workers,
+    });
+    await nsq.publishMany(`${prefix}${topic}`, ["a", "b", "c", "d"]);
+    await waitFor(async () => (await nsq.channel(dead, "replay"))?.depth === 4, {
+      message: "4 dead letters",
+    });
+  }
+  const [letter] = await nsq.readTopic(dead, 1, { channel: "peek" });
+  assert.equal(envelope(letter!).topic, `${prefix}${topic}`, "the envelope names the nsqd topic");
+
+  const dir = await Deno.makeTempDir();
+  try {
+    const config = join(dir, "config.yaml");
+    await Deno.writeTextFile(config, yaml);
+    const work = async () => (await nsq.channel(`${prefix}${topic}`, "work"))!.message_count;
+    const twice = async () =>
+      (await nsq.channel(`${prefix}${prefix}${topic}`, "check"))!.message_count;
+
+    const to = await replay(config, ["--from", `${topic}.dead`, "--to", other, "--limit", "1"]);
+    assert.equal(count(to.stdout, "replayed"), 1, to.stderr);
+    assert.equal((await nsq.channel(`${prefix}${other}`, "check"))!.message_count, 1);
+
+    const back = await replay(config, ["--from", `${topic}.dead`, "--limit", "1"]);
+    assert.equal(count(back.stdout, "replayed"), 1, back.stderr);
+    assert.equal(await work(), 5, "the body went back to the topic its envelope names");
+    assert.equal(await twice(), 0, "not to the prefix twice");
+
+    // The page's "Replay these" runs replay() inside the daemon, on the nsqd dead letter topic.
+    const prepared = await prepareInProcess(yaml, workers);
+    const counts = await replayDeadLetters(prepared.config, {
+      topics: [dead],
+      reasons: [],
+      workers: [],
+      match: null,
+    }, { debug() {}, info() {}, warning() {}, error() {} });
+    assert.equal(counts.replayed, 2, JSON.stringify(counts));
+    assert.equal(await work(), 7);
+    assert.equal(await twice(), 0);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
 });
 
 Deno.test("replay: a direct nsqd's HTTP address is the configured one, never its TCP port + 1", async () => {
