@@ -112,7 +112,8 @@ Deno.test("reload from processes 1 to 3 and back: the entry restarts with that m
     await nsq.publishMany(topic, bodies);
   };
   await publishSome();
-  assert.equal(await children(), 1);
+  // The entry's child starts after the connection: wait for it, not just read once.
+  await waitFor(async () => (await children()) === 1, { message: "1 child at the start" });
   for (const [processes, reloads] of [[3, 1], [1, 2]]) {
     await publishSome();
     await dir.writeConfig(config(processes!));
