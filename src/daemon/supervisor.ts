@@ -49,6 +49,8 @@ export class Supervisor {
   #publisher: NsqPublisher;
   /** Entries by `entryKey`, in config order. */
   #entries = new Map<string, RunningEntry>();
+  /** Entries a reload is stopping (removed, or the old run of a changed one). */
+  #retiring = new Set<RunningEntry>();
   #log = logger("supervisor");
   #shutdown: Promise<void> | null = null;
   #reloading: Promise<unknown> = Promise.resolve();
@@ -132,28 +134,30 @@ export class Supervisor {
     if (this.draining) throw new Error("cannot reload: the daemon is shutting down");
     const plan = planReload(this.#config, config);
     const timeout = config.shutdownTimeoutMs;
-    const stopping = [...plan.removed, ...plan.changed].map((entry) => {
-      const key = entryKey(entry);
-      const running = this.#entries.get(key)!;
-      this.#entries.delete(key);
-      return running.stop(timeout);
-    });
-    await Promise.all(stopping);
+    // Entries stay listed (in /stats, on the page) while they drain, so an
+    // entry being restarted never vanishes from view; they only stop counting
+    // toward readiness, as they are on their way out.
+    const retiring = [...plan.removed, ...plan.changed].map((entry) =>
+      this.#entries.get(entryKey(entry))!
+    );
+    for (const running of retiring) this.#retiring.add(running);
+    await Promise.all(retiring.map((running) => running.stop(timeout)));
     const oldPublisher = plan.publisherChanged ? this.#publisher : null;
     this.#config = config;
     this.#options = { ...this.#options, config, workers, connection };
     if (oldPublisher) this.#publisher = this.#createPublisher(config);
-    const byKey = new Map(config.workers.map((entry, i) => [entryKey(entry), workers[i]!]));
-    const starting = [...plan.added, ...plan.changed].map((entry) => {
-      const running = this.#createEntry(entry, byKey.get(entryKey(entry))!);
-      this.#entries.set(entryKey(entry), running);
-      return running.start();
-    });
-    await Promise.all(starting);
-    // Config order, for /stats and list.
-    this.#entries = new Map(
-      config.workers.map((entry) => [entryKey(entry), this.#entries.get(entryKey(entry))!]),
-    );
+    const fresh = new Set([...plan.added, ...plan.changed].map(entryKey));
+    // In one step, in config order: a changed entry's new run takes the old
+    // one's place, a removed one leaves, an added one appears.
+    this.#entries = new Map(config.workers.map((entry, i) => {
+      const key = entryKey(entry);
+      const running = fresh.has(key)
+        ? this.#createEntry(entry, workers[i]!)
+        : this.#entries.get(key)!;
+      return [key, running];
+    }));
+    for (const running of retiring) this.#retiring.delete(running);
+    await Promise.all([...fresh].map((key) => this.#entries.get(key)!.start()));
     await oldPublisher?.close();
     this.#log.info("reloaded", {
       added: plan.added.map(entryKey),
@@ -199,6 +203,7 @@ export class Supervisor {
     const reasons: string[] = [];
     if (this.draining) reasons.push("draining: the daemon is shutting down");
     for (const entry of this.#entries.values()) {
+      if (this.#retiring.has(entry)) continue;
       const name = `${entry.entry.topic}/${entry.entry.channel}`;
       if (entry.state === "failed") reasons.push(`${name}: ${entry.failure}`);
       else {

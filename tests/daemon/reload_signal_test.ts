@@ -115,17 +115,19 @@ Deno.test("--reload-on-change applies every save: atomic, in place, delete and r
   await using daemon = spawnCli(["run", "-c", path, "--reload-on-change"], { writeDir: dir.path });
   const listening = JSON.parse(await daemon.waitForLine(isJson((r) => r.msg === "http listening")));
   await daemon.waitForLine(isJson((r) => r.msg === "connected to nsqd"));
-  const maxInFlight = async () => {
+  // The entry's state and max_in_flight; it stays listed while a reload restarts it.
+  const entry = async () => {
     const stats = await (await fetch(`http://${listening.address}/stats`)).json();
-    return stats.entries[0].max_in_flight as number;
+    assert.equal(stats.entries.length, 1, "the entry is listed in /stats at every moment");
+    return `${stats.entries[0].state} ${stats.entries[0].max_in_flight}`;
   };
   let value = 10;
   for (const [kind, save] of Object.entries(SAVES)) {
     for (let i = 0; i < 3; i++) {
       value++;
       await save(path, withHttp(value));
-      await waitFor(async () => (await maxInFlight()) === value, {
-        message: `${kind} save ${i + 1}: max_in_flight ${value} in /stats`,
+      await waitFor(async () => (await entry()) === `running ${value}`, {
+        message: `${kind} save ${i + 1}: running with max_in_flight ${value} in /stats`,
       });
     }
   }

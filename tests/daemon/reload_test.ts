@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import { planReload } from "../../src/daemon/reload_plan.ts";
 import type { WorkerDefinition } from "../../src/worker/worker.ts";
 import { workerFile } from "../../src/worker/worker_loader.ts";
-import { startInProcess } from "../helpers/in_process.ts";
+import { prepareInProcess, startInProcess } from "../helpers/in_process.ts";
 import { startNsq } from "../helpers/nsq/start_nsq.ts";
 import { uniqueTopic } from "../helpers/nsq/unique_topic.ts";
 import { waitFor } from "../helpers/wait_for.ts";
@@ -99,4 +99,76 @@ Deno.test("reload: untouched entries keep consuming, changed restart, added star
   const removed = await nsq.channel(remove!, "work");
   assert.equal(removed?.clients.length, 0, "the removed entry is disconnected");
   assert.equal(handled.get(remove!), undefined);
+});
+
+Deno.test("reload: /stats keeps listing a changed or removed entry, with its state, while it stops", async () => {
+  await using nsq = await startNsq({ lookupd: false });
+  const [change, remove] = ["change", "remove"].map(uniqueTopic);
+  // teardown() of the old runs and setup() of the new run wait until let go,
+  // so /stats is read at each step of the reload, not at a moment in time.
+  const tornDown = Promise.withResolvers<void>();
+  const finishTeardown = Promise.withResolvers<void>();
+  const setUp = Promise.withResolvers<void>();
+  const finishSetup = Promise.withResolvers<void>();
+  let setups = 0;
+  let teardowns = 0;
+  const worker: WorkerDefinition = {
+    setup: async () => {
+      if (++setups <= 2) return;
+      setUp.resolve();
+      await finishSetup.promise;
+    },
+    handle: () => {},
+    teardown: async () => {
+      if (++teardowns === 2) tornDown.resolve();
+      await finishTeardown.promise;
+    },
+  };
+  const yaml = (entries: string) =>
+    `nsq:\n  nsqd_tcp_addresses: [${nsq.nsqds[0]!.tcpAddress}]\n` +
+    `http: { listen: "127.0.0.1:0" }\nworkers:\n${entries}`;
+  const entry = (topic: string, maxInFlight: number) =>
+    `  - { topic: ${topic}, channel: work, worker: test/worker, max_in_flight: ${maxInFlight} }\n`;
+  await using daemon = await startInProcess({
+    yaml: yaml(entry(change!, 2) + entry(remove!, 2)),
+    workers: { "test/worker": worker },
+    // Each read below must see the entries as they are at that step.
+    renderMaxAgeMs: 0,
+  });
+  // Disposed before the daemon: a failed assertion lets go of the waits, so the
+  // daemon stops at once rather than after its shutdown timeout.
+  using _letGo = {
+    [Symbol.dispose]: () => {
+      finishTeardown.resolve();
+      finishSetup.resolve();
+    },
+  };
+  const listed = async () => {
+    const stats = await (await fetch(`http://${daemon.http!.addressText}/stats`)).json();
+    return (stats.entries as Record<string, unknown>[]).map((e) =>
+      `${e.topic} ${e.state} ${e.max_in_flight}`
+    );
+  };
+  assert.deepEqual(await listed(), [`${change} running 2`, `${remove} running 2`]);
+
+  const reloading = daemon.reload(
+    await prepareInProcess(yaml(entry(change!, 3)), { "test/worker": worker }),
+  );
+  await tornDown.promise;
+  assert.deepEqual(
+    await listed(),
+    [`${change} draining 2`, `${remove} draining 2`],
+    "both entries are listed while they drain",
+  );
+  assert.equal(daemon.stats().readiness.ready, true, "entries on their way out do not count");
+  finishTeardown.resolve();
+  await setUp.promise;
+  assert.deepEqual(
+    await listed(),
+    [`${change} starting 3`],
+    "the new run took the old one's place",
+  );
+  finishSetup.resolve();
+  await reloading;
+  assert.deepEqual(await listed(), [`${change} running 3`]);
 });
