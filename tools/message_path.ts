@@ -35,10 +35,10 @@ export const MESSAGE_PATH: readonly PathStep[] = [
     does: "RDY over the entry's nsqd: at most max_in_flight in flight",
   },
   {
-    word: "running entry",
-    file: "src/entry/running_entry.ts",
-    exports: "RunningEntry",
-    does: "from setup() to teardown(); hands each message on",
+    word: "message hand-off",
+    file: "src/entry/message_handoff.ts",
+    exports: "MessageHandoff",
+    does: "each delivery past the breaker, through the runner, to its answer",
   },
   {
     word: "breaker",
