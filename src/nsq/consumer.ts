@@ -2,8 +2,9 @@
  * A consumer: the nsqd connections of one entry (topic and channel), found
  * and kept alive by its discovery (discovery.ts), and given RDY so that the
  * messages in flight never exceed `max_in_flight`. The consumer alone
- * counts what is in flight (per connection and in all), plans RDY, keeps
- * the rate limit and holds the backlog; its connections only report.
+ * counts what is in flight (per connection and in all), plans RDY within
+ * its intake limit (intake_limit.ts: the rate limit and the breaker's
+ * admission) and holds the backlog; its connections only report.
  *
  * @module
  */
@@ -23,6 +24,7 @@ import { ReaderConnection } from "./reader_connection.ts";
 import { planRdy, scarceSliceMs } from "./rdy_planner.ts";
 import type { RateBucket } from "./rate_bucket.ts";
 import { TokenBucket } from "./token_bucket.ts";
+import { IntakeLimit } from "./intake_limit.ts";
 
 /** Timings of discovery, reconnection and RDY; the defaults suit production. */
 export interface ConsumerTimings extends DiscoveryTimings {
@@ -140,17 +142,18 @@ export class Consumer {
    * RDY just taken away) so that handlers never exceed `max_in_flight`.
    */
   #backlog: NsqMessage[] = [];
-  #bucket: RateBucket | null;
-  /** Messages taken beyond those in flight, at most; null: no such limit (see `admit`). */
-  #admit: number | null = null;
-  #refillTimer: ReturnType<typeof setTimeout> | null = null;
+  /** The rate limit and the admission, within `max_in_flight`. */
+  #intake: IntakeLimit;
 
   constructor(options: ConsumerOptions) {
     this.#options = options;
     this.#timings = { ...DEFAULT_TIMINGS, ...options.timings };
     this.#maxInFlight = options.maxInFlight;
     const rate = options.rateLimit;
-    this.#bucket = options.rateBucket ?? (rate ? new TokenBucket(rate.count, rate.perMs) : null);
+    this.#intake = new IntakeLimit(
+      options.rateBucket ?? (rate ? new TokenBucket(rate.count, rate.perMs) : null),
+      () => this.#balance(),
+    );
     const { topic, nsqdAddresses, lookupdUrls, log } = options;
     this.#discovery = new Discovery<Slot>({
       topic,
@@ -234,7 +237,7 @@ export class Consumer {
    * an entry's circuit breaker holds its consumer with this.
    */
   admit(count: number | null): void {
-    this.#admit = count;
+    this.#intake.admit(count);
     this.#balance();
   }
 
@@ -274,9 +277,8 @@ export class Consumer {
     this.#stopping = true;
     this.#discovery.stop();
     if (this.#rotateTimer !== null) clearTimeout(this.#rotateTimer);
-    if (this.#refillTimer !== null) clearTimeout(this.#refillTimer);
+    this.#intake.stop();
     this.#rotateTimer = null;
-    this.#refillTimer = null;
   }
 
   /** A connection to `slot`'s nsqd whose events keep the counts. */
@@ -338,17 +340,11 @@ export class Consumer {
     const inFlight = this.#inFlight;
     // Closed connections' messages, and those of connections not ready.
     const inFlightElsewhere = inFlight - inFlightHere;
-    let total = this.#paused || this.#stopping || this.#admit === 0 ? 0 : this.#maxInFlight;
-    if (this.#admit !== null) total = Math.min(total, inFlight + this.#admit);
-    // nsqd may send (RDY − in flight) more, so a rate limit allows as many
-    // as there are tokens beyond what is in flight now.
-    if (this.#bucket !== null && total > 0) {
-      total = Math.min(total, inFlight + this.#bucket.available());
-      // Only a bucket that is not full has a refill to wait for.
-      if (total < this.#maxInFlight && this.#bucket.available() < this.#bucket.capacity) {
-        this.#scheduleRefill();
-      }
-    }
+    const total = this.#intake.cap(
+      this.#paused || this.#stopping ? 0 : this.#maxInFlight,
+      inFlight,
+      this.#maxInFlight,
+    );
     const connections = ready.map((slot) => {
       const { connection, inFlight } = slot.link!;
       if (slot.received !== slot.receivedSeen) {
@@ -403,7 +399,7 @@ export class Consumer {
 
   /** `message` is already counted in #inFlight. */
   #deliver(message: NsqMessage): void {
-    this.#bucket?.take();
+    this.#intake.take();
     if (this.#running > this.#maxInFlight) {
       this.#backlog.push(message);
       return;
@@ -423,7 +419,7 @@ export class Consumer {
       queueMicrotask(() => this.#drainBacklog());
     }
     // Only plans RDY; never delivers.
-    if (this.#short || this.#bucket !== null || this.#admit !== null) this.#balance(link);
+    if (this.#short || this.#intake.limiting) this.#balance(link);
   }
 
   #drainBacklog(): void {
@@ -431,14 +427,6 @@ export class Consumer {
     while (this.#backlog.length > 0 && this.#running < this.#maxInFlight) {
       this.#options.onMessage(this.#backlog.shift()!);
     }
-  }
-
-  #scheduleRefill(): void {
-    if (this.#refillTimer !== null || this.#stopping) return;
-    this.#refillTimer = setTimeout(() => {
-      this.#refillTimer = null;
-      this.#balance();
-    }, Math.max(5, this.#bucket!.msUntilNext()));
   }
 
   /** Plans again at `at` (performance.now() time), unless a plan is already due sooner. */
