@@ -1,0 +1,87 @@
+/**
+ * Batches in a child process: held messages handed together to the
+ * worker's `handleBatch` with the daemon's own batch `ctx`, what it returned
+ * (or threw) sent back for the daemon's batcher to read.
+ *
+ * @module
+ */
+
+import { BatchContext } from "../context/batch_context.ts";
+import type { EntryContext } from "../context/entry_context.ts";
+import { isPromiseLike } from "../is_promise_like.ts";
+import type { WorkerCode } from "../runner/worker_code.ts";
+import type { BatchItem } from "../worker/worker.ts";
+import type { FrameReader } from "./frames.ts";
+import { writeBatchReturn, writeSettled } from "./payloads.ts";
+import type { ChildOutbox } from "./child_outbox.ts";
+import type { ChildMessages } from "./child_messages.ts";
+import type { ContextForwarder } from "./context_forwarder.ts";
+import { FRAME, OWNER_BATCH } from "./protocol.ts";
+
+/** The batches a child runs. */
+export class ChildBatches {
+  readonly #out: ChildOutbox;
+  readonly #forwarder: ContextForwarder;
+  readonly #code: WorkerCode;
+  readonly #context: EntryContext;
+  readonly #messages: ChildMessages;
+  readonly #running = new Map<number, AbortController>();
+
+  constructor(
+    out: ChildOutbox,
+    forwarder: ContextForwarder,
+    code: WorkerCode,
+    context: EntryContext,
+    messages: ChildMessages,
+  ) {
+    this.#out = out;
+    this.#forwarder = forwarder;
+    this.#code = code;
+    this.#context = context;
+    this.#messages = messages;
+  }
+
+  /** Runs `handleBatch` on the held messages a `BATCH` frame names; answers `BATCH_SETTLED`. */
+  batch(frame: FrameReader): void {
+    const batchId = frame.u32();
+    const count = frame.u32();
+    const items: BatchItem[] = [];
+    for (let i = 0; i < count; i++) {
+      const held = this.#messages.take(frame.u32());
+      if (held !== undefined) items.push({ body: held.body, message: held.message });
+    }
+    const controller = new AbortController();
+    this.#running.set(batchId, controller);
+    const base = this.#forwarder.entryContext(this.#context.options, OWNER_BATCH, batchId);
+    const ctx = new BatchContext(
+      base,
+      () => this.#forwarder.touch(OWNER_BATCH, batchId),
+      controller.signal,
+    );
+    let returned: unknown;
+    try {
+      returned = this.#code.handleBatch(items, ctx);
+    } catch (error) {
+      return this.#batchSettled(batchId, false, error);
+    }
+    if (!isPromiseLike(returned)) return this.#batchSettled(batchId, true, returned);
+    Promise.resolve(returned).then(
+      (value) => this.#batchSettled(batchId, true, value),
+      (error) => this.#batchSettled(batchId, false, error),
+    );
+  }
+
+  /** Aborts the running batch `id`, if it still runs. */
+  abort(id: number, reason: DOMException): void {
+    this.#running.get(id)?.abort(reason);
+  }
+
+  /** What `handleBatch` returned (or threw), as the daemon's batcher reads it. */
+  #batchSettled(batchId: number, returned: boolean, value: unknown): void {
+    this.#running.delete(batchId);
+    const out = this.#out.begin(FRAME.BATCH_SETTLED).u32(batchId);
+    writeSettled(out, returned, value);
+    if (returned) writeBatchReturn(out, value);
+    this.#out.end();
+  }
+}
