@@ -7,37 +7,23 @@
  */
 
 import { BatchContext } from "../context/batch_context.ts";
-import type { EntryContext } from "../context/entry_context.ts";
 import { isPromiseLike } from "../is_promise_like.ts";
-import type { WorkerCode } from "../runner/worker_code.ts";
 import type { BatchItem } from "../worker/worker.ts";
 import type { FrameReader } from "./frames.ts";
 import { writeBatchReturn, writeSettled } from "./payloads.ts";
-import type { ChildOutbox } from "./child_outbox.ts";
 import type { ChildMessages } from "./child_messages.ts";
-import type { ContextForwarder } from "./context_forwarder.ts";
+import type { ChildWorker } from "./child_worker.ts";
 import { FRAME, OWNER_BATCH } from "./protocol.ts";
 
 /** The batches a child runs. */
 export class ChildBatches {
-  readonly #out: ChildOutbox;
-  readonly #forwarder: ContextForwarder;
-  readonly #code: WorkerCode;
-  readonly #context: EntryContext;
+  readonly #worker: ChildWorker;
   readonly #messages: ChildMessages;
   readonly #running = new Map<number, AbortController>();
 
-  constructor(
-    out: ChildOutbox,
-    forwarder: ContextForwarder,
-    code: WorkerCode,
-    context: EntryContext,
-    messages: ChildMessages,
-  ) {
-    this.#out = out;
-    this.#forwarder = forwarder;
-    this.#code = code;
-    this.#context = context;
+  /** Runs batches of `worker` on the messages `messages` holds. */
+  constructor(worker: ChildWorker, messages: ChildMessages) {
+    this.#worker = worker;
     this.#messages = messages;
   }
 
@@ -52,15 +38,19 @@ export class ChildBatches {
     }
     const controller = new AbortController();
     this.#running.set(batchId, controller);
-    const base = this.#forwarder.entryContext(this.#context.options, OWNER_BATCH, batchId);
+    const base = this.#worker.forwarder.entryContext(
+      this.#worker.context.options,
+      OWNER_BATCH,
+      batchId,
+    );
     const ctx = new BatchContext(
       base,
-      () => this.#forwarder.touch(OWNER_BATCH, batchId),
+      () => this.#worker.forwarder.touch(OWNER_BATCH, batchId),
       controller.signal,
     );
     let returned: unknown;
     try {
-      returned = this.#code.handleBatch(items, ctx);
+      returned = this.#worker.code.handleBatch(items, ctx);
     } catch (error) {
       return this.#batchSettled(batchId, false, error);
     }
@@ -79,9 +69,9 @@ export class ChildBatches {
   /** What `handleBatch` returned (or threw), as the daemon's batcher reads it. */
   #batchSettled(batchId: number, returned: boolean, value: unknown): void {
     this.#running.delete(batchId);
-    const out = this.#out.begin(FRAME.BATCH_SETTLED).u32(batchId);
+    const out = this.#worker.out.begin(FRAME.BATCH_SETTLED).u32(batchId);
     writeSettled(out, returned, value);
     if (returned) writeBatchReturn(out, value);
-    this.#out.end();
+    this.#worker.out.end();
   }
 }

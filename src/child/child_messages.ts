@@ -7,15 +7,13 @@
  * @module
  */
 
-import type { EntryContext } from "../context/entry_context.ts";
 import { MessageContext } from "../context/message_context.ts";
 import { isPromiseLike } from "../is_promise_like.ts";
 import type { TaskMessage } from "../runner/task_runner.ts";
-import type { CheckResult, WorkerCode } from "../runner/worker_code.ts";
+import type { CheckResult } from "../runner/worker_code.ts";
 import type { FrameReader } from "./frames.ts";
 import { writeSettled } from "./payloads.ts";
-import type { ChildOutbox } from "./child_outbox.ts";
-import type { ContextForwarder } from "./context_forwarder.ts";
+import type { ChildWorker } from "./child_worker.ts";
 import {
   CHECK_DEAD,
   DEAD_REASONS,
@@ -34,23 +32,12 @@ export interface Held {
 
 /** The messages a child has checked, holds and runs handlers on. */
 export class ChildMessages {
-  readonly #out: ChildOutbox;
-  readonly #forwarder: ContextForwarder;
-  readonly #code: WorkerCode;
-  readonly #context: EntryContext;
+  readonly #worker: ChildWorker;
   readonly #held = new Map<number, Held>();
   readonly #running = new Map<number, AbortController>();
 
-  constructor(
-    out: ChildOutbox,
-    forwarder: ContextForwarder,
-    code: WorkerCode,
-    context: EntryContext,
-  ) {
-    this.#out = out;
-    this.#forwarder = forwarder;
-    this.#code = code;
-    this.#context = context;
+  constructor(worker: ChildWorker) {
+    this.#worker = worker;
   }
 
   /** Checks the message of a `CHECK` frame; answers `CHECKED`, and holds it if it passed. */
@@ -67,9 +54,9 @@ export class ChildMessages {
       body,
       msgTimeoutMs: 0,
       idScope: "",
-      touch: () => this.#forwarder.touch(OWNER_MESSAGE, id),
+      touch: () => this.#worker.forwarder.touch(OWNER_MESSAGE, id),
     };
-    const checked = this.#code.check(message);
+    const checked = this.#worker.code.check(message);
     if (checked instanceof Promise) {
       checked.then((checked) => this.#checked(id, message, checked));
     } else {
@@ -78,7 +65,7 @@ export class ChildMessages {
   }
 
   #checked(id: number, message: TaskMessage, checked: CheckResult): void {
-    const out = this.#out.begin(FRAME.CHECKED).u32(id);
+    const out = this.#worker.out.begin(FRAME.CHECKED).u32(id);
     if (checked.kind === "dead") {
       out.u8(CHECK_DEAD).u8(DEAD_REASONS.indexOf(checked.reason)).text(checked.error);
     } else {
@@ -87,7 +74,7 @@ export class ChildMessages {
       else if (checked.key === null) out.u8(KEY_NONE);
       else out.u8(KEY_CUSTOM).text(checked.key);
     }
-    this.#out.end();
+    this.#worker.out.end();
   }
 
   /** A held message leaves (for a batch, or dropped); undefined if none is held as `id`. */
@@ -104,14 +91,14 @@ export class ChildMessages {
     const controller = new AbortController();
     this.#running.set(id, controller);
     const ctx = new MessageContext(
-      this.#context,
+      this.#worker.context,
       held.message,
       controller.signal,
-      () => this.#forwarder.publisher(OWNER_MESSAGE, id),
+      () => this.#worker.forwarder.publisher(OWNER_MESSAGE, id),
     );
     let result: unknown;
     try {
-      result = this.#code.handle(held.body, ctx);
+      result = this.#worker.code.handle(held.body, ctx);
     } catch (error) {
       return this.#settled(id, error);
     }
@@ -129,8 +116,8 @@ export class ChildMessages {
 
   #settled(id: number, error: unknown, returned = false): void {
     this.#running.delete(id);
-    const out = this.#out.begin(FRAME.SETTLED).u32(id);
+    const out = this.#worker.out.begin(FRAME.SETTLED).u32(id);
     writeSettled(out, returned, error);
-    this.#out.end();
+    this.#worker.out.end();
   }
 }

@@ -151,8 +151,9 @@ class ChildServer {
         const context = forwarder.entryContext(loaded.options, OWNER_ENTRY, 0);
         this.#code = code;
         this.#context = context;
-        this.#messages = new ChildMessages(this.#out, forwarder, code, context);
-        this.#batches = new ChildBatches(this.#out, forwarder, code, context, this.#messages);
+        const worker = { code, context, out: this.#out, forwarder };
+        this.#messages = new ChildMessages(worker);
+        this.#batches = new ChildBatches(worker, this.#messages);
         await code.setup(context);
       }
     } catch (error) {
