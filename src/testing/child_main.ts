@@ -7,7 +7,7 @@
  * @module
  */
 
-import { serveChildOnStdio } from "./child/child_server.ts";
+import { serveChildOnStdio } from "../child/child_server.ts";
 
 if (import.meta.main) {
   Deno.exit(await serveChildOnStdio(async (url) => (await import(url)).default));
