@@ -20,9 +20,6 @@ globalThis.addEventListener("unload", () => {
 /** Kills `child` when this process exits, unless it has exited by then. */
 export function trackChild(child: Deno.ChildProcess): void {
   live.add(child);
-}
-
-/** `child` has exited: nothing to kill any more. */
-export function untrackChild(child: Deno.ChildProcess): void {
-  live.delete(child);
+  const forget = () => live.delete(child);
+  child.status.then(forget, forget);
 }

@@ -19,7 +19,7 @@
  */
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { trackChild, untrackChild } from "./children.ts";
+import { trackChild } from "./children.ts";
 
 /** The repository root. */
 export const REPO_DIR: string = fileURLToPath(new URL("../../", import.meta.url));
@@ -165,12 +165,8 @@ export class CliProcess implements AsyncDisposable {
     }).spawn();
     const child = this.#child;
     trackChild(child);
-    const exited = child.status.then((status) => {
-      untrackChild(child);
-      return status;
-    });
     this.status = Promise.all([
-      exited,
+      child.status,
       this.#read(child.stdout, "stdout"),
       this.#read(child.stderr, "stderr"),
     ]).then(([status]) => {

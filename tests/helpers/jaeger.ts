@@ -16,7 +16,7 @@
  */
 
 import { jaegerBin } from "../../tools/jaeger_bin.ts";
-import { trackChild, untrackChild } from "./children.ts";
+import { trackChild } from "./children.ts";
 import { freePorts } from "./free_port.ts";
 import { waitFor } from "./wait_for.ts";
 
@@ -86,7 +86,6 @@ export async function startJaeger(): Promise<Jaeger> {
   let exited = false;
   const status = child.status.then((status) => {
     exited = true;
-    untrackChild(child);
     return status;
   });
   const queryUrl = `http://${HOST}:${queryPort}`;

@@ -16,7 +16,7 @@
  * @module
  */
 
-import { trackChild, untrackChild } from "./children.ts";
+import { trackChild } from "./children.ts";
 import { freePort } from "./free_port.ts";
 import { redisServerBin } from "./redis_server_bin.ts";
 
@@ -196,7 +196,6 @@ class Server implements RedisServer {
     trackChild(child);
     const status = child.status.then(() => {
       this.#alive = false;
-      untrackChild(child);
     });
     this.#exited = Promise.all([status, this.#drain(child.stdout), this.#drain(child.stderr)])
       .then(() => {});

@@ -17,7 +17,7 @@
  */
 
 import { toxiproxyBin } from "../../tools/toxiproxy_bin.ts";
-import { trackChild, untrackChild } from "./children.ts";
+import { trackChild } from "./children.ts";
 import { freePort } from "./free_port.ts";
 
 const HOST = "127.0.0.1";
@@ -128,7 +128,6 @@ class Server implements Toxiproxy {
     let alive = true;
     const status = child.status.then(() => {
       alive = false;
-      untrackChild(child);
     });
     this.#exited = Promise.all([status, this.#drain(child.stdout), this.#drain(child.stderr)]);
     while (!(await this.#answers())) {

@@ -8,7 +8,7 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { REPO_DIR, TempDir } from "../helpers/daemon_process.ts";
-import { trackChild, untrackChild } from "../helpers/children.ts";
+import { trackChild } from "../helpers/children.ts";
 import { startNsq } from "../helpers/nsq/start_nsq.ts";
 import { uniqueTopic } from "../helpers/nsq/unique_topic.ts";
 import { waitFor } from "../helpers/wait_for.ts";
@@ -61,10 +61,7 @@ class DevProcess implements AsyncDisposable {
       child.status,
       this.#read(child.stdout, this.stdout),
       this.#read(child.stderr, this.stderr),
-    ]).then(([status]) => {
-      untrackChild(child);
-      return status;
-    });
+    ]).then(([status]) => status);
   }
 
   interrupt(): void {

@@ -4,7 +4,7 @@
  *
  * @module
  */
-import { trackChild, untrackChild } from "../children.ts";
+import { trackChild } from "../children.ts";
 
 const STOP_GRACE_MS = 10_000;
 const OUTPUT_HEAD_LINES = 10;
@@ -35,7 +35,6 @@ export class ChildProc {
     trackChild(child);
     const status = child.status.then((status) => {
       this.status = status;
-      untrackChild(child);
       return status;
     });
     this.exited = Promise.all([status, this.#drain(child.stdout), this.#drain(child.stderr)])
